@@ -1,0 +1,36 @@
+;; Forwards a call: input is [contract length u8][contract][method length u8][method][args].
+;; Writes "before" = "1" first, then calls, then writes "code" = the call's result code
+;; as one byte, and outputs the call's result (the callee's output or error message).
+(module
+  (import "semel" "input_len" (func $input_len (result i32)))
+  (import "semel" "input_read" (func $input_read (param i32)))
+  (import "semel" "storage_set" (func $set (param i32 i32 i32 i32)))
+  (import "semel" "call" (func $call (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "semel" "result_len" (func $result_len (result i32)))
+  (import "semel" "result_read" (func $result_read (param i32)))
+  (import "semel" "output" (func $output (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "before")
+  (data (i32.const 8) "code")
+  (data (i32.const 16) "1")
+
+  (func (export "forward")
+    (local $len i32) (local $clen i32) (local $mlen i32) (local $m i32) (local $a i32)
+    (local $code i32) (local $rlen i32)
+    (local.set $len (call $input_len))
+    (call $input_read (i32.const 1024))
+    (local.set $clen (i32.load8_u (i32.const 1024)))
+    (local.set $m (i32.add (i32.const 1026) (local.get $clen)))
+    (local.set $mlen (i32.load8_u (i32.sub (local.get $m) (i32.const 1))))
+    (local.set $a (i32.add (local.get $m) (local.get $mlen)))
+    (call $set (i32.const 0) (i32.const 6) (i32.const 16) (i32.const 1))
+    (local.set $code
+      (call $call (i32.const 1025) (local.get $clen)
+                  (local.get $m) (local.get $mlen)
+                  (local.get $a) (i32.sub (i32.add (i32.const 1024) (local.get $len)) (local.get $a))))
+    (i32.store8 (i32.const 24) (local.get $code))
+    (call $set (i32.const 8) (i32.const 4) (i32.const 24) (i32.const 1))
+    (local.set $rlen (call $result_len))
+    (call $result_read (i32.const 32768))
+    (call $output (i32.const 32768) (local.get $rlen)))
+)

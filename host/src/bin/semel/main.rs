@@ -1,0 +1,368 @@
+//! The `semel` command line (interface §4): parses arguments, opens the data dir, calls
+//! the library, prints human text or `--json`, and maps outcomes to exit codes.
+
+mod demo;
+mod print;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+use semel::{
+    Host, HostOptions, InputError, QueryError, StorageError, SubmitError, Transaction, TxBody,
+    VerifyError,
+};
+
+/// Exit codes of interface §4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done: committed, or a duplicate of a committed transaction.
+    Done = 0,
+    /// The transaction reverted (its receipt was printed).
+    Reverted = 1,
+    /// Bad input or usage; nothing recorded.
+    BadInput = 2,
+    /// Transaction id conflict; nothing changed.
+    Conflict = 3,
+    /// Host or storage failure.
+    HostFailure = 4,
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    exit: Exit,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn new(exit: Exit, error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            exit,
+            error: error.into(),
+        }
+    }
+    fn bad_input(error: impl Into<anyhow::Error>) -> Self {
+        Self::new(Exit::BadInput, error)
+    }
+}
+
+impl From<StorageError> for Failure {
+    fn from(e: StorageError) -> Self {
+        Self::new(Exit::HostFailure, e)
+    }
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        Self::bad_input(e)
+    }
+}
+
+impl From<SubmitError> for Failure {
+    fn from(e: SubmitError) -> Self {
+        let exit = match &e {
+            SubmitError::Rejected(_) => Exit::BadInput,
+            SubmitError::Conflict { .. } => Exit::Conflict,
+            _ => Exit::HostFailure,
+        };
+        Self::new(exit, e)
+    }
+}
+
+impl From<QueryError> for Failure {
+    fn from(e: QueryError) -> Self {
+        let exit = match &e {
+            QueryError::Rejected(_) => Exit::BadInput,
+            QueryError::Failed(_) => Exit::Reverted,
+            _ => Exit::HostFailure,
+        };
+        Self::new(exit, e)
+    }
+}
+
+type CliResult = Result<Exit, Failure>;
+
+#[derive(Parser)]
+#[command(
+    name = "semel",
+    version,
+    about = "A WebAssembly smart-contract host with exactly-once transactions"
+)]
+struct Cli {
+    /// Data directory [default: $SEMEL_DATA_DIR, else ./semel-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Machine-readable output on stdout
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct TxOptions {
+    /// Transaction id (a UUID); a new one when absent
+    #[arg(long, value_name = "UUID")]
+    tx_id: Option<String>,
+    /// Sender name
+    #[arg(long, default_value = semel::DEFAULT_SENDER)]
+    sender: String,
+    /// Gas limit
+    #[arg(long, value_name = "N", default_value_t = semel::limits::GAS_LIMIT_DEFAULT)]
+    gas: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Deploy a contract (.wasm or .wat); its init runs inside the deploy transaction
+    Deploy {
+        /// The module file
+        file: PathBuf,
+        /// Contract name
+        #[arg(long)]
+        name: String,
+        /// Init arguments, JSON text
+        #[arg(long, value_name = "JSON")]
+        args: Option<String>,
+        #[command(flatten)]
+        tx: TxOptions,
+    },
+    /// Run a one-call transaction
+    Call {
+        /// Contract name
+        contract: String,
+        /// Method name
+        method: String,
+        /// Arguments, JSON text, passed as typed
+        args: Option<String>,
+        #[command(flatten)]
+        tx: TxOptions,
+    },
+    /// Submit the transaction JSON in FILE (- for stdin)
+    Tx {
+        /// The transaction file
+        file: String,
+    },
+    /// Run a method read-only at a version; nothing is recorded
+    Query {
+        /// Contract name
+        contract: String,
+        /// Method name
+        method: String,
+        /// Arguments, JSON text, passed as typed
+        args: Option<String>,
+        /// Version to read [default: latest]
+        #[arg(long, value_name = "N")]
+        at_version: Option<u64>,
+    },
+    /// Print a recorded receipt
+    Receipt {
+        /// Transaction id
+        tx_id: String,
+    },
+    /// List a contract's keys and values
+    State {
+        /// Contract name
+        contract: String,
+        /// Version to read [default: latest]
+        #[arg(long, value_name = "N")]
+        at_version: Option<u64>,
+        /// Only keys starting with this text
+        #[arg(long, value_name = "P", default_value = "")]
+        prefix: String,
+    },
+    /// List deployed contracts
+    Contracts,
+    /// List recorded transactions in version order
+    Log {
+        /// First version
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        from: u64,
+        /// Most entries
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+    },
+    /// Re-execute every recorded transaction and check receipts and state roots
+    Verify,
+    /// A guided run of the main features in a fresh temporary data dir
+    Demo,
+    /// Workload benchmark (not available yet)
+    Bench,
+}
+
+fn data_dir(cli: &Cli) -> PathBuf {
+    cli.data_dir
+        .clone()
+        .or_else(|| std::env::var_os("SEMEL_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("semel-data"))
+}
+
+fn host_options() -> HostOptions {
+    HostOptions {
+        debug_log: std::env::var_os("SEMEL_LOG").is_some(),
+        ..HostOptions::default()
+    }
+}
+
+fn open(cli: &Cli) -> Result<Host, Failure> {
+    Ok(Host::open(&data_dir(cli), host_options())?)
+}
+
+/// JSON text given on the command line, checked and passed on as typed.
+fn json_args(text: Option<&str>) -> Result<Vec<u8>, Failure> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str::<serde_json::Value>(text)
+        .map_err(|e| Failure::bad_input(anyhow!("arguments are not valid JSON: {e}")))?;
+    Ok(text.as_bytes().to_vec())
+}
+
+fn with_options(mut tx: Transaction, o: &TxOptions) -> Result<Transaction, Failure> {
+    if let Some(id) = &o.tx_id {
+        tx.id = semel::parse_id(id)?;
+    }
+    Ok(tx.with_sender(&o.sender).with_gas_limit(o.gas))
+}
+
+fn submit(host: &Host, tx: &Transaction, json: bool) -> CliResult {
+    let receipt = host.submit(tx)?;
+    print::receipt(&receipt, json);
+    Ok(match receipt.status {
+        semel::Status::Committed => Exit::Done,
+        semel::Status::Reverted => Exit::Reverted,
+    })
+}
+
+fn run(cli: &Cli) -> CliResult {
+    match &cli.command {
+        Command::Deploy {
+            file,
+            name,
+            args,
+            tx,
+        } => {
+            let code = std::fs::read(file)
+                .with_context(|| format!("cannot read {}", file.display()))
+                .map_err(Failure::bad_input)?;
+            let code = semel::wasm_bytes(&code).map_err(InputError::from)?;
+            let t = with_options(
+                Transaction::deploy(name, code, json_args(args.as_deref())?),
+                tx,
+            )?;
+            submit(&open(cli)?, &t, cli.json)
+        }
+        Command::Call {
+            contract,
+            method,
+            args,
+            tx,
+        } => {
+            let t = with_options(
+                Transaction::call(contract, method, json_args(args.as_deref())?),
+                tx,
+            )?;
+            submit(&open(cli)?, &t, cli.json)
+        }
+        Command::Tx { file } => {
+            let text = read_tx_file(file)?;
+            let t = Transaction::from_json(&text)?;
+            debug_assert!(matches!(t.body, TxBody::Calls(_)));
+            submit(&open(cli)?, &t, cli.json)
+        }
+        Command::Query {
+            contract,
+            method,
+            args,
+            at_version,
+        } => {
+            let args = json_args(args.as_deref())?;
+            let out = open(cli)?.query(contract, method, &args, *at_version)?;
+            print::query(&out, cli.json);
+            Ok(Exit::Done)
+        }
+        Command::Receipt { tx_id } => {
+            let id = semel::parse_id(tx_id)?;
+            let receipt = open(cli)?
+                .receipt(&id)?
+                .ok_or_else(|| Failure::bad_input(anyhow!("no transaction {id} is recorded")))?;
+            print::receipt(&receipt, cli.json);
+            Ok(Exit::Done)
+        }
+        Command::State {
+            contract,
+            at_version,
+            prefix,
+        } => {
+            let entries = open(cli)?.state(contract, *at_version, prefix.as_bytes())?;
+            print::state(&entries, cli.json);
+            Ok(Exit::Done)
+        }
+        Command::Contracts => {
+            print::contracts(&open(cli)?.contracts()?, cli.json);
+            Ok(Exit::Done)
+        }
+        Command::Log { from, limit } => {
+            print::log(&open(cli)?.log(*from, *limit)?, cli.json);
+            Ok(Exit::Done)
+        }
+        Command::Verify => match open(cli)?.verify() {
+            Ok(report) => {
+                print::verified(&report, cli.json);
+                Ok(Exit::Done)
+            }
+            Err(VerifyError::Mismatch { version, what }) => Err(Failure::new(
+                Exit::HostFailure,
+                anyhow!("verify failed at version {version}: {what}"),
+            )),
+            Err(e) => Err(Failure::new(Exit::HostFailure, e)),
+        },
+        Command::Demo => demo::run().map_err(|e| Failure::new(Exit::HostFailure, e)),
+        Command::Bench => Err(Failure::bad_input(anyhow!(
+            "semel bench is not implemented yet (see the benchmark issue)"
+        ))),
+    }
+}
+
+fn read_tx_file(file: &str) -> Result<Vec<u8>, Failure> {
+    let limit = semel::limits::TX_JSON_BYTES_MAX;
+    let mut text = Vec::new();
+    let read = if file == "-" {
+        std::io::stdin()
+            .take(u64::try_from(limit).unwrap_or(u64::MAX) + 1)
+            .read_to_end(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|f| {
+            f.take(u64::try_from(limit).unwrap_or(u64::MAX) + 1)
+                .read_to_end(&mut text)
+        })
+    };
+    read.with_context(|| format!("cannot read transaction file {file}"))
+        .map_err(Failure::bad_input)?;
+    if text.len() > limit {
+        return Err(Failure::bad_input(anyhow!(
+            "transaction file {file} is larger than TX_JSON_BYTES_MAX ({limit} bytes)"
+        )));
+    }
+    Ok(text)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(f) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": format!("{:#}", f.error), "exit": f.exit as u8 })
+                );
+            }
+            eprintln!("semel: {:#}", f.error);
+            ExitCode::from(f.exit as u8)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! What a transaction's wasmtime `Store` carries: the state it reads, the writes and
+//! events it buffers, its stack of contract frames, and the ways a frame can end early.
+//!
+//! Host functions (`imports.rs`) and frame execution (`frames.rs`) both work on
+//! [`TxCtx`]; the transaction executor (`executor.rs`) builds one and takes it apart.
+
+use std::sync::Arc;
+
+use wasmtime::{AsContextMut, Memory};
+
+use crate::engine::Runtime;
+use crate::limits::EVENTS_PER_TX_MAX;
+use crate::state::{MergedView, StateView, WriteSet};
+use crate::storage::{Snapshot, StorageError};
+
+/// An event kept in the receipt unless its frame reverts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The contract that emitted it.
+    pub contract: String,
+    /// Its topic.
+    pub topic: String,
+    /// Its data.
+    pub data: Vec<u8>,
+}
+
+/// One contract call on the stack.
+pub(crate) struct Frame {
+    pub contract: Arc<str>,
+    /// The immediate caller: the sender for a top-level call, else the calling contract.
+    pub caller: Arc<str>,
+    pub memory: Memory,
+    pub input: Vec<u8>,
+    pub output: Vec<u8>,
+    /// The last nested `call`'s result: the callee's output or its error message.
+    pub last_result: Vec<u8>,
+}
+
+/// Why a frame stopped before returning. Crosses wasm as a `wasmtime::Error`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Abort {
+    /// The contract called `revert`.
+    #[error("reverted: {0}")]
+    Revert(String),
+    /// The contract broke a rule of the ABI (bad pointer, a limit, a write in a query).
+    #[error("{0}")]
+    Fault(String),
+    /// Gas ran out: ends the whole transaction, no frame can catch it.
+    #[error("out of gas")]
+    OutOfGas,
+    /// Storage failed under the contract: ends the transaction with an `Err`.
+    #[error(transparent)]
+    Host(#[from] StorageError),
+}
+
+/// The data of a transaction's (or a query's) wasmtime `Store`.
+pub(crate) struct TxCtx {
+    pub runtime: Arc<Runtime>,
+    /// Where code is read from when a callee's module is not compiled yet.
+    pub code: Arc<dyn Snapshot>,
+    pub base: Arc<dyn StateView>,
+    pub writes: WriteSet,
+    pub events: Vec<Event>,
+    /// Events emitted so far, kept or discarded: the limit counts every one.
+    pub events_emitted: usize,
+    pub frames: Vec<Frame>,
+    /// Instances created in this store so far.
+    pub instances: usize,
+    pub read_only: bool,
+    pub tx_id: [u8; 16],
+    pub sender: Arc<str>,
+    /// Print contract `log` text to stderr.
+    pub debug_log: bool,
+}
+
+impl TxCtx {
+    /// State as the running frame sees it: base plus this transaction's writes.
+    pub fn view(&self) -> MergedView<'_> {
+        MergedView {
+            base: &*self.base,
+            writes: &self.writes,
+        }
+    }
+
+    /// The running frame.
+    ///
+    /// # Panics
+    /// Outside a frame; host functions only run inside one.
+    pub fn frame(&self) -> &Frame {
+        self.frames
+            .last()
+            .expect("host functions run inside a frame")
+    }
+
+    /// The running frame, mutably.
+    pub fn frame_mut(&mut self) -> &mut Frame {
+        self.frames
+            .last_mut()
+            .expect("host functions run inside a frame")
+    }
+
+    /// Counts an emitted event against [`EVENTS_PER_TX_MAX`].
+    pub fn count_event(&mut self) -> Result<(), Abort> {
+        if self.events_emitted >= EVENTS_PER_TX_MAX {
+            return Err(Abort::Fault(format!(
+                "more than EVENTS_PER_TX_MAX ({EVENTS_PER_TX_MAX}) events in one transaction"
+            )));
+        }
+        self.events_emitted += 1;
+        Ok(())
+    }
+}
+
+/// Takes `gas` from the transaction's fuel, or ends it when there is not enough.
+///
+/// # Errors
+/// [`Abort::OutOfGas`] when less than `gas` is left (the fuel is then spent).
+pub(crate) fn charge(mut store: impl AsContextMut<Data = TxCtx>, gas: u64) -> wasmtime::Result<()> {
+    let mut store = store.as_context_mut();
+    let left = store.get_fuel()?;
+    match left.checked_sub(gas) {
+        Some(rest) => store.set_fuel(rest),
+        None => {
+            store.set_fuel(0)?;
+            Err(wasmtime::Error::new(Abort::OutOfGas))
+        }
+    }
+}

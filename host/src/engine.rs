@@ -1,0 +1,348 @@
+//! The wasm engine: one deterministic wasmtime `Engine` and `Linker` per host, and the
+//! compiled-module cache in front of it — `InstancePre` in memory by code hash, and
+//! compiled artifacts on disk keyed by code hash and engine compatibility.
+//!
+//! A cache hit and a miss run the same machine code, so they give the same gas and
+//! results. A disk artifact is checksummed before `Module::deserialize` sees it; a
+//! corrupt or foreign one is recompiled and overwritten, never loaded.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig,
+};
+
+use crate::context::TxCtx;
+use crate::error::ModuleError;
+use crate::limits::{
+    INSTANCES_MAX, MEMORY_PAGES_MAX, TABLE_ELEMENTS_MAX, WASM_PAGE_BYTES, WASM_STACK_BYTES_MAX,
+};
+use crate::storage::StorageError;
+use crate::{hex, imports, validate};
+
+/// The BLAKE3 hash of a contract's wasm bytes: how code is stored and cached.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CodeHash(pub [u8; 32]);
+
+impl CodeHash {
+    /// The hash of `code`.
+    pub fn of(code: &[u8]) -> Self {
+        Self(*blake3::hash(code).as_bytes())
+    }
+}
+
+impl std::fmt::Display for CodeHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl std::fmt::Debug for CodeHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CodeHash({self})")
+    }
+}
+
+/// Bumped whenever the host changes anything that compiled code depends on (the
+/// linker's functions, engine settings): old disk artifacts then miss.
+const HOST_CODE_CONFIG_VERSION: u32 = 1;
+/// First bytes of a disk artifact, then its BLAKE3 checksum, then wasmtime's bytes.
+const ARTIFACT_MAGIC: &[u8; 8] = b"SEMELCW1";
+
+/// Engine, linker and module caches, shared by every transaction of a host.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<TxCtx>,
+    modules: RwLock<HashMap<CodeHash, InstancePre<TxCtx>>>,
+    cache_dir: Option<PathBuf>,
+    compat: String,
+}
+
+/// Where a module came from: counted so tests and benches can tell hits from misses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// Already instantiable in memory.
+    Memory,
+    /// Deserialized from a checked disk artifact.
+    Disk,
+    /// Compiled from wasm.
+    Compiled,
+}
+
+fn engine_config() -> Config {
+    let mut c = Config::new();
+    // Threads stay off: this build of wasmtime has no `threads` feature at all.
+    c.consume_fuel(true)
+        .cranelift_nan_canonicalization(true)
+        .wasm_relaxed_simd(false)
+        .wasm_multi_memory(false)
+        .wasm_memory64(false)
+        // Bulk memory would let one instruction copy megabytes for one unit of fuel;
+        // reference types depend on it. Both are refused at deploy until they are
+        // charged per byte.
+        .wasm_bulk_memory(false)
+        .wasm_backtrace_max_frames(None)
+        .max_wasm_stack(WASM_STACK_BYTES_MAX);
+    let memory_bytes = MEMORY_PAGES_MAX * WASM_PAGE_BYTES;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(INSTANCES_MAX)
+        .total_memories(INSTANCES_MAX)
+        .total_tables(INSTANCES_MAX)
+        .max_memories_per_module(1)
+        .max_tables_per_module(1)
+        .table_elements(usize::try_from(TABLE_ELEMENTS_MAX).expect("small"))
+        .max_memory_size(usize::try_from(memory_bytes).expect("16 MiB fits usize"))
+        .linear_memory_keep_resident(64 * 1024);
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    c
+}
+
+impl Runtime {
+    /// A runtime; `cache_dir` keeps compiled artifacts across processes.
+    ///
+    /// # Errors
+    /// When wasmtime rejects the configuration (a build problem, not an input one).
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, StorageError> {
+        let engine = Engine::new(&engine_config())
+            .map_err(|e| StorageError::Backend(format!("wasm engine: {e}")))?;
+        let mut linker = Linker::new(&engine);
+        imports::define(&mut linker).map_err(|e| StorageError::Backend(format!("linker: {e}")))?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        HOST_CODE_CONFIG_VERSION.hash(&mut h);
+        let compat = format!("{:016x}", h.finish());
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::Io(e.to_string()))?;
+        }
+        Ok(Self {
+            engine,
+            linker,
+            modules: RwLock::new(HashMap::new()),
+            cache_dir,
+            compat,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Validates `code` against the ABI and makes it instantiable, from the caches when
+    /// possible.
+    ///
+    /// # Errors
+    /// [`ModuleError`] naming what is wrong with the module.
+    pub fn prepare(&self, code: &[u8]) -> Result<(CodeHash, ModuleSource), ModuleError> {
+        let hash = CodeHash::of(code);
+        if self.cached(&hash).is_some() {
+            return Ok((hash, ModuleSource::Memory));
+        }
+        validate::check_module(code)?;
+        let (module, source) = self.load_or_compile(&hash, code)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| ModuleError::Link(e.to_string()))?;
+        self.insert(hash, pre);
+        Ok((hash, source))
+    }
+
+    /// The instantiable module for stored code, compiling it on a miss.
+    ///
+    /// # Errors
+    /// When the code cannot be loaded, or stored code no longer compiles (corruption).
+    pub(crate) fn instance_pre(
+        &self,
+        hash: &CodeHash,
+        load: &dyn Fn() -> Result<Option<Vec<u8>>, StorageError>,
+    ) -> Result<InstancePre<TxCtx>, StorageError> {
+        if let Some(pre) = self.cached(hash) {
+            return Ok(pre);
+        }
+        let code = load()?.ok_or_else(|| {
+            StorageError::Corrupt(format!("code {hash} is registered but not stored"))
+        })?;
+        if CodeHash::of(&code) != *hash {
+            return Err(StorageError::Corrupt(format!(
+                "stored code {hash} does not match its hash"
+            )));
+        }
+        self.prepare(&code).map_err(|e| {
+            StorageError::Corrupt(format!("stored code {hash} no longer loads: {e}"))
+        })?;
+        self.cached(hash)
+            .ok_or_else(|| StorageError::Backend("module cache lost an entry".into()))
+    }
+
+    fn cached(&self, hash: &CodeHash) -> Option<InstancePre<TxCtx>> {
+        self.modules.read().ok()?.get(hash).cloned()
+    }
+
+    fn insert(&self, hash: CodeHash, pre: InstancePre<TxCtx>) {
+        if let Ok(mut m) = self.modules.write() {
+            m.insert(hash, pre);
+        }
+    }
+
+    /// Drops every in-memory module, so the next use loads from disk or compiles.
+    pub fn clear_memory_cache(&self) {
+        if let Ok(mut m) = self.modules.write() {
+            m.clear();
+        }
+    }
+
+    fn artifact_path(&self, hash: &CodeHash) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        Some(dir.join(format!("{hash}-{}.cwasm", self.compat)))
+    }
+
+    fn load_or_compile(
+        &self,
+        hash: &CodeHash,
+        code: &[u8],
+    ) -> Result<(Module, ModuleSource), ModuleError> {
+        let path = self.artifact_path(hash);
+        if let Some(module) = path.as_ref().and_then(|p| self.load_artifact(p)) {
+            return Ok((module, ModuleSource::Disk));
+        }
+        let module =
+            Module::new(&self.engine, code).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
+        if let Some(path) = path {
+            // A cache that cannot be written only costs a later recompile.
+            let _ = self.store_artifact(&path, &module);
+        }
+        Ok((module, ModuleSource::Compiled))
+    }
+
+    fn load_artifact(&self, path: &std::path::Path) -> Option<Module> {
+        let bytes = std::fs::read(path).ok()?;
+        let rest = bytes.strip_prefix(ARTIFACT_MAGIC.as_slice())?;
+        let (sum, body) = rest.split_at_checked(32)?;
+        if blake3::hash(body).as_bytes() != sum {
+            return None;
+        }
+        // SAFETY: `body` is exactly what `Module::serialize` wrote for an engine with
+        // this compatibility hash (it is in the file name) and it passed its checksum,
+        // so it is not a truncated, corrupt or foreign file.
+        unsafe { Module::deserialize(&self.engine, body) }.ok()
+    }
+
+    fn store_artifact(&self, path: &std::path::Path, module: &Module) -> std::io::Result<()> {
+        let body = module.serialize().map_err(std::io::Error::other)?;
+        let mut file = Vec::with_capacity(body.len() + 40);
+        file.extend_from_slice(ARTIFACT_MAGIC);
+        file.extend_from_slice(blake3::hash(&body).as_bytes());
+        file.extend_from_slice(&body);
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &file)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.cache_dir)
+            .field("compat", &self.compat)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use wasmtime::{Store, ValType};
+
+    use super::*;
+    use crate::abi::{AbiType, HOST_FUNCTIONS, IMPORT_MODULE};
+    use crate::state::{SnapshotView, WriteSet};
+    use crate::storage::{Backend, MemoryBackend};
+
+    fn store(runtime: &Arc<Runtime>) -> Store<TxCtx> {
+        let snap = MemoryBackend::new().snapshot().unwrap();
+        let ctx = TxCtx {
+            runtime: Arc::clone(runtime),
+            code: Arc::clone(&snap),
+            base: Arc::new(SnapshotView::new(snap, 0)),
+            writes: WriteSet::new(),
+            events: Vec::new(),
+            events_emitted: 0,
+            frames: Vec::new(),
+            instances: 0,
+            read_only: true,
+            tx_id: [0; 16],
+            sender: Arc::from("s"),
+            debug_log: false,
+        };
+        Store::new(runtime.engine(), ctx)
+    }
+
+    fn abi(v: &ValType) -> AbiType {
+        match v {
+            ValType::I32 => AbiType::I32,
+            ValType::I64 => AbiType::I64,
+            other => panic!("host function uses {other}"),
+        }
+    }
+
+    #[test]
+    fn linker_defines_exactly_the_abi_table() {
+        let runtime = Arc::new(Runtime::new(None).unwrap());
+        let mut store = store(&runtime);
+        let externs: Vec<_> = runtime
+            .linker
+            .iter(&mut store)
+            .map(|(module, name, ext)| (module.to_owned(), name.to_owned(), ext))
+            .collect();
+        let mut defined: Vec<(String, Vec<AbiType>, Vec<AbiType>)> = externs
+            .into_iter()
+            .map(|(module, name, ext)| {
+                assert_eq!(module, IMPORT_MODULE);
+                let f = ext.ty(&store).unwrap_func().clone();
+                (
+                    name,
+                    f.params().map(|p| abi(&p)).collect(),
+                    f.results().map(|r| abi(&r)).collect(),
+                )
+            })
+            .collect();
+        defined.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut table: Vec<_> = HOST_FUNCTIONS
+            .iter()
+            .map(|h| (h.name.to_owned(), h.params.to_vec(), h.results.to_vec()))
+            .collect();
+        table.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(defined, table);
+    }
+
+    #[test]
+    fn disk_cache_hits_and_corrupt_artifacts_are_recompiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let wat = r#"(module (memory (export "memory") 1) (func (export "m")))"#;
+        let code = crate::validate::wasm_bytes(wat.as_bytes()).unwrap();
+        let first = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        let (hash, source) = first.prepare(&code).unwrap();
+        assert_eq!(source, ModuleSource::Compiled);
+        assert_eq!(first.prepare(&code).unwrap().1, ModuleSource::Memory);
+        let second = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        assert_eq!(second.prepare(&code).unwrap(), (hash, ModuleSource::Disk));
+        // Flip one byte of the artifact body: the checksum must catch it.
+        let path = second.artifact_path(&hash).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let third = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        assert_eq!(third.prepare(&code).unwrap().1, ModuleSource::Compiled);
+        // A foreign file under the right name is not loaded either.
+        std::fs::write(&path, b"SEMELCW1 not an artifact").unwrap();
+        let fourth = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        assert_eq!(fourth.prepare(&code).unwrap().1, ModuleSource::Compiled);
+    }
+}

@@ -1,0 +1,163 @@
+//! The host's typed errors, one enum per operation. A contract's failure is never here:
+//! it is a recorded outcome in a receipt. These are refusals of input and host failures.
+
+use thiserror::Error;
+use uuid::Uuid;
+
+pub use crate::storage::StorageError;
+
+/// Why a module was refused at deploy.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModuleError {
+    /// Larger than `CODE_BYTES_MAX`.
+    #[error("module is {len} bytes, more than CODE_BYTES_MAX ({max})")]
+    TooLarge {
+        /// Its size in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// Neither valid wasm nor valid WAT, or wasm that does not parse.
+    #[error("module is not valid wasm: {0}")]
+    Malformed(String),
+    /// An import from another module, or of a name the ABI does not have.
+    #[error("import {module}.{name} is not part of the Semel ABI")]
+    ForbiddenImport {
+        /// Import module.
+        module: String,
+        /// Import name.
+        name: String,
+    },
+    /// A `semel` import whose type differs from the ABI's.
+    #[error("import semel.{name} has type {found}, the ABI says {expected}")]
+    ImportType {
+        /// Import name.
+        name: String,
+        /// The ABI's signature.
+        expected: String,
+        /// The module's signature.
+        found: String,
+    },
+    /// A structural rule of the interface (start function, memories, tables, names).
+    #[error("module refused: {0}")]
+    Refused(String),
+    /// wasmtime refused the module (validation of instructions, a disabled feature).
+    #[error("module does not compile: {0}")]
+    Compile(String),
+    /// The module does not link against the host's functions.
+    #[error("module does not link: {0}")]
+    Link(String),
+}
+
+/// Input refused before anything was recorded: its transaction id stays unused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The transaction JSON does not parse or has the wrong shape.
+    #[error("malformed transaction: {0}")]
+    Json(String),
+    /// The id is not a UUID.
+    #[error("transaction id {0:?} is not a UUID")]
+    BadId(String),
+    /// A contract name outside `[A-Za-z0-9_.-]{1,64}`.
+    #[error("contract name {name:?} is invalid: {why}")]
+    BadContractName {
+        /// The name given.
+        name: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A method name that is empty or too long.
+    #[error("method name {name:?} is invalid: {why}")]
+    BadMethodName {
+        /// The name given.
+        name: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A sender name that is empty or too long.
+    #[error("sender {name:?} is invalid: {why}")]
+    BadSender {
+        /// The sender given.
+        name: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A call argument larger than `ARG_BYTES_MAX`.
+    #[error("arguments of call {call} are {len} bytes, more than ARG_BYTES_MAX ({max})")]
+    ArgsTooLarge {
+        /// Index of the call (0-based).
+        call: usize,
+        /// Their size in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A gas limit of zero or above `GAS_LIMIT_MAX`.
+    #[error("gas limit {given} is out of range: it must be 1 to {max}")]
+    GasLimit {
+        /// The limit given.
+        given: String,
+        /// The largest accepted.
+        max: u64,
+    },
+    /// No calls, or more than `CALLS_PER_TX_MAX`.
+    #[error("a transaction needs 1 to {max} calls, this one has {count}")]
+    CallCount {
+        /// Calls given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A deployed module was refused.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// A query named a version the store does not hold.
+    #[error("version {asked} is not available: the store holds versions {oldest} to {latest}")]
+    UnknownVersion {
+        /// Version asked for.
+        asked: u64,
+        /// Oldest version still readable.
+        oldest: u64,
+        /// Latest recorded version.
+        latest: u64,
+    },
+}
+
+/// Why a submitted transaction got no receipt.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// Bad input; nothing recorded.
+    #[error(transparent)]
+    Rejected(#[from] InputError),
+    /// The id was recorded with different content; nothing changed.
+    #[error(
+        "transaction id {id} was already recorded with different content (at version {version})"
+    )]
+    Conflict {
+        /// The id.
+        id: Uuid,
+        /// The version it was recorded at.
+        version: u64,
+    },
+    /// Storage failed; nothing recorded, the id stays unused.
+    #[error(transparent)]
+    Host(#[from] StorageError),
+}
+
+/// Why a query gave no output.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// Bad input (names, arguments, version).
+    #[error(transparent)]
+    Rejected(#[from] InputError),
+    /// The contract failed: reverted, trapped, tried to write, or ran out of gas.
+    #[error("query failed: {0}")]
+    Failed(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Host(#[from] StorageError),
+}

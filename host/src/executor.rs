@@ -1,0 +1,204 @@
+//! Runs one transaction (or query) to an outcome: a fresh `Store` with the gas limit as
+//! fuel, the deploy or the calls in order, and the decision — committed or reverted.
+//!
+//! The executor reads state only through the [`StateView`] it is given and returns its
+//! writes buffered in a [`WriteSet`]; committing them, the state root, the log and the
+//! receipt are the host's (`host.rs`).
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+use wasmtime::Store;
+
+use crate::context::{Abort, Event, TxCtx, charge};
+use crate::engine::{CodeHash, Runtime};
+use crate::frames::{FrameEnd, FrameKind, run_frame};
+use crate::gas::{DEPLOY_BYTE_GAS, FRAME_GAS};
+use crate::receipt::{CallResult, Status};
+use crate::registry::{ContractRecord, REGISTRY_NS};
+use crate::state::{StateView, WriteSet};
+use crate::storage::{Snapshot, StorageError};
+use crate::tx::Call;
+
+/// What a transaction does, as the executor needs it.
+pub(crate) enum Work<'a> {
+    /// Calls in order.
+    Calls(&'a [Call]),
+    /// A deploy of already validated and prepared code.
+    Deploy {
+        name: &'a str,
+        code_hash: CodeHash,
+        init_args: &'a [u8],
+        code_len: usize,
+    },
+}
+
+/// Everything a run needs besides the work itself.
+pub(crate) struct RunSetup {
+    pub runtime: Arc<Runtime>,
+    pub code: Arc<dyn Snapshot>,
+    pub base: Arc<dyn StateView>,
+    pub tx_id: Uuid,
+    pub sender: Arc<str>,
+    pub gas_limit: u64,
+    /// The version this transaction will take (recorded in a deployed contract's entry).
+    pub new_version: u64,
+    pub read_only: bool,
+    pub debug_log: bool,
+}
+
+/// The outcome of a run, before it is committed.
+#[derive(Debug)]
+pub(crate) struct Execution {
+    pub status: Status,
+    pub error: Option<String>,
+    pub results: Vec<CallResult>,
+    pub events: Vec<Event>,
+    pub gas_used: u64,
+    pub writes: WriteSet,
+}
+
+/// Runs `work`.
+///
+/// # Errors
+/// Only host failures; every contract failure is an [`Execution`] with
+/// [`Status::Reverted`].
+pub(crate) fn execute(setup: RunSetup, work: &Work<'_>) -> Result<Execution, StorageError> {
+    let ctx = TxCtx {
+        runtime: Arc::clone(&setup.runtime),
+        code: Arc::clone(&setup.code),
+        base: Arc::clone(&setup.base),
+        writes: WriteSet::new(),
+        events: Vec::new(),
+        events_emitted: 0,
+        frames: Vec::new(),
+        instances: 0,
+        read_only: setup.read_only,
+        tx_id: *setup.tx_id.as_bytes(),
+        sender: Arc::clone(&setup.sender),
+        debug_log: setup.debug_log,
+    };
+    let mut store = Store::new(setup.runtime.engine(), ctx);
+    store
+        .set_fuel(setup.gas_limit)
+        .map_err(|e| StorageError::Backend(format!("fuel: {e}")))?;
+    let outcome = match work {
+        Work::Calls(calls) => run_calls(&mut store, calls, &setup.sender),
+        Work::Deploy {
+            name,
+            code_hash,
+            init_args,
+            code_len,
+        } => run_deploy(&mut store, name, *code_hash, init_args, *code_len, &setup),
+    };
+    let gas_left = store.get_fuel().unwrap_or(0);
+    let gas_used = setup.gas_limit.saturating_sub(gas_left);
+    let ctx = store.into_data();
+    let (status, error, results) = match outcome {
+        Ok(Ok(results)) => (Status::Committed, None, results),
+        Ok(Err(message)) => (Status::Reverted, Some(message), Vec::new()),
+        Err(e) => match e.downcast::<Abort>() {
+            Ok(Abort::OutOfGas) => (
+                Status::Reverted,
+                Some(format!("out of gas (gas limit {})", setup.gas_limit)),
+                Vec::new(),
+            ),
+            Ok(Abort::Host(e)) => return Err(e),
+            Ok(other) => return Err(StorageError::Backend(format!("unexpected abort: {other}"))),
+            Err(e) => return Err(StorageError::Backend(format!("wasm execution failed: {e}"))),
+        },
+    };
+    let committed = status == Status::Committed;
+    Ok(Execution {
+        status,
+        error,
+        results,
+        events: if committed { ctx.events } else { Vec::new() },
+        gas_used,
+        writes: if committed {
+            ctx.writes
+        } else {
+            WriteSet::new()
+        },
+    })
+}
+
+/// `Ok(Ok(results))`: every call returned; `Ok(Err(msg))`: a call failed.
+type RunOutcome = wasmtime::Result<Result<Vec<CallResult>, String>>;
+
+fn run_calls(store: &mut Store<TxCtx>, calls: &[Call], sender: &Arc<str>) -> RunOutcome {
+    let mut results = Vec::with_capacity(calls.len());
+    for (i, call) in calls.iter().enumerate() {
+        let end = run_frame(
+            &mut *store,
+            &call.contract,
+            &call.method,
+            call.args.clone(),
+            Arc::clone(sender),
+            FrameKind::Call,
+        )?;
+        match end {
+            FrameEnd::Returned(output) => results.push(CallResult {
+                contract: call.contract.clone(),
+                method: call.method.clone(),
+                output,
+            }),
+            FrameEnd::Failed(message) => {
+                return Ok(Err(format!(
+                    "call {i} ({}.{}) failed: {message}",
+                    call.contract, call.method
+                )));
+            }
+        }
+    }
+    Ok(Ok(results))
+}
+
+fn run_deploy(
+    store: &mut Store<TxCtx>,
+    name: &str,
+    code_hash: CodeHash,
+    init_args: &[u8],
+    code_len: usize,
+    setup: &RunSetup,
+) -> RunOutcome {
+    let bytes = u64::try_from(code_len).unwrap_or(u64::MAX);
+    charge(
+        &mut *store,
+        FRAME_GAS.saturating_add(DEPLOY_BYTE_GAS.saturating_mul(bytes)),
+    )?;
+    let taken = store
+        .data()
+        .view()
+        .get(REGISTRY_NS, name.as_bytes())
+        .map_err(|e| wasmtime::Error::new(Abort::Host(e)))?;
+    if taken.is_some() {
+        return Ok(Err(format!(
+            "deploy failed: contract name {name} is already taken"
+        )));
+    }
+    let record = ContractRecord {
+        code_hash,
+        version: setup.new_version,
+    };
+    store
+        .data_mut()
+        .writes
+        .put(REGISTRY_NS, name.as_bytes(), Some(record.encode()));
+    let end = run_frame(
+        &mut *store,
+        name,
+        crate::abi::INIT_METHOD,
+        init_args.to_vec(),
+        Arc::clone(&setup.sender),
+        FrameKind::Init,
+    )?;
+    match end {
+        FrameEnd::Returned(output) => Ok(Ok(vec![CallResult {
+            contract: name.to_owned(),
+            method: crate::abi::INIT_METHOD.to_owned(),
+            output,
+        }])),
+        FrameEnd::Failed(message) => Ok(Err(format!("deploy failed: init of {name}: {message}"))),
+    }
+}

@@ -1,0 +1,159 @@
+//! One contract frame: look the contract up, instantiate it in the transaction's store,
+//! run the method, and on failure roll the frame's writes and events back.
+//!
+//! A frame's failure (revert, trap, unknown contract or method, reentrancy, depth) is a
+//! [`FrameEnd::Failed`] its caller can handle. Running out of gas and host failures are
+//! not: they come back as `Err` and end the whole transaction.
+
+use std::sync::Arc;
+
+use wasmtime::{AsContextMut, Trap};
+
+use crate::abi::{INIT_METHOD, MEMORY_EXPORT};
+use crate::context::{Abort, Frame, TxCtx, charge};
+use crate::gas::FRAME_GAS;
+use crate::limits::{CALL_DEPTH_MAX, INSTANCES_PER_TX_MAX};
+use crate::registry::{ContractRecord, REGISTRY_NS};
+use crate::storage::{StorageError, Table};
+
+/// How a frame ended, when it did not end the transaction.
+#[derive(Debug)]
+pub(crate) enum FrameEnd {
+    /// The method returned; its output.
+    Returned(Vec<u8>),
+    /// The frame failed; why. Its writes and events are gone.
+    Failed(String),
+}
+
+/// Which methods a frame may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameKind {
+    /// A method call: `init` is refused.
+    Call,
+    /// The deploy's `init`, which a module need not have.
+    Init,
+}
+
+fn host(e: StorageError) -> wasmtime::Error {
+    wasmtime::Error::new(Abort::Host(e))
+}
+
+/// Runs `contract.method(input)` as a new frame on top of the store's stack.
+///
+/// # Errors
+/// [`Abort::OutOfGas`] or [`Abort::Host`] inside a `wasmtime::Error`: the transaction ends.
+pub(crate) fn run_frame(
+    mut store: impl AsContextMut<Data = TxCtx>,
+    contract: &str,
+    method: &str,
+    input: Vec<u8>,
+    caller: Arc<str>,
+    kind: FrameKind,
+) -> wasmtime::Result<FrameEnd> {
+    let mut store = store.as_context_mut();
+    let failed = |m: String| Ok(FrameEnd::Failed(m));
+    let ctx = store.data();
+    if ctx.frames.len() >= CALL_DEPTH_MAX {
+        return failed(format!(
+            "call depth limit CALL_DEPTH_MAX ({CALL_DEPTH_MAX}) reached"
+        ));
+    }
+    if ctx.frames.iter().any(|f| &*f.contract == contract) {
+        return failed(format!(
+            "reentrancy refused: {contract} is already on the call stack"
+        ));
+    }
+    if method == INIT_METHOD && kind == FrameKind::Call {
+        return failed(format!(
+            "method {INIT_METHOD} of {contract} runs only at deploy"
+        ));
+    }
+    if ctx.instances >= INSTANCES_PER_TX_MAX {
+        return failed(format!(
+            "more than INSTANCES_PER_TX_MAX ({INSTANCES_PER_TX_MAX}) contract calls in one transaction"
+        ));
+    }
+    let Some(record) = ctx
+        .view()
+        .get(REGISTRY_NS, contract.as_bytes())
+        .map_err(host)?
+    else {
+        return failed(format!("unknown contract {contract}"));
+    };
+    let record = ContractRecord::decode(&record).map_err(|e| host(e.into()))?;
+    let runtime = Arc::clone(&ctx.runtime);
+    let code = Arc::clone(&ctx.code);
+    let pre = runtime
+        .instance_pre(&record.code_hash, &|| {
+            code.get(Table::Code, &record.code_hash.0)
+        })
+        .map_err(host)?;
+    charge(&mut store, FRAME_GAS)?;
+    let instance = pre.instantiate(&mut store).map_err(|e| {
+        host(StorageError::Backend(format!(
+            "cannot instantiate {contract}: {e}"
+        )))
+    })?;
+    store.data_mut().instances += 1;
+    let memory = instance
+        .get_memory(&mut store, MEMORY_EXPORT)
+        .ok_or_else(|| {
+            host(StorageError::Corrupt(format!(
+                "{contract} has no memory export"
+            )))
+        })?;
+    let func = instance
+        .get_func(&mut store, method)
+        .filter(|f| {
+            let ty = f.ty(&store);
+            ty.params().len() == 0 && ty.results().len() == 0
+        })
+        .map(|f| f.typed::<(), ()>(&store))
+        .transpose()?;
+    let Some(func) = func else {
+        return match kind {
+            FrameKind::Init => Ok(FrameEnd::Returned(Vec::new())),
+            FrameKind::Call => failed(format!("contract {contract} has no method {method}")),
+        };
+    };
+    let ctx = store.data_mut();
+    let write_mark = ctx.writes.mark();
+    let event_mark = ctx.events.len();
+    ctx.frames.push(Frame {
+        contract: Arc::from(contract),
+        caller,
+        memory,
+        input,
+        output: Vec::new(),
+        last_result: Vec::new(),
+    });
+    let outcome = func.call(&mut store, ());
+    let ctx = store.data_mut();
+    let frame = ctx.frames.pop().expect("the frame pushed above");
+    match outcome {
+        Ok(()) => Ok(FrameEnd::Returned(frame.output)),
+        Err(e) => {
+            ctx.writes.rollback(write_mark);
+            ctx.events.truncate(event_mark);
+            classify(e)
+        }
+    }
+}
+
+/// Sorts a frame's error into a failure its caller sees, or one that ends the transaction.
+fn classify(e: wasmtime::Error) -> wasmtime::Result<FrameEnd> {
+    if let Some(abort) = e.downcast_ref::<Abort>() {
+        return match abort {
+            Abort::Revert(m) => Ok(FrameEnd::Failed(format!("reverted: {m}"))),
+            Abort::Fault(m) => Ok(FrameEnd::Failed(m.clone())),
+            Abort::OutOfGas | Abort::Host(_) => Err(e),
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Err(wasmtime::Error::new(Abort::OutOfGas)),
+        Some(trap) => Ok(FrameEnd::Failed(trap.to_string())),
+        None => Err(host(StorageError::Backend(format!(
+            "wasm execution failed: {e}"
+        )))),
+    }
+}

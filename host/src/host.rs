@@ -1,0 +1,645 @@
+//! The host: the coordinator of interface §3. It checks input, decides duplicate or
+//! conflict by transaction id, runs the executor against the latest state, and commits
+//! the state changes, state root, receipt and log entry in one atomic batch — so a
+//! transaction is recorded exactly once or not at all.
+
+use std::fs::File;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::engine::{CodeHash, Runtime};
+use crate::error::{InputError, QueryError, StorageError, SubmitError};
+use crate::executor::{Execution, RunSetup, Work, execute};
+use crate::limits::QUERY_GAS_LIMIT;
+use crate::receipt::{Receipt, Status};
+use crate::registry::{ContractRecord, REGISTRY_NS};
+use crate::state::{
+    LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key, versioned_key,
+};
+use crate::storage::{Backend, Entry, MemoryBackend, RedbBackend, Snapshot, Table, WriteBatch};
+use crate::tx::{LoggedTx, Transaction, TxBody, check_contract_name, check_method_name};
+use crate::txlog::{
+    FORMAT, META_FORMAT, META_LATTICE, META_VERSION, TxRecord, decode_log_entry, decode_u64,
+    encode_log_entry, log_key,
+};
+use crate::validate;
+
+/// File name of the database inside a data dir.
+pub const DB_FILE: &str = "semel.redb";
+/// File whose lock marks a data dir as in use by one process.
+pub const LOCK_FILE: &str = "LOCK";
+/// Folder of compiled-module artifacts inside a data dir.
+pub const CACHE_DIR: &str = "cache";
+
+/// How a host is opened.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// How long to wait for another process to release the data dir.
+    pub lock_wait: Duration,
+    /// Print contracts' `log` text to stderr.
+    pub debug_log: bool,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            lock_wait: Duration::from_millis(crate::limits::DATA_DIR_LOCK_WAIT_MS),
+            debug_log: false,
+        }
+    }
+}
+
+/// The output of a read-only query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryOutput {
+    /// The version it read.
+    pub version: u64,
+    /// What the method output.
+    pub output: Vec<u8>,
+}
+
+/// A deployed contract, as `semel contracts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractInfo {
+    /// Its name.
+    pub name: String,
+    /// Its code.
+    pub code_hash: CodeHash,
+    /// The version its deploy took.
+    pub version: u64,
+}
+
+/// A recorded transaction, as `semel log` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The version it took.
+    pub version: u64,
+    /// Its id.
+    pub tx_id: Uuid,
+    /// Committed or reverted.
+    pub status: Status,
+    /// `contract.method` per call, or `deploy NAME`.
+    pub calls: Vec<String>,
+}
+
+/// The latest version and the lattice behind its root: what commits advance.
+struct Head {
+    version: u64,
+    lattice: LtHash,
+}
+
+/// A Semel host over one backend.
+pub struct Host {
+    runtime: Arc<Runtime>,
+    backend: Box<dyn Backend>,
+    head: Mutex<Head>,
+    options: HostOptions,
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock_data_dir(dir: &Path, wait: Duration) -> Result<File, StorageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StorageError::Io(format!("cannot create data dir {}: {e}", dir.display())))?;
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StorageError::Io(format!("cannot open {}: {e}", path.display())))?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StorageError::Locked(format!(
+                    "{} (still held after {} ms)",
+                    dir.display(),
+                    wait.as_millis()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StorageError::Io(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
+
+impl Host {
+    /// Opens (or creates) the durable data dir `dir`, waiting up to
+    /// `options.lock_wait` for another process that holds it.
+    ///
+    /// # Errors
+    /// When the dir is locked past the wait, unreadable, or not a Semel data dir.
+    pub fn open(dir: &Path, options: HostOptions) -> Result<Self, StorageError> {
+        let lock = lock_data_dir(dir, options.lock_wait)?;
+        let backend = RedbBackend::open(&dir.join(DB_FILE))?;
+        let mut host = Self::with_backend(Box::new(backend), Some(dir.join(CACHE_DIR)), options)?;
+        host._lock = Some(lock);
+        Ok(host)
+    }
+
+    /// A host whose state lives only in memory.
+    ///
+    /// # Errors
+    /// Only if the wasm engine cannot start.
+    pub fn in_memory() -> Result<Self, StorageError> {
+        Self::with_backend(Box::new(MemoryBackend::new()), None, HostOptions::default())
+    }
+
+    /// A host over any backend; `cache_dir` keeps compiled modules on disk.
+    ///
+    /// # Errors
+    /// When the backend holds data of another format, or cannot be read.
+    pub fn with_backend(
+        backend: Box<dyn Backend>,
+        cache_dir: Option<PathBuf>,
+        options: HostOptions,
+    ) -> Result<Self, StorageError> {
+        let runtime = Arc::new(Runtime::new(cache_dir)?);
+        Self::with_runtime(backend, runtime, options)
+    }
+
+    fn with_runtime(
+        backend: Box<dyn Backend>,
+        runtime: Arc<Runtime>,
+        options: HostOptions,
+    ) -> Result<Self, StorageError> {
+        let snap = backend.snapshot()?;
+        let head = match snap.get(Table::Meta, META_FORMAT)? {
+            None => {
+                let mut batch = WriteBatch::new();
+                batch.put(Table::Meta, META_FORMAT.to_vec(), FORMAT.to_vec());
+                batch.put(
+                    Table::Meta,
+                    META_VERSION.to_vec(),
+                    0u64.to_le_bytes().to_vec(),
+                );
+                batch.put(
+                    Table::Meta,
+                    META_LATTICE.to_vec(),
+                    LtHash::default().to_bytes(),
+                );
+                backend.commit(&batch)?;
+                Head {
+                    version: 0,
+                    lattice: LtHash::default(),
+                }
+            }
+            Some(f) if f == FORMAT => {
+                let version = snap
+                    .get(Table::Meta, META_VERSION)?
+                    .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;
+                let lattice = snap
+                    .get(Table::Meta, META_LATTICE)?
+                    .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
+                Head {
+                    version: decode_u64(&version)?,
+                    lattice: LtHash::from_bytes(&lattice)?,
+                }
+            }
+            Some(other) => {
+                return Err(StorageError::Corrupt(format!(
+                    "not a Semel data dir of this format (format marker {:?})",
+                    String::from_utf8_lossy(&other)
+                )));
+            }
+        };
+        Ok(Self {
+            runtime,
+            backend,
+            head: Mutex::new(head),
+            options,
+            _lock: None,
+        })
+    }
+
+    /// The wasm runtime (engine and module caches) this host runs contracts on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    fn head(&self) -> Result<MutexGuard<'_, Head>, StorageError> {
+        self.head
+            .lock()
+            .map_err(|_| StorageError::Backend("host state lock poisoned by a panic".into()))
+    }
+
+    /// The latest recorded version (0 before any transaction).
+    ///
+    /// # Errors
+    /// Only if a panic poisoned the host.
+    pub fn latest_version(&self) -> Result<u64, StorageError> {
+        Ok(self.head()?.version)
+    }
+
+    /// The state root at the latest version.
+    ///
+    /// # Errors
+    /// Only if a panic poisoned the host.
+    pub fn state_root(&self) -> Result<StateRoot, StorageError> {
+        Ok(self.head()?.lattice.root())
+    }
+
+    /// Submits a transaction: executes it once and records it with its receipt, or
+    /// returns the stored receipt of an earlier submission of the same id and content.
+    ///
+    /// # Errors
+    /// [`SubmitError::Rejected`] for bad input and [`SubmitError::Conflict`] for an id
+    /// recorded with other content (both change nothing), [`SubmitError::Host`] when
+    /// storage fails (nothing recorded).
+    pub fn submit(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
+        let converted;
+        let tx = match &tx.body {
+            TxBody::Deploy {
+                name,
+                code,
+                init_args,
+            } if !code.starts_with(b"\0asm") => {
+                converted = Transaction {
+                    body: TxBody::Deploy {
+                        name: name.clone(),
+                        code: validate::wasm_bytes(code).map_err(InputError::from)?,
+                        init_args: init_args.clone(),
+                    },
+                    ..tx.clone()
+                };
+                &converted
+            }
+            _ => tx,
+        };
+        tx.check()?;
+        let content_hash = tx.content_hash();
+        // A retry needs no compile: answer it before preparing code.
+        if let Some(done) = self.recorded(&self.backend.snapshot()?, &tx.id, &content_hash)? {
+            return Ok(done);
+        }
+        let code_hash = match &tx.body {
+            TxBody::Deploy { code, .. } => {
+                Some(self.runtime.prepare(code).map_err(InputError::from)?.0)
+            }
+            TxBody::Calls(_) => None,
+        };
+        let mut head = self.head()?;
+        let snapshot = self.backend.snapshot()?;
+        if let Some(done) = self.recorded(&snapshot, &tx.id, &content_hash)? {
+            return Ok(done);
+        }
+        let new_version = head.version + 1;
+        let base: Arc<dyn StateView> =
+            Arc::new(SnapshotView::new(Arc::clone(&snapshot), head.version));
+        let work = match &tx.body {
+            TxBody::Calls(calls) => Work::Calls(calls),
+            TxBody::Deploy {
+                name,
+                code,
+                init_args,
+            } => Work::Deploy {
+                name,
+                code_hash: code_hash.expect("prepared above"),
+                init_args,
+                code_len: code.len(),
+            },
+        };
+        let setup = RunSetup {
+            runtime: Arc::clone(&self.runtime),
+            code: Arc::clone(&snapshot),
+            base: Arc::clone(&base),
+            tx_id: tx.id,
+            sender: Arc::from(tx.sender.as_str()),
+            gas_limit: tx.gas_limit,
+            new_version,
+            read_only: false,
+            debug_log: self.options.debug_log,
+        };
+        let run = execute(setup, &work)?;
+        let mut lattice = head.lattice.clone();
+        let mut batch = WriteBatch::new();
+        self.stage_writes(&run, &*base, new_version, &mut lattice, &mut batch)?;
+        if let TxBody::Deploy { code, .. } = &tx.body {
+            let hash = code_hash.expect("prepared above");
+            if snapshot.get(Table::Code, &hash.0)?.is_none() {
+                batch.put(Table::Code, hash.0.to_vec(), code.clone());
+            }
+        }
+        let receipt = Receipt {
+            tx_id: tx.id,
+            status: run.status,
+            error: run.error,
+            version: new_version,
+            results: run.results,
+            events: run.events,
+            gas_used: run.gas_used,
+            state_root: lattice.root(),
+            duplicate: false,
+        };
+        let record = TxRecord {
+            version: new_version,
+            content_hash,
+            receipt,
+        };
+        batch.put(Table::Txs, tx.id.as_bytes().to_vec(), record.encode());
+        batch.put(
+            Table::Log,
+            log_key(new_version).to_vec(),
+            encode_log_entry(&tx.id, &tx.encode_content()),
+        );
+        batch.put(
+            Table::Meta,
+            META_VERSION.to_vec(),
+            new_version.to_le_bytes().to_vec(),
+        );
+        batch.put(Table::Meta, META_LATTICE.to_vec(), lattice.to_bytes());
+        self.backend.commit(&batch)?;
+        head.version = new_version;
+        head.lattice = lattice;
+        Ok(record.receipt)
+    }
+
+    /// Adds a run's writes to `batch` at `version` and to the lattice.
+    fn stage_writes(
+        &self,
+        run: &Execution,
+        base: &dyn StateView,
+        version: u64,
+        lattice: &mut LtHash,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
+        for (ns, key, value) in run.writes.changes()? {
+            let old = base.get(&ns, &key)?;
+            if old == value {
+                continue;
+            }
+            lattice.update(&ns, &key, old.as_deref(), value.as_deref());
+            batch.put(
+                Table::State,
+                versioned_key(&entry_key(&ns, &key), version),
+                encode_stored_value(value.as_deref()),
+            );
+        }
+        Ok(())
+    }
+
+    /// The stored receipt for `id` marked duplicate, a conflict, or `None` if unrecorded.
+    fn recorded(
+        &self,
+        snapshot: &Arc<dyn Snapshot>,
+        id: &Uuid,
+        content_hash: &[u8; 32],
+    ) -> Result<Option<Receipt>, SubmitError> {
+        let Some(bytes) = snapshot.get(Table::Txs, id.as_bytes())? else {
+            return Ok(None);
+        };
+        let record = TxRecord::decode(&bytes).map_err(StorageError::from)?;
+        if record.content_hash != *content_hash {
+            return Err(SubmitError::Conflict {
+                id: *id,
+                version: record.version,
+            });
+        }
+        let mut receipt = record.receipt;
+        receipt.duplicate = true;
+        Ok(Some(receipt))
+    }
+
+    /// The recorded receipt of `id`.
+    ///
+    /// # Errors
+    /// When storage fails or is corrupt.
+    pub fn receipt(&self, id: &Uuid) -> Result<Option<Receipt>, StorageError> {
+        let snap = self.backend.snapshot()?;
+        snap.get(Table::Txs, id.as_bytes())?
+            .map(|b| Ok(TxRecord::decode(&b)?.receipt))
+            .transpose()
+    }
+
+    /// A view of the state at `at` (latest when `None`).
+    fn view_at(&self, at: Option<u64>) -> Result<(Arc<dyn Snapshot>, SnapshotView), QueryError> {
+        let latest = self.latest_version()?;
+        let snapshot = self.backend.snapshot()?;
+        let version = at.unwrap_or(latest);
+        if version > latest {
+            return Err(InputError::UnknownVersion {
+                asked: version,
+                oldest: 0,
+                latest,
+            }
+            .into());
+        }
+        Ok((Arc::clone(&snapshot), SnapshotView::new(snapshot, version)))
+    }
+
+    /// Runs `contract.method(args)` read-only at version `at` (latest when `None`);
+    /// nothing is recorded and writes are refused.
+    ///
+    /// # Errors
+    /// [`QueryError::Rejected`] for bad names or versions, [`QueryError::Failed`] when the
+    /// contract fails, [`QueryError::Host`] when storage fails.
+    pub fn query(
+        &self,
+        contract: &str,
+        method: &str,
+        args: &[u8],
+        at: Option<u64>,
+    ) -> Result<QueryOutput, QueryError> {
+        check_contract_name(contract)?;
+        check_method_name(method)?;
+        crate::tx::check_args(0, args)?;
+        let (snapshot, view) = self.view_at(at)?;
+        let version = view.version();
+        let calls = [crate::tx::Call {
+            contract: contract.to_owned(),
+            method: method.to_owned(),
+            args: args.to_vec(),
+        }];
+        let setup = RunSetup {
+            runtime: Arc::clone(&self.runtime),
+            code: snapshot,
+            base: Arc::new(view),
+            tx_id: Uuid::nil(),
+            sender: Arc::from(crate::tx::DEFAULT_SENDER),
+            gas_limit: QUERY_GAS_LIMIT,
+            new_version: version,
+            read_only: true,
+            debug_log: self.options.debug_log,
+        };
+        let mut run = execute(setup, &Work::Calls(&calls))?;
+        match run.status {
+            Status::Committed => Ok(QueryOutput {
+                version,
+                output: run.results.pop().map(|r| r.output).unwrap_or_default(),
+            }),
+            Status::Reverted => Err(QueryError::Failed(run.error.unwrap_or_default())),
+        }
+    }
+
+    /// The keys and values of `contract` that start with `prefix`, at `at` (latest when
+    /// `None`), in key order.
+    ///
+    /// # Errors
+    /// For a bad name or version, or when storage fails.
+    pub fn state(
+        &self,
+        contract: &str,
+        at: Option<u64>,
+        prefix: &[u8],
+    ) -> Result<Vec<Entry>, QueryError> {
+        check_contract_name(contract)?;
+        let (_, view) = self.view_at(at)?;
+        Ok(entries(&view, contract, prefix)?)
+    }
+
+    /// Every deployed contract at the latest version, by name.
+    ///
+    /// # Errors
+    /// When storage fails or is corrupt.
+    pub fn contracts(&self) -> Result<Vec<ContractInfo>, StorageError> {
+        let view = SnapshotView::new(self.backend.snapshot()?, self.latest_version()?);
+        entries(&view, REGISTRY_NS, b"")?
+            .into_iter()
+            .map(|(name, record)| {
+                let record = ContractRecord::decode(&record)?;
+                Ok(ContractInfo {
+                    name: String::from_utf8(name)
+                        .map_err(|_| StorageError::Corrupt("contract name not UTF-8".into()))?,
+                    code_hash: record.code_hash,
+                    version: record.version,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` recorded transactions from version `from` on, in version order.
+    ///
+    /// # Errors
+    /// When storage fails or is corrupt.
+    pub fn log(&self, from: u64, limit: usize) -> Result<Vec<LogEntry>, StorageError> {
+        let snap = self.backend.snapshot()?;
+        let mut raw = Vec::new();
+        let start = log_key(from);
+        snap.range(
+            Table::Log,
+            Bound::Included(&start),
+            Bound::Unbounded,
+            false,
+            &mut |k, v| {
+                raw.push((k.to_vec(), v.to_vec()));
+                raw.len() < limit
+            },
+        )?;
+        raw.into_iter()
+            .map(|(k, v)| {
+                let version = u64::from_be_bytes(
+                    k.as_slice()
+                        .try_into()
+                        .map_err(|_| StorageError::Corrupt("log key".into()))?,
+                );
+                let (tx_id, tx) = decode_log_entry(&v)?;
+                let record = snap.get(Table::Txs, tx_id.as_bytes())?.ok_or_else(|| {
+                    StorageError::Corrupt(format!("log entry {version} has no receipt"))
+                })?;
+                let record = TxRecord::decode(&record)?;
+                Ok(LogEntry {
+                    version,
+                    tx_id,
+                    status: record.receipt.status,
+                    calls: tx.call_names(),
+                })
+            })
+            .collect()
+    }
+
+    /// The recorded transaction at `version`, rebuilt for re-execution (`verify`).
+    pub(crate) fn logged_transaction(
+        &self,
+        snap: &dyn Snapshot,
+        version: u64,
+    ) -> Result<Transaction, StorageError> {
+        let bytes = snap.get(Table::Log, &log_key(version))?.ok_or_else(|| {
+            StorageError::Corrupt(format!("version {version} missing from the log"))
+        })?;
+        let (id, logged): (Uuid, LoggedTx) = decode_log_entry(&bytes)?;
+        let body = match logged.body {
+            crate::tx::LoggedBody::Calls(calls) => TxBody::Calls(calls),
+            crate::tx::LoggedBody::Deploy {
+                name,
+                code_hash,
+                init_args,
+            } => {
+                let code = snap.get(Table::Code, &code_hash.0)?.ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "code {code_hash} of version {version} is missing"
+                    ))
+                })?;
+                TxBody::Deploy {
+                    name,
+                    code,
+                    init_args,
+                }
+            }
+        };
+        Ok(Transaction {
+            id,
+            sender: logged.sender,
+            gas_limit: logged.gas_limit,
+            body,
+        })
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// An empty in-memory host sharing this host's compiled modules, for re-execution.
+    pub(crate) fn scratch(&self) -> Result<Host, StorageError> {
+        Self::with_runtime(
+            Box::new(MemoryBackend::new()),
+            Arc::clone(&self.runtime),
+            HostOptions::default(),
+        )
+    }
+
+    /// The stored lattice of the latest version, as read from storage (not memory).
+    pub(crate) fn stored_head(&self) -> Result<(u64, LtHash), StorageError> {
+        let snap = self.backend.snapshot()?;
+        let version = snap
+            .get(Table::Meta, META_VERSION)?
+            .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;
+        let lattice = snap
+            .get(Table::Meta, META_LATTICE)?
+            .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
+        Ok((decode_u64(&version)?, LtHash::from_bytes(&lattice)?))
+    }
+}
+
+/// Every `(key, value)` of `ns` with `prefix` in `view`, in key order.
+fn entries(view: &dyn StateView, ns: &str, prefix: &[u8]) -> Result<Vec<Entry>, StorageError> {
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while let Some(key) = view.next_key(ns, prefix, after.as_deref())? {
+        let value = view
+            .get(ns, &key)?
+            .ok_or_else(|| StorageError::Corrupt("listed key has no value".into()))?;
+        after = Some(key.clone());
+        out.push((key, value));
+    }
+    Ok(out)
+}

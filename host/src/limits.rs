@@ -1,0 +1,60 @@
+//! Every limit the host enforces, each a named constant with its unit last.
+//!
+//! The table in `docs/ABI.md` lists them with what happens past each one; a test in
+//! `tests/all/limits.rs` holds each at the limit and one past it.
+
+/// Largest contract module accepted at deploy, in bytes (binary wasm, after WAT conversion).
+pub const CODE_BYTES_MAX: usize = 1024 * 1024;
+/// Largest linear memory a contract instance may have, in 64 KiB wasm pages.
+pub const MEMORY_PAGES_MAX: u64 = 256;
+/// Largest table a contract may declare, in elements.
+pub const TABLE_ELEMENTS_MAX: u64 = 4096;
+/// Size of a wasm page, in bytes.
+pub const WASM_PAGE_BYTES: u64 = 65536;
+/// Longest contract name, in bytes (names are `[A-Za-z0-9_.-]`, at least one byte).
+pub const CONTRACT_NAME_BYTES_MAX: usize = 64;
+/// Longest method name, in bytes.
+pub const METHOD_NAME_BYTES_MAX: usize = 64;
+/// Longest sender name, in bytes.
+pub const SENDER_BYTES_MAX: usize = 256;
+/// Longest storage key, in bytes.
+pub const KEY_BYTES_MAX: usize = 1024;
+/// Largest storage value, in bytes.
+pub const VALUE_BYTES_MAX: usize = 64 * 1024;
+/// Largest call argument (a transaction call's or a nested call's), in bytes.
+pub const ARG_BYTES_MAX: usize = 64 * 1024;
+/// Largest output a frame may set, and so the largest `call` result, in bytes.
+pub const OUTPUT_BYTES_MAX: usize = 64 * 1024;
+/// Largest `revert` message, in bytes.
+pub const REVERT_MESSAGE_BYTES_MAX: usize = 4 * 1024;
+/// Longest event topic, in bytes.
+pub const EVENT_TOPIC_BYTES_MAX: usize = 256;
+/// Largest event data, in bytes.
+pub const EVENT_DATA_BYTES_MAX: usize = 16 * 1024;
+/// Most events one transaction may emit (kept ones and discarded ones alike).
+pub const EVENTS_PER_TX_MAX: usize = 1024;
+/// Most calls in one transaction.
+pub const CALLS_PER_TX_MAX: usize = 64;
+/// Largest amount of data one `blake3` host call may hash, in bytes.
+pub const HASH_INPUT_BYTES_MAX: usize = 1024 * 1024;
+/// Largest `log` message kept, in bytes (longer ones are refused like any oversize input).
+pub const LOG_MESSAGE_BYTES_MAX: usize = 4 * 1024;
+/// Deepest stack of contract frames: the top-level call is depth 1.
+pub const CALL_DEPTH_MAX: usize = 16;
+/// Wasm stack a whole transaction may use, in bytes, across all its frames.
+pub const WASM_STACK_BYTES_MAX: usize = 512 * 1024;
+/// Largest transaction file the CLI reads, in bytes.
+pub const TX_JSON_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Gas limit of a transaction that names none.
+pub const GAS_LIMIT_DEFAULT: u64 = 10_000_000;
+/// Largest gas limit a transaction may ask for.
+pub const GAS_LIMIT_MAX: u64 = 10_000_000_000;
+/// Gas given to a read-only query.
+pub const QUERY_GAS_LIMIT: u64 = 100_000_000;
+/// Contract instances alive at once across all transactions and queries of a host.
+pub const INSTANCES_MAX: u32 = 1000;
+/// How long a CLI process waits for another one holding the data dir, in milliseconds.
+pub const DATA_DIR_LOCK_WAIT_MS: u64 = 30_000;
+/// Contract instances one transaction may create (one per frame run), so a loop of
+/// calls cannot exhaust the host's instance pool.
+pub const INSTANCES_PER_TX_MAX: usize = 256;

@@ -1,0 +1,16 @@
+//! Versioned contract state: how keys are laid out in the `State` table, reads at a
+//! version, a transaction's buffered writes with rollback points, and the state root.
+//!
+//! Every read a transaction makes goes through a [`StateView`]; every write stays in its
+//! [`WriteSet`] until the host commits it. Nothing here knows about wasm.
+
+mod keys;
+mod root;
+mod view;
+mod write_set;
+
+pub use keys::{REGISTRY_NS, decode_state_key, entry_key};
+pub(crate) use keys::{decode_stored_value, encode_stored_value, versioned_key};
+pub use root::{LtHash, StateRoot};
+pub use view::{SnapshotView, StateView};
+pub use write_set::{MergedView, WriteSet};

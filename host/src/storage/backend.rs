@@ -1,0 +1,145 @@
+//! The backend trait and its vocabulary: tables, write batches, errors.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+/// The tables every backend holds. Keys and values are opaque bytes here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Versioned contract state (and the contract registry): see `state/keys.rs`.
+    State,
+    /// Contract code by BLAKE3 hash.
+    Code,
+    /// Transaction id → version, content hash and receipt: the exactly-once index.
+    Txs,
+    /// Version → the recorded transaction, for `log` and `verify`.
+    Log,
+    /// Host metadata: format, latest version, the state-root lattice.
+    Meta,
+}
+
+impl Table {
+    /// Every table, in a fixed order.
+    pub const ALL: [Table; 5] = [
+        Table::State,
+        Table::Code,
+        Table::Txs,
+        Table::Log,
+        Table::Meta,
+    ];
+
+    /// The table's stable name, used as its name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::State => "state",
+            Table::Code => "code",
+            Table::Txs => "txs",
+            Table::Log => "log",
+            Table::Meta => "meta",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A failure of the storage layer: never a contract's fault, never recorded.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The disk or file system failed.
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    /// Stored bytes do not decode or do not agree with each other.
+    #[error("storage is corrupt: {0}")]
+    Corrupt(String),
+    /// Another process holds the data dir.
+    #[error("data dir {0} is in use by another process")]
+    Locked(String),
+    /// A backend failed for another reason (its own message).
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+impl From<crate::codec::DecodeError> for StorageError {
+    fn from(e: crate::codec::DecodeError) -> Self {
+        StorageError::Corrupt(e.to_string())
+    }
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// One write of a batch: a put (`Some`) or delete (`None`) of a key in a table.
+pub type Op = (Table, Vec<u8>, Option<Vec<u8>>);
+
+/// Puts and deletes across tables, applied all together or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Set `key` to `value` in `table`.
+    pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push((table, key, Some(value)));
+    }
+    /// Delete `key` from `table` (no error if absent).
+    pub fn delete(&mut self, table: Table, key: Vec<u8>) {
+        self.ops.push((table, key, None));
+    }
+    /// The operations in the order they were added; later ones win.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+    /// True when the batch holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A consistent, read-only view of every table as of one commit.
+pub trait Snapshot: Send + Sync {
+    /// The value at `key`.
+    ///
+    /// # Errors
+    /// When the backend cannot read.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Visits the entries with keys in `(lo, hi)` in key order (descending when `reverse`),
+    /// until `visit` returns `false`.
+    ///
+    /// # Errors
+    /// When the backend cannot read.
+    fn range(
+        &self,
+        table: Table,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError>;
+}
+
+/// Where the host's tables live.
+pub trait Backend: Send + Sync {
+    /// A snapshot of the latest commit.
+    ///
+    /// # Errors
+    /// When the backend cannot start a read.
+    fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError>;
+
+    /// Applies `batch` atomically; when this returns `Ok` the batch is as durable as the
+    /// backend promises.
+    ///
+    /// # Errors
+    /// When the write or its sync fails; then nothing of the batch is visible.
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError>;
+}

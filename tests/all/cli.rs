@@ -1,0 +1,274 @@
+//! The `semel` binary: commands, `--json` shapes and exit codes of interface §4.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use redb::ReadableTable;
+use serde_json::Value;
+
+use crate::util::repo;
+
+/// The `semel` binary cargo built beside this test binary.
+fn semel_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join(format!("semel{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+fn semel(dir: &Path, args: &[&str]) -> Output {
+    Command::new(semel_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn counter_wat() -> String {
+    repo()
+        .join("contracts/wat/counter.wat")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn deploy_call_query_and_listings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = semel(
+        d,
+        &["--json", "deploy", &counter_wat(), "--name", "counter"],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json(&o);
+    assert_eq!(r["status"], "committed");
+    assert_eq!(r["version"], 1);
+    for field in [
+        "tx_id",
+        "error",
+        "results",
+        "events",
+        "gas_used",
+        "state_root",
+        "duplicate",
+    ] {
+        assert!(r.get(field).is_some(), "receipt lacks {field}");
+    }
+
+    let id = "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f11";
+    let o = semel(
+        d,
+        &[
+            "--json", "call", "counter", "inc", "--tx-id", id, "--sender", "alice",
+        ],
+    );
+    assert_eq!(code(&o), 0);
+    let r = json(&o);
+    assert_eq!(r["tx_id"], id);
+    assert_eq!(r["results"][0]["output"], "1");
+    assert_eq!(r["results"][0]["output_hex"], "31");
+    assert_eq!(r["events"][0]["topic"], "inc");
+
+    // The same id again: the stored receipt, marked duplicate, exit 0.
+    let o = semel(
+        d,
+        &[
+            "--json", "call", "counter", "inc", "--tx-id", id, "--sender", "alice",
+        ],
+    );
+    assert_eq!(code(&o), 0);
+    let dup = json(&o);
+    assert_eq!(dup["duplicate"], true);
+    assert_eq!(dup["version"], r["version"]);
+    // The same id with other content: a conflict, exit 3.
+    let o = semel(
+        d,
+        &["call", "counter", "inc", "--tx-id", id, "--sender", "bob"],
+    );
+    assert_eq!(code(&o), 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("different content"));
+
+    let o = semel(d, &["--json", "query", "counter", "get"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        json(&o),
+        serde_json::json!({"version": 2, "output_hex": "31", "output": "1"})
+    );
+    let o = semel(
+        d,
+        &["--json", "query", "counter", "get", "--at-version", "1"],
+    );
+    assert_eq!(json(&o)["output"], "0");
+
+    let o = semel(d, &["--json", "state", "counter"]);
+    let rows = json(&o);
+    assert_eq!(rows[0]["key"], "count");
+    assert_eq!(rows[0]["key_hex"], "636f756e74");
+    assert_eq!(rows[0]["value_hex"], "0100000000000000");
+
+    let o = semel(d, &["--json", "contracts"]);
+    let rows = json(&o);
+    assert_eq!(rows[0]["name"], "counter");
+    assert_eq!(rows[0]["version"], 1);
+    assert_eq!(rows[0]["code_hash"].as_str().unwrap().len(), 64);
+
+    let o = semel(d, &["--json", "log", "--from", "2"]);
+    let rows = json(&o);
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["tx_id"], id);
+    assert_eq!(rows[0]["status"], "committed");
+    assert_eq!(rows[0]["calls"][0], "counter.inc");
+
+    let o = semel(d, &["--json", "receipt", id]);
+    assert_eq!(json(&o)["version"], 2);
+    let o = semel(d, &["verify"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("verified 2 transactions"));
+}
+
+#[test]
+fn exit_codes_for_reverts_bad_input_and_host_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        code(&semel(d, &["deploy", &counter_wat(), "--name", "counter"])),
+        0
+    );
+    let o = semel(d, &["call", "counter", "fail"]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("counter says no"));
+    for bad in [
+        vec!["call", "counter", "inc", "{not json"],
+        vec!["call", "bad name", "inc"],
+        vec!["call", "counter", "inc", "--tx-id", "not-a-uuid"],
+        vec!["call", "counter", "inc", "--gas", "0"],
+        vec!["deploy", "/nonexistent.wasm", "--name", "x"],
+        vec!["receipt", "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f11"],
+        vec!["query", "counter", "get", "--at-version", "99"],
+        vec!["no-such-command"],
+    ] {
+        let o = semel(d, &bad);
+        assert_eq!(
+            code(&o),
+            2,
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!o.stderr.is_empty(), "{bad:?} printed no error");
+    }
+    // Nothing above was recorded.
+    let o = semel(d, &["--json", "log"]);
+    assert_eq!(json(&o).as_array().unwrap().len(), 2);
+
+    let garbage = d.join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm\x01\0\0\0\xff").unwrap();
+    let o = semel(d, &["deploy", garbage.to_str().unwrap(), "--name", "g"]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not valid wasm"));
+
+    // A data dir path that is a file: a host failure.
+    let file = d.join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = Command::new(semel_bin())
+        .arg("--data-dir")
+        .arg(&file)
+        .arg("contracts")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 4);
+}
+
+#[test]
+fn tx_reads_a_file_or_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        code(&semel(d, &["deploy", &counter_wat(), "--name", "counter"])),
+        0
+    );
+    let tx = r#"{"sender": "alice", "calls": [{"contract": "counter", "method": "inc"},
+                                             {"contract": "counter", "method": "inc"}]}"#;
+    let mut child = Command::new(semel_bin())
+        .arg("--data-dir")
+        .arg(d)
+        .args(["--json", "tx", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(tx.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o)["results"][1]["output"], "2");
+
+    let file = d.join("tx.json");
+    std::fs::write(
+        &file,
+        r#"{"calls": [{"contract": "counter", "method": "get", "extra": 1}]}"#,
+    )
+    .unwrap();
+    let o = semel(d, &["tx", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("extra"));
+}
+
+#[test]
+fn verify_exits_4_on_a_tampered_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        code(&semel(d, &["deploy", &counter_wat(), "--name", "counter"])),
+        0
+    );
+    assert_eq!(code(&semel(d, &["call", "counter", "inc"])), 0);
+    {
+        let db = redb::Database::open(d.join(semel::DB_FILE)).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut t = w
+                .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("meta"))
+                .unwrap();
+            let mut lattice = t.get(&b"lattice"[..]).unwrap().unwrap().value().to_vec();
+            lattice[0] ^= 1;
+            t.insert(&b"lattice"[..], lattice.as_slice()).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let o = semel(d, &["verify"]);
+    assert_eq!(code(&o), 4);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("version 2"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn demo_runs() {
+    let o = Command::new(semel_bin()).arg("demo").output().unwrap();
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("duplicate"));
+    assert!(out.contains("transactions re-executed"));
+}

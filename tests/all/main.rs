@@ -1,0 +1,9 @@
+//! Semel's integration tests, one binary with a module per area (as wasmtime's
+//! `tests/all`). Contracts come from `contracts/wat/` (and later `contracts/wasm/`).
+
+mod abi_doc;
+mod cli;
+mod core;
+mod persistence;
+mod storage_next;
+mod util;

@@ -1,0 +1,166 @@
+//! The durable data dir: reopening shows the same state, receipts and root; `verify`
+//! re-executes the log and catches tampering; one process holds a data dir at a time.
+
+use std::time::Duration;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use semel::{Host, HostOptions, Status, StorageError, Transaction, VerifyError};
+
+use crate::util::{calls, forward, wat};
+
+fn options() -> HostOptions {
+    HostOptions {
+        lock_wait: Duration::from_millis(50),
+        ..HostOptions::default()
+    }
+}
+
+/// A data dir with a few committed, reverted and nested transactions.
+fn populated(dir: &std::path::Path) -> Vec<semel::Receipt> {
+    let host = Host::open(dir, options()).unwrap();
+    let mut receipts = vec![
+        host.submit(&Transaction::deploy("counter", wat("counter"), Vec::new()))
+            .unwrap(),
+        host.submit(&Transaction::deploy("proxy", wat("proxy"), Vec::new()))
+            .unwrap(),
+    ];
+    for tx in [
+        Transaction::call("counter", "inc", Vec::new()),
+        calls(&[("counter", "inc", b""), ("counter", "fail", b"")]),
+        Transaction::call("proxy", "forward", forward("counter", "inc", b"")),
+        Transaction::call("proxy", "forward", forward("counter", "inc_then_fail", b"")),
+        Transaction::call("counter", "spin", Vec::new()).with_gas_limit(100_000),
+    ] {
+        receipts.push(host.submit(&tx).unwrap());
+    }
+    receipts
+}
+
+#[test]
+fn reopening_shows_the_same_state_receipts_and_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let receipts = populated(dir.path());
+    let (root, state) = {
+        let host = Host::open(dir.path(), options()).unwrap();
+        (
+            host.state_root().unwrap(),
+            host.state("counter", None, b"").unwrap(),
+        )
+    };
+    let host = Host::open(dir.path(), options()).unwrap();
+    assert_eq!(host.latest_version().unwrap(), 7);
+    assert_eq!(host.state_root().unwrap(), root);
+    assert_eq!(root, receipts.last().unwrap().state_root);
+    assert_eq!(host.state("counter", None, b"").unwrap(), state);
+    for r in &receipts {
+        assert_eq!(host.receipt(&r.tx_id).unwrap().as_ref(), Some(r));
+    }
+    let log = host.log(1, 100).unwrap();
+    assert_eq!(log.len(), 7);
+    assert_eq!(log[3].status, Status::Reverted);
+    assert_eq!(log[3].calls, vec!["counter.inc", "counter.fail"]);
+    assert_eq!(log[0].calls, vec!["deploy counter"]);
+    // A retry after reopening is still a duplicate.
+    let again = Transaction::call("counter", "inc", Vec::new()).with_id(receipts[2].tx_id);
+    let dup = host.submit(&again).unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(host.latest_version().unwrap(), 7);
+}
+
+#[test]
+fn verify_passes_on_an_honest_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let receipts = populated(dir.path());
+    let host = Host::open(dir.path(), options()).unwrap();
+    let report = host.verify().unwrap();
+    assert_eq!(report.transactions, 7);
+    assert_eq!(report.state_root, receipts.last().unwrap().state_root);
+}
+
+const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
+
+fn tamper(
+    dir: &std::path::Path,
+    table: TableDefinition<&[u8], &[u8]>,
+    pick: impl Fn(&[u8]) -> bool,
+) {
+    let db = redb::Database::open(dir.join(semel::DB_FILE)).unwrap();
+    let (key, mut value) = {
+        let read = db.begin_read().unwrap();
+        let t = read.open_table(table).unwrap();
+        let mut found = None;
+        for item in t.iter().unwrap() {
+            let (k, v) = item.unwrap();
+            if pick(k.value()) {
+                found = Some((k.value().to_vec(), v.value().to_vec()));
+            }
+        }
+        found.expect("an entry to tamper with")
+    };
+    let last = value.len() - 1;
+    value[last] ^= 0x01;
+    let write = db.begin_write().unwrap();
+    write
+        .open_table(table)
+        .unwrap()
+        .insert(key.as_slice(), value.as_slice())
+        .unwrap();
+    write.commit().unwrap();
+}
+
+#[test]
+fn verify_names_the_version_of_a_tampered_state_value() {
+    let dir = tempfile::tempdir().unwrap();
+    populated(dir.path());
+    // The counter's "count" written by version 5 (the proxy's nested inc).
+    tamper(dir.path(), STATE, |k| {
+        k.ends_with(&5u64.to_be_bytes()) && k.windows(5).any(|w| w == b"count")
+    });
+    let host = Host::open(dir.path(), options()).unwrap();
+    match host.verify() {
+        Err(VerifyError::Mismatch { version, what }) => {
+            assert_eq!(version, 5, "{what}");
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn verify_names_the_version_of_a_tampered_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let receipts = populated(dir.path());
+    let target = receipts[3].tx_id;
+    tamper(dir.path(), TXS, |k| k == target.as_bytes());
+    let host = Host::open(dir.path(), options()).unwrap();
+    match host.verify() {
+        Err(VerifyError::Mismatch { version, .. }) => assert_eq!(version, 4),
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_second_host_on_the_same_dir_waits_then_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Host::open(dir.path(), options()).unwrap();
+    match Host::open(dir.path(), options()) {
+        Err(StorageError::Locked(msg)) => assert!(msg.contains("still held after 50 ms"), "{msg}"),
+        other => panic!("expected the dir to be locked, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_foreign_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = redb::Database::create(dir.path().join(semel::DB_FILE)).unwrap();
+        let w = db.begin_write().unwrap();
+        w.open_table(TableDefinition::<&[u8], &[u8]>::new("meta"))
+            .unwrap()
+            .insert(&b"format"[..], &b"something-else"[..])
+            .unwrap();
+        w.commit().unwrap();
+    }
+    let err = Host::open(dir.path(), options()).unwrap_err();
+    assert!(err.to_string().contains("not a Semel data dir"), "{err}");
+}
