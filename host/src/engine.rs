@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
@@ -60,6 +61,17 @@ pub struct Runtime {
     modules: RwLock<HashMap<CodeHash, InstancePre<TxCtx>>>,
     cache_dir: Option<PathBuf>,
     compat: String,
+    disk_loads: AtomicU64,
+    compiles: AtomicU64,
+}
+
+/// How often modules were loaded from disk or compiled, since the runtime started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Modules deserialized from a checked disk artifact.
+    pub disk_loads: u64,
+    /// Modules compiled from wasm.
+    pub compiles: u64,
 }
 
 /// Where a module came from: counted so tests and benches can tell hits from misses.
@@ -124,7 +136,17 @@ impl Runtime {
             modules: RwLock::new(HashMap::new()),
             cache_dir,
             compat,
+            disk_loads: AtomicU64::new(0),
+            compiles: AtomicU64::new(0),
         })
+    }
+
+    /// Disk loads and compiles so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            disk_loads: self.disk_loads.load(Ordering::Relaxed),
+            compiles: self.compiles.load(Ordering::Relaxed),
+        }
     }
 
     /// The wasmtime engine.
@@ -208,10 +230,12 @@ impl Runtime {
     ) -> Result<(Module, ModuleSource), ModuleError> {
         let path = self.artifact_path(hash);
         if let Some(module) = path.as_ref().and_then(|p| self.load_artifact(p)) {
+            self.disk_loads.fetch_add(1, Ordering::Relaxed);
             return Ok((module, ModuleSource::Disk));
         }
         let module =
             Module::new(&self.engine, code).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
         if let Some(path) = path {
             // A cache that cannot be written only costs a later recompile.
             let _ = self.store_artifact(&path, &module);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use crate::commit::{Committer, Reopen};
 use crate::engine::{CodeHash, Runtime};
 use crate::error::{InputError, QueryError, StorageError, SubmitError};
 use crate::executor::{Execution, RunSetup, Work, execute};
@@ -20,7 +21,9 @@ use crate::registry::{ContractRecord, REGISTRY_NS};
 use crate::state::{
     LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key, versioned_key,
 };
-use crate::storage::{Backend, Entry, MemoryBackend, RedbBackend, Snapshot, Table, WriteBatch};
+use crate::storage::{
+    Backend, Durability, Entry, MemoryBackend, RedbBackend, Snapshot, Table, WriteBatch,
+};
 use crate::tx::{LoggedTx, Transaction, TxBody, check_contract_name, check_method_name};
 use crate::txlog::{
     FORMAT, META_FORMAT, META_LATTICE, META_VERSION, TxRecord, decode_log_entry, decode_u64,
@@ -42,6 +45,9 @@ pub struct HostOptions {
     pub lock_wait: Duration,
     /// Print contracts' `log` text to stderr.
     pub debug_log: bool,
+    /// Whether an acknowledged transaction survives a crash (the default) or may be lost
+    /// with the last few before it (benchmarks and tests only).
+    pub durability: Durability,
 }
 
 impl Default for HostOptions {
@@ -49,6 +55,7 @@ impl Default for HostOptions {
         Self {
             lock_wait: Duration::from_millis(crate::limits::DATA_DIR_LOCK_WAIT_MS),
             debug_log: false,
+            durability: Durability::Immediate,
         }
     }
 }
@@ -92,10 +99,23 @@ struct Head {
     lattice: LtHash,
 }
 
+/// A transaction checked, hashed and with its code prepared: ready to run.
+struct Prepared<'a> {
+    tx: std::borrow::Cow<'a, Transaction>,
+    content_hash: [u8; 32],
+    code_hash: Option<CodeHash>,
+}
+
+/// A receipt and the batch that must be durable before it is handed out.
+struct Staged {
+    receipt: Receipt,
+    wait_for: Option<u64>,
+}
+
 /// A Semel host over one backend.
 pub struct Host {
     runtime: Arc<Runtime>,
-    backend: Box<dyn Backend>,
+    committer: Committer,
     head: Mutex<Head>,
     options: HostOptions,
     _lock: Option<File>,
@@ -151,8 +171,14 @@ impl Host {
     /// When the dir is locked past the wait, unreadable, or not a Semel data dir.
     pub fn open(dir: &Path, options: HostOptions) -> Result<Self, StorageError> {
         let lock = lock_data_dir(dir, options.lock_wait)?;
-        let backend = RedbBackend::open(&dir.join(DB_FILE))?;
-        let mut host = Self::with_backend(Box::new(backend), Some(dir.join(CACHE_DIR)), options)?;
+        let path = dir.join(DB_FILE);
+        let durability = options.durability;
+        let backend = RedbBackend::open(&path, durability)?;
+        let reopen: Reopen = Box::new(move || {
+            Ok(Box::new(RedbBackend::open(&path, durability)?) as Box<dyn Backend>)
+        });
+        let runtime = Arc::new(Runtime::new(Some(dir.join(CACHE_DIR)))?);
+        let mut host = Self::build(Box::new(backend), Some(reopen), runtime, options)?;
         host._lock = Some(lock);
         Ok(host)
     }
@@ -175,11 +201,25 @@ impl Host {
         options: HostOptions,
     ) -> Result<Self, StorageError> {
         let runtime = Arc::new(Runtime::new(cache_dir)?);
-        Self::with_runtime(backend, runtime, options)
+        Self::build(backend, None, runtime, options)
     }
 
-    fn with_runtime(
+    /// A host over a backend that can be reopened after a failed commit (by `reopen`).
+    ///
+    /// # Errors
+    /// As [`Host::with_backend`].
+    pub fn with_reopenable_backend(
         backend: Box<dyn Backend>,
+        reopen: Box<dyn Fn() -> Result<Box<dyn Backend>, StorageError> + Send + Sync>,
+        options: HostOptions,
+    ) -> Result<Self, StorageError> {
+        let runtime = Arc::new(Runtime::new(None)?);
+        Self::build(backend, Some(reopen), runtime, options)
+    }
+
+    fn build(
+        backend: Box<dyn Backend>,
+        reopen: Option<Reopen>,
         runtime: Arc<Runtime>,
         options: HostOptions,
     ) -> Result<Self, StorageError> {
@@ -225,7 +265,7 @@ impl Host {
         };
         Ok(Self {
             runtime,
-            backend,
+            committer: Committer::new(backend, reopen),
             head: Mutex::new(head),
             options,
             _lock: None,
@@ -261,48 +301,122 @@ impl Host {
 
     /// Submits a transaction: executes it once and records it with its receipt, or
     /// returns the stored receipt of an earlier submission of the same id and content.
+    /// Returns only once the transaction is durable.
     ///
     /// # Errors
     /// [`SubmitError::Rejected`] for bad input and [`SubmitError::Conflict`] for an id
     /// recorded with other content (both change nothing), [`SubmitError::Host`] when
     /// storage fails (nothing recorded).
     pub fn submit(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
-        let converted;
+        let prepared = self.prepare(tx)?;
+        if let Some(staged) = self.already_recorded(&prepared)? {
+            return self.acknowledge(staged);
+        }
+        let staged = {
+            let mut head = self.writer()?;
+            self.run_and_stage(&mut head, &prepared)?
+        };
+        self.acknowledge(staged)
+    }
+
+    /// Submits transactions in order, as one group: each runs against the state the ones
+    /// before it left, and all of them are made durable together (one commit when the
+    /// host is otherwise idle). One result per transaction, in order.
+    pub fn submit_all(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
+        let prepared: Vec<_> = txs.iter().map(|tx| self.prepare(tx)).collect();
+        let staged: Vec<Result<Staged, SubmitError>> = match self.writer() {
+            Ok(mut head) => prepared
+                .into_iter()
+                .map(|p| p.and_then(|p| self.run_and_stage(&mut head, &p)))
+                .collect(),
+            Err(e) => {
+                let msg = e.to_string();
+                prepared
+                    .into_iter()
+                    .map(|p| p.and_then(|_| Err(StorageError::Backend(msg.clone()).into())))
+                    .collect()
+            }
+        };
+        staged
+            .into_iter()
+            .map(|s| s.and_then(|s| self.acknowledge(s)))
+            .collect()
+    }
+
+    /// Checks input, converts WAT, hashes content and prepares code: all before any lock.
+    fn prepare<'a>(&self, tx: &'a Transaction) -> Result<Prepared<'a>, SubmitError> {
         let tx = match &tx.body {
             TxBody::Deploy {
                 name,
                 code,
                 init_args,
-            } if !code.starts_with(b"\0asm") => {
-                converted = Transaction {
-                    body: TxBody::Deploy {
-                        name: name.clone(),
-                        code: validate::wasm_bytes(code).map_err(InputError::from)?,
-                        init_args: init_args.clone(),
-                    },
-                    ..tx.clone()
-                };
-                &converted
-            }
-            _ => tx,
+            } if !code.starts_with(b"\0asm") => std::borrow::Cow::Owned(Transaction {
+                body: TxBody::Deploy {
+                    name: name.clone(),
+                    code: validate::wasm_bytes(code).map_err(InputError::from)?,
+                    init_args: init_args.clone(),
+                },
+                ..tx.clone()
+            }),
+            _ => std::borrow::Cow::Borrowed(tx),
         };
         tx.check()?;
         let content_hash = tx.content_hash();
-        // A retry needs no compile: answer it before preparing code.
-        if let Some(done) = self.recorded(&self.backend.snapshot()?, &tx.id, &content_hash)? {
-            return Ok(done);
+        let mut prepared = Prepared {
+            tx,
+            content_hash,
+            code_hash: None,
+        };
+        // A retry needs no compile: compile only code that may run.
+        if let TxBody::Deploy { code, .. } = &prepared.tx.body
+            && self.already_recorded(&prepared)?.is_none()
+        {
+            prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);
         }
-        let code_hash = match &tx.body {
-            TxBody::Deploy { code, .. } => {
+        Ok(prepared)
+    }
+
+    /// The host's writer lock, after reopening storage if a commit failed.
+    fn writer(&self) -> Result<MutexGuard<'_, Head>, StorageError> {
+        let mut head = self.head()?;
+        self.recover_if_needed(&mut head)?;
+        Ok(head)
+    }
+
+    fn recover_if_needed(&self, head: &mut Head) -> Result<(), StorageError> {
+        if self.committer.is_poisoned()? {
+            self.committer.recover()?;
+            let (version, lattice) = self.stored_head()?;
+            head.version = version;
+            head.lattice = lattice;
+        }
+        Ok(())
+    }
+
+    /// A duplicate's stored receipt (and the batch to wait for if it is not durable yet).
+    fn already_recorded(&self, p: &Prepared<'_>) -> Result<Option<Staged>, SubmitError> {
+        let snapshot = self.committer.snapshot()?;
+        let Some(receipt) = self.recorded(&snapshot, &p.tx.id, &p.content_hash)? else {
+            return Ok(None);
+        };
+        let wait_for = self.committer.pending_seq(Table::Txs, p.tx.id.as_bytes())?;
+        Ok(Some(Staged { receipt, wait_for }))
+    }
+
+    /// Runs a prepared transaction against the latest state and stages its batch.
+    fn run_and_stage(&self, head: &mut Head, p: &Prepared<'_>) -> Result<Staged, SubmitError> {
+        self.recover_if_needed(head)?;
+        if let Some(staged) = self.already_recorded(p)? {
+            return Ok(staged);
+        }
+        let tx = &*p.tx;
+        let code_hash = match (&tx.body, p.code_hash) {
+            (TxBody::Deploy { code, .. }, None) => {
                 Some(self.runtime.prepare(code).map_err(InputError::from)?.0)
             }
-            TxBody::Calls(_) => None,
+            (_, hash) => hash,
         };
-        let mut head = self.head()?;
-        let snapshot = self.backend.snapshot()?;
-        if let Some(done) = self.recorded(&snapshot, &tx.id, &content_hash)? {
-            return Ok(done);
-        }
+        let snapshot = self.committer.snapshot()?;
         let new_version = head.version + 1;
         let base: Arc<dyn StateView> =
             Arc::new(SnapshotView::new(Arc::clone(&snapshot), head.version));
@@ -314,7 +428,8 @@ impl Host {
                 init_args,
             } => Work::Deploy {
                 name,
-                code_hash: code_hash.expect("prepared above"),
+                code_hash: code_hash
+                    .ok_or_else(|| StorageError::Backend("code not prepared".into()))?,
                 init_args,
                 code_len: code.len(),
             },
@@ -334,11 +449,10 @@ impl Host {
         let mut lattice = head.lattice.clone();
         let mut batch = WriteBatch::new();
         self.stage_writes(&run, &*base, new_version, &mut lattice, &mut batch)?;
-        if let TxBody::Deploy { code, .. } = &tx.body {
-            let hash = code_hash.expect("prepared above");
-            if snapshot.get(Table::Code, &hash.0)?.is_none() {
-                batch.put(Table::Code, hash.0.to_vec(), code.clone());
-            }
+        if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_hash)
+            && snapshot.get(Table::Code, &hash.0)?.is_none()
+        {
+            batch.put(Table::Code, hash.0.to_vec(), code.clone());
         }
         let receipt = Receipt {
             tx_id: tx.id,
@@ -353,7 +467,7 @@ impl Host {
         };
         let record = TxRecord {
             version: new_version,
-            content_hash,
+            content_hash: p.content_hash,
             receipt,
         };
         batch.put(Table::Txs, tx.id.as_bytes().to_vec(), record.encode());
@@ -368,10 +482,26 @@ impl Host {
             new_version.to_le_bytes().to_vec(),
         );
         batch.put(Table::Meta, META_LATTICE.to_vec(), lattice.to_bytes());
-        self.backend.commit(&batch)?;
+        let seq = self.committer.stage(batch)?;
         head.version = new_version;
         head.lattice = lattice;
-        Ok(record.receipt)
+        Ok(Staged {
+            receipt: record.receipt,
+            wait_for: Some(seq),
+        })
+    }
+
+    /// Hands out a receipt once its batch is durable.
+    fn acknowledge(&self, staged: Staged) -> Result<Receipt, SubmitError> {
+        if let Some(seq) = staged.wait_for {
+            self.committer.wait_durable(seq)?;
+        }
+        Ok(staged.receipt)
+    }
+
+    /// Backend commits since the host opened: with durability on, one fsync each.
+    pub fn commits(&self) -> u64 {
+        self.committer.commits()
     }
 
     /// Adds a run's writes to `batch` at `version` and to the lattice.
@@ -425,7 +555,7 @@ impl Host {
     /// # Errors
     /// When storage fails or is corrupt.
     pub fn receipt(&self, id: &Uuid) -> Result<Option<Receipt>, StorageError> {
-        let snap = self.backend.snapshot()?;
+        let snap = self.committer.snapshot()?;
         snap.get(Table::Txs, id.as_bytes())?
             .map(|b| Ok(TxRecord::decode(&b)?.receipt))
             .transpose()
@@ -434,7 +564,7 @@ impl Host {
     /// A view of the state at `at` (latest when `None`).
     fn view_at(&self, at: Option<u64>) -> Result<(Arc<dyn Snapshot>, SnapshotView), QueryError> {
         let latest = self.latest_version()?;
-        let snapshot = self.backend.snapshot()?;
+        let snapshot = self.committer.snapshot()?;
         let version = at.unwrap_or(latest);
         if version > latest {
             return Err(InputError::UnknownVersion {
@@ -512,7 +642,7 @@ impl Host {
     /// # Errors
     /// When storage fails or is corrupt.
     pub fn contracts(&self) -> Result<Vec<ContractInfo>, StorageError> {
-        let view = SnapshotView::new(self.backend.snapshot()?, self.latest_version()?);
+        let view = SnapshotView::new(self.committer.snapshot()?, self.latest_version()?);
         entries(&view, REGISTRY_NS, b"")?
             .into_iter()
             .map(|(name, record)| {
@@ -532,7 +662,7 @@ impl Host {
     /// # Errors
     /// When storage fails or is corrupt.
     pub fn log(&self, from: u64, limit: usize) -> Result<Vec<LogEntry>, StorageError> {
-        let snap = self.backend.snapshot()?;
+        let snap = self.committer.snapshot()?;
         let mut raw = Vec::new();
         let start = log_key(from);
         snap.range(
@@ -604,14 +734,15 @@ impl Host {
         })
     }
 
-    pub(crate) fn backend(&self) -> &dyn Backend {
-        &*self.backend
+    pub(crate) fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
+        self.committer.snapshot()
     }
 
     /// An empty in-memory host sharing this host's compiled modules, for re-execution.
     pub(crate) fn scratch(&self) -> Result<Host, StorageError> {
-        Self::with_runtime(
+        Self::build(
             Box::new(MemoryBackend::new()),
+            None,
             Arc::clone(&self.runtime),
             HostOptions::default(),
         )
@@ -619,7 +750,7 @@ impl Host {
 
     /// The stored lattice of the latest version, as read from storage (not memory).
     pub(crate) fn stored_head(&self) -> Result<(u64, LtHash), StorageError> {
-        let snap = self.backend.snapshot()?;
+        let snap = self.committer.snapshot()?;
         let version = snap
             .get(Table::Meta, META_VERSION)?
             .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;

@@ -10,6 +10,7 @@
 
 mod abi;
 mod codec;
+mod commit;
 mod context;
 mod engine;
 mod error;
@@ -31,14 +32,16 @@ mod verify;
 
 pub use abi::{AbiType, HOST_FUNCTIONS, HostFunction, IMPORT_MODULE, signature_text};
 pub use context::Event;
-pub use engine::{CodeHash, ModuleSource, Runtime};
+pub use engine::{CacheStats, CodeHash, ModuleSource, Runtime};
 pub use error::{InputError, ModuleError, QueryError, StorageError, SubmitError};
 pub use host::{
     CACHE_DIR, ContractInfo, DB_FILE, Host, HostOptions, LOCK_FILE, LogEntry, QueryOutput,
 };
 pub use receipt::{CallResult, Receipt, Status};
 pub use state::{LtHash, StateRoot};
-pub use storage::{Backend, Entry, MemoryBackend, Op, RedbBackend, Snapshot, Table, WriteBatch};
+pub use storage::{
+    Backend, Durability, Entry, MemoryBackend, Op, RedbBackend, Snapshot, Table, WriteBatch,
+};
 pub use tx::{Call, DEFAULT_SENDER, Transaction, TxBody, parse_id};
 pub use uuid::Uuid;
 pub use validate::{ModuleInfo, check_module, wasm_bytes};

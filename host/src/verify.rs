@@ -66,7 +66,7 @@ impl Host {
     /// [`VerifyError::Mismatch`] naming the first version that differs.
     pub fn verify(&self) -> Result<VerifyReport, VerifyError> {
         let (latest, stored_lattice) = self.stored_head()?;
-        let snap = self.backend().snapshot()?;
+        let snap = self.snapshot()?;
         let fresh = self.scratch()?;
         for version in 1..=latest {
             let tx = self.logged_transaction(&*snap, version)?;
@@ -94,7 +94,7 @@ impl Host {
                 ));
             }
         }
-        let fresh_snap = fresh.backend().snapshot()?;
+        let fresh_snap = fresh.snapshot()?;
         compare_state(&*snap, &*fresh_snap)?;
         let root = recompute_root(&*snap, latest)?;
         if root != stored_lattice.root() {

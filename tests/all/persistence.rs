@@ -164,3 +164,38 @@ fn a_foreign_database_is_refused() {
     let err = Host::open(dir.path(), options()).unwrap_err();
     assert!(err.to_string().contains("not a Semel data dir"), "{err}");
 }
+
+#[test]
+fn gas_and_results_do_not_depend_on_where_the_module_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let inc = || Transaction::call("counter", "inc", Vec::new());
+    let from_memory = {
+        let host = Host::open(dir.path(), options()).unwrap();
+        host.submit(&Transaction::deploy("counter", wat("counter"), Vec::new()))
+            .unwrap();
+        let r = host.submit(&inc()).unwrap();
+        assert_eq!(host.runtime().cache_stats().compiles, 1);
+        r
+    };
+    let host = Host::open(dir.path(), options()).unwrap();
+    let from_disk = host.submit(&inc()).unwrap();
+    assert_eq!(
+        host.runtime().cache_stats(),
+        semel::CacheStats {
+            disk_loads: 1,
+            compiles: 0
+        }
+    );
+    host.runtime().clear_memory_cache();
+    std::fs::remove_dir_all(dir.path().join(semel::CACHE_DIR)).unwrap();
+    std::fs::create_dir_all(dir.path().join(semel::CACHE_DIR)).unwrap();
+    let compiled = host.submit(&inc()).unwrap();
+    assert_eq!(host.runtime().cache_stats().compiles, 1);
+    assert_eq!(from_memory.gas_used, from_disk.gas_used);
+    assert_eq!(from_disk.gas_used, compiled.gas_used);
+    let outputs: Vec<_> = [&from_memory, &from_disk, &compiled]
+        .iter()
+        .map(|r| r.results[0].output.clone())
+        .collect();
+    assert_eq!(outputs, vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+}

@@ -70,6 +70,17 @@ impl From<crate::codec::DecodeError> for StorageError {
     }
 }
 
+/// Whether a backend commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Each commit is synced (fsync) before it returns: acknowledged means on disk.
+    #[default]
+    Immediate,
+    /// Commits are not synced: a crash may lose the latest ones (never half of one).
+    /// For benchmarks and tests.
+    None,
+}
+
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
@@ -99,6 +110,11 @@ impl WriteBatch {
     pub fn ops(&self) -> &[Op] {
         &self.ops
     }
+    /// Appends every operation of `other`, after this batch's own.
+    pub fn extend(&mut self, other: &WriteBatch) {
+        self.ops.extend_from_slice(&other.ops);
+    }
+
     /// True when the batch holds nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()

@@ -10,6 +10,6 @@ mod backend;
 mod memory;
 mod redb_file;
 
-pub use backend::{Backend, Entry, Op, Snapshot, StorageError, Table, WriteBatch};
+pub use backend::{Backend, Durability, Entry, Op, Snapshot, StorageError, Table, WriteBatch};
 pub use memory::MemoryBackend;
 pub use redb_file::RedbBackend;

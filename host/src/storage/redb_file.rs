@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase, TableDefinition};
 
-use super::{Backend, Snapshot, StorageError, Table, WriteBatch};
+use super::{Backend, Durability, Snapshot, StorageError, Table, WriteBatch};
 
 type Bytes = &'static [u8];
 
@@ -18,6 +18,7 @@ fn definition(table: Table) -> TableDefinition<'static, Bytes, Bytes> {
 /// A redb database file holding the host's tables.
 pub struct RedbBackend {
     db: Database,
+    durability: Durability,
 }
 
 fn backend_error(e: impl std::fmt::Display) -> StorageError {
@@ -40,14 +41,31 @@ impl RedbBackend {
     ///
     /// # Errors
     /// When the file cannot be opened or created, or is not a redb file.
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = Database::create(path).map_err(map_redb)?;
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, StorageError> {
+        Self::init(Database::create(path).map_err(map_redb)?, durability)
+    }
+
+    /// Opens (or creates) a database on any redb storage, such as a fault-injecting one.
+    ///
+    /// # Errors
+    /// When the storage does not hold a redb database, or fails.
+    pub fn with_storage(
+        storage: impl redb::StorageBackend,
+        durability: Durability,
+    ) -> Result<Self, StorageError> {
+        let db = redb::Builder::new()
+            .create_with_backend(storage)
+            .map_err(map_redb)?;
+        Self::init(db, durability)
+    }
+
+    fn init(db: Database, durability: Durability) -> Result<Self, StorageError> {
         let write = db.begin_write().map_err(map_redb)?;
         for table in Table::ALL {
             write.open_table(definition(table)).map_err(map_redb)?;
         }
         write.commit().map_err(map_redb)?;
-        Ok(Self { db })
+        Ok(Self { db, durability })
     }
 }
 
@@ -108,7 +126,12 @@ impl Backend for RedbBackend {
     }
 
     fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
-        let write = self.db.begin_write().map_err(map_redb)?;
+        let mut write = self.db.begin_write().map_err(map_redb)?;
+        if self.durability == Durability::None {
+            write
+                .set_durability(redb::Durability::None)
+                .map_err(backend_error)?;
+        }
         {
             let mut tables = Table::ALL
                 .iter()
@@ -130,6 +153,18 @@ impl Backend for RedbBackend {
     }
 }
 
+impl Drop for RedbBackend {
+    fn drop(&mut self) {
+        // Non-durable commits reach the disk with the next durable one: make one, so a
+        // clean exit keeps them. A failure here only loses what the setting allowed.
+        if self.durability == Durability::None
+            && let Ok(write) = self.db.begin_write()
+        {
+            let _ = write.commit();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +174,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");
         {
-            let b = RedbBackend::open(&path).unwrap();
+            let b = RedbBackend::open(&path, Durability::Immediate).unwrap();
             let mut w = WriteBatch::new();
             for k in [b"a", b"b", b"c"] {
                 w.put(Table::Log, k.to_vec(), k.to_vec());
@@ -147,7 +182,7 @@ mod tests {
             w.delete(Table::Log, b"b".to_vec());
             b.commit(&w).unwrap();
         }
-        let b = RedbBackend::open(&path).unwrap();
+        let b = RedbBackend::open(&path, Durability::Immediate).unwrap();
         let s = b.snapshot().unwrap();
         assert_eq!(s.get(Table::Log, b"a").unwrap(), Some(b"a".to_vec()));
         assert_eq!(s.get(Table::Log, b"b").unwrap(), None);
