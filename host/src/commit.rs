@@ -17,10 +17,12 @@ use crate::storage::{Backend, Snapshot, StorageError, Table, WriteBatch};
 pub(crate) type Reopen = Box<dyn Fn() -> Result<Box<dyn Backend>, StorageError> + Send + Sync>;
 
 /// Writes staged but not yet durable, per table: key → (batch sequence, value or delete).
-type PendingTables = [OrdMap<Vec<u8>, (u64, Option<Vec<u8>>)>; Table::ALL.len()];
+type PendingTables = [OrdMap<Arc<[u8]>, (u64, Option<Arc<[u8]>>)>; Table::ALL.len()];
 
 struct State {
     backend: Option<Arc<dyn Backend>>,
+    /// False for backends whose commits cost next to nothing: stage commits at once.
+    grouping: bool,
     pending: PendingTables,
     queue: Vec<(u64, WriteBatch)>,
     /// Sequence number of the next staged batch; batches are numbered from 1.
@@ -50,6 +52,7 @@ impl Committer {
     pub fn new(backend: Box<dyn Backend>, reopen: Option<Reopen>) -> Self {
         Self {
             state: Mutex::new(State {
+                grouping: backend.groups_commits(),
                 backend: Some(Arc::from(backend)),
                 pending: Default::default(),
                 queue: Vec::new(),
@@ -118,8 +121,29 @@ impl Committer {
         }
         let seq = s.next_seq;
         s.next_seq += 1;
+        if !s.grouping {
+            let backend = s
+                .backend
+                .clone()
+                .ok_or_else(|| Self::failure("backend closed"))?;
+            return match backend.commit(&batch) {
+                Ok(()) => {
+                    s.durable_seq = seq;
+                    s.commits += 1;
+                    Ok(seq)
+                }
+                Err(e) => {
+                    s.failed_upto = seq;
+                    s.poisoned = Some(e.to_string());
+                    Err(e)
+                }
+            };
+        }
         for (table, key, value) in batch.ops() {
-            s.pending[table.index()].insert(key.clone(), (seq, value.clone()));
+            s.pending[table.index()].insert(
+                Arc::from(key.as_slice()),
+                (seq, value.as_deref().map(Arc::from)),
+            );
         }
         s.queue.push((seq, batch));
         Ok(seq)
@@ -171,8 +195,11 @@ impl Committer {
                     s.commits += 1;
                     for (table, key, _) in merged.ops() {
                         let map = &mut s.pending[table.index()];
-                        if map.get(key).is_some_and(|(staged, _)| *staged <= upto) {
-                            map.remove(key);
+                        if map
+                            .get(key.as_slice())
+                            .is_some_and(|(staged, _)| *staged <= upto)
+                        {
+                            map.remove(key.as_slice());
                         }
                     }
                 }
@@ -207,6 +234,7 @@ impl Committer {
         s.pending = Default::default();
         s.queue.clear();
         let backend = reopen()?;
+        s.grouping = backend.groups_commits();
         s.backend = Some(Arc::from(backend));
         s.durable_seq = s.next_seq - 1;
         s.poisoned = None;
@@ -237,7 +265,7 @@ fn in_bounds(key: &[u8], lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
 impl Snapshot for StagedSnapshot {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         match self.pending[table.index()].get(key) {
-            Some((_, v)) => Ok(v.clone()),
+            Some((_, v)) => Ok(v.as_deref().map(<[u8]>::to_vec)),
             None => self.base.get(table, key),
         }
     }
@@ -251,10 +279,10 @@ impl Snapshot for StagedSnapshot {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
         let map = &self.pending[table.index()];
-        let mut staged: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = map
+        let mut staged: Vec<(&[u8], Option<&[u8]>)> = map
             .iter()
             .filter(|(k, _)| in_bounds(k, lo, hi))
-            .map(|(k, (_, v))| (k, v))
+            .map(|(k, (_, v))| (&**k, v.as_deref()))
             .collect();
         if reverse {
             staged.reverse();
@@ -265,15 +293,15 @@ impl Snapshot for StagedSnapshot {
         let mut go_on = true;
         self.base.range(table, lo, hi, reverse, &mut |k, v| {
             while next < staged.len() && before(staged[next].0, k) {
-                if let Some(sv) = staged[next].1
-                    && !visit(staged[next].0, sv)
+                if let (sk, Some(sv)) = staged[next]
+                    && !visit(sk, sv)
                 {
                     go_on = false;
                     return false;
                 }
                 next += 1;
             }
-            if next < staged.len() && staged[next].0.as_slice() == k {
+            if next < staged.len() && staged[next].0 == k {
                 // Staged over durable: the staged write (or delete) wins.
                 let (sk, sv) = staged[next];
                 next += 1;
@@ -292,8 +320,8 @@ impl Snapshot for StagedSnapshot {
             true
         })?;
         while go_on && next < staged.len() {
-            if let Some(sv) = staged[next].1
-                && !visit(staged[next].0, sv)
+            if let (sk, Some(sv)) = staged[next]
+                && !visit(sk, sv)
             {
                 break;
             }
@@ -317,7 +345,7 @@ mod tests {
             staged in proptest::collection::vec((0u8..12, proptest::option::of(0u8..4)), 0..8),
             lo in 0u8..12, hi in 0u8..12, reverse: bool, stop_after in 0usize..10,
         ) {
-            let committer = Committer::new(Box::new(MemoryBackend::new()), None);
+            let committer = Committer::new(Box::new(Grouped(MemoryBackend::new())), None);
             let mut b = WriteBatch::new();
             for (k, v) in &durable {
                 b.put(Table::Log, vec![*k], vec![*v]);
@@ -348,9 +376,21 @@ mod tests {
         }
     }
 
+    /// A memory backend whose commits the committer groups, as it would a disk's.
+    struct Grouped(MemoryBackend);
+
+    impl Backend for Grouped {
+        fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
+            self.0.snapshot()
+        }
+        fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
+            self.0.commit(batch)
+        }
+    }
+
     #[test]
     fn groups_commit_once_and_staged_writes_are_visible_before() {
-        let committer = Committer::new(Box::new(MemoryBackend::new()), None);
+        let committer = Committer::new(Box::new(Grouped(MemoryBackend::new())), None);
         let mut seqs = Vec::new();
         for i in 0u8..5 {
             let mut b = WriteBatch::new();

@@ -10,7 +10,7 @@ use wasmtime::{AsContextMut, Memory};
 
 use crate::engine::Runtime;
 use crate::limits::EVENTS_PER_TX_MAX;
-use crate::state::{MergedView, StateView, WriteSet};
+use crate::state::{MergedView, ReadSet, StateView, WriteSet};
 use crate::storage::{Snapshot, StorageError};
 
 /// An event kept in the receipt unless its frame reverts.
@@ -60,6 +60,8 @@ pub(crate) struct TxCtx {
     pub code: Arc<dyn Snapshot>,
     pub base: Arc<dyn StateView>,
     pub writes: WriteSet,
+    /// Base values read so far (never this transaction's own writes).
+    pub reads: ReadSet,
     pub events: Vec<Event>,
     /// Events emitted so far, kept or discarded: the limit counts every one.
     pub events_emitted: usize,
@@ -80,6 +82,17 @@ impl TxCtx {
             base: &*self.base,
             writes: &self.writes,
         }
+    }
+
+    /// The value of `(ns, key)` as the running frame sees it.
+    ///
+    /// # Errors
+    /// When the base view fails.
+    pub fn get(&mut self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(v) = self.writes.get(ns, key) {
+            return Ok(v.map(<[u8]>::to_vec));
+        }
+        self.reads.read(&*self.base, ns, key)
     }
 
     /// The running frame.

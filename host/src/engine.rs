@@ -295,6 +295,7 @@ mod tests {
             code: Arc::clone(&snap),
             base: Arc::new(SnapshotView::new(snap, 0)),
             writes: WriteSet::new(),
+            reads: crate::state::ReadSet::new(),
             events: Vec::new(),
             events_emitted: 0,
             frames: Vec::new(),

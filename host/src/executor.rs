@@ -16,7 +16,7 @@ use crate::frames::{FrameEnd, FrameKind, run_frame};
 use crate::gas::{DEPLOY_BYTE_GAS, FRAME_GAS};
 use crate::receipt::{CallResult, Status};
 use crate::registry::{ContractRecord, REGISTRY_NS};
-use crate::state::{StateView, WriteSet};
+use crate::state::{ReadSet, StateView, WriteSet};
 use crate::storage::{Snapshot, StorageError};
 use crate::tx::Call;
 
@@ -56,6 +56,8 @@ pub(crate) struct Execution {
     pub events: Vec<Event>,
     pub gas_used: u64,
     pub writes: WriteSet,
+    /// Base values the run read: the commit takes old values from here.
+    pub reads: ReadSet,
 }
 
 /// Runs `work`.
@@ -69,6 +71,7 @@ pub(crate) fn execute(setup: RunSetup, work: &Work<'_>) -> Result<Execution, Sto
         code: Arc::clone(&setup.code),
         base: Arc::clone(&setup.base),
         writes: WriteSet::new(),
+        reads: ReadSet::new(),
         events: Vec::new(),
         events_emitted: 0,
         frames: Vec::new(),
@@ -120,6 +123,7 @@ pub(crate) fn execute(setup: RunSetup, work: &Work<'_>) -> Result<Execution, Sto
         } else {
             WriteSet::new()
         },
+        reads: ctx.reads,
     })
 }
 
@@ -168,8 +172,7 @@ fn run_deploy(
         FRAME_GAS.saturating_add(DEPLOY_BYTE_GAS.saturating_mul(bytes)),
     )?;
     let taken = store
-        .data()
-        .view()
+        .data_mut()
         .get(REGISTRY_NS, name.as_bytes())
         .map_err(|e| wasmtime::Error::new(Abort::Host(e)))?;
     if taken.is_some() {

@@ -73,14 +73,15 @@ pub(crate) fn run_frame(
             "more than INSTANCES_PER_TX_MAX ({INSTANCES_PER_TX_MAX}) contract calls in one transaction"
         ));
     }
-    let Some(record) = ctx
-        .view()
+    let Some(record) = store
+        .data_mut()
         .get(REGISTRY_NS, contract.as_bytes())
         .map_err(host)?
     else {
         return failed(format!("unknown contract {contract}"));
     };
     let record = ContractRecord::decode(&record).map_err(|e| host(e.into()))?;
+    let ctx = store.data();
     let runtime = Arc::clone(&ctx.runtime);
     let code = Arc::clone(&ctx.code);
     let pre = runtime

@@ -309,9 +309,6 @@ impl Host {
     /// storage fails (nothing recorded).
     pub fn submit(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
         let prepared = self.prepare(tx)?;
-        if let Some(staged) = self.already_recorded(&prepared)? {
-            return self.acknowledge(staged);
-        }
         let staged = {
             let mut head = self.writer()?;
             self.run_and_stage(&mut head, &prepared)?
@@ -482,6 +479,8 @@ impl Host {
             new_version.to_le_bytes().to_vec(),
         );
         batch.put(Table::Meta, META_LATTICE.to_vec(), lattice.to_bytes());
+        // Release this run's snapshot first: an in-memory backend then commits in place.
+        drop((base, snapshot));
         let seq = self.committer.stage(batch)?;
         head.version = new_version;
         head.lattice = lattice;
@@ -514,7 +513,10 @@ impl Host {
         batch: &mut WriteBatch,
     ) -> Result<(), StorageError> {
         for (ns, key, value) in run.writes.changes()? {
-            let old = base.get(&ns, &key)?;
+            let old = match run.reads.recorded(&ns, &key) {
+                Some(v) => v.map(<[u8]>::to_vec),
+                None => base.get(&ns, &key)?,
+            };
             if old == value {
                 continue;
             }

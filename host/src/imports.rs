@@ -5,6 +5,8 @@
 //! below, then acts. Guest integers are read as unsigned with `cast_unsigned` and
 //! converted with `try_from`, never `as`. Names and types come from `abi.rs`.
 
+use std::sync::Arc;
+
 use wasmtime::{Caller, Linker};
 
 use crate::abi::IMPORT_MODULE;
@@ -172,8 +174,9 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
             )?;
             let n = capped(klen, KEY_BYTES_MAX, "key", "KEY_BYTES_MAX")?;
             let key = read(&mut c, kptr, n)?;
-            let ctx = c.data();
-            let value = ctx.view().get(&ctx.frame().contract, &key).map_err(host)?;
+            let ctx = c.data_mut();
+            let contract = Arc::clone(&ctx.frame().contract);
+            let value = ctx.get(&contract, &key).map_err(host)?;
             let Some(value) = value else { return Ok(-1) };
             let copied = value.len().min(unsigned(cap));
             charge(&mut c, STORAGE_READ_BYTE_GAS * u64::try_from(copied)?)?;

@@ -53,6 +53,13 @@ impl std::fmt::Debug for StateRoot {
 impl LtHash {
     /// The lattice of a single entry.
     pub fn of_entry(ns: &str, key: &[u8], value: &[u8]) -> Self {
+        let mut lattice = Self::default();
+        lattice.add_entry(ns, key, value, true);
+        lattice
+    }
+
+    /// The XOF bytes of an entry, which are its lattice's little-endian lanes.
+    fn entry_bytes(ns: &str, key: &[u8], value: &[u8]) -> [u8; LTHASH_BYTES] {
         let mut h = blake3::Hasher::new_derive_key(ENTRY_CONTEXT);
         for part in [ns.as_bytes(), key, value] {
             let len = u64::try_from(part.len()).expect("entry parts fit in u64");
@@ -61,11 +68,20 @@ impl LtHash {
         }
         let mut bytes = [0u8; LTHASH_BYTES];
         h.finalize_xof().fill(&mut bytes);
-        let mut lanes = Box::new([0u16; LTHASH_LANES]);
-        for (lane, pair) in lanes.iter_mut().zip(bytes.chunks_exact(2)) {
-            *lane = u16::from_le_bytes([pair[0], pair[1]]);
+        bytes
+    }
+
+    /// Adds (or, with `add` false, subtracts) an entry without building its lattice.
+    fn add_entry(&mut self, ns: &str, key: &[u8], value: &[u8], add: bool) {
+        let bytes = Self::entry_bytes(ns, key, value);
+        for (lane, pair) in self.0.iter_mut().zip(bytes.chunks_exact(2)) {
+            let x = u16::from_le_bytes([pair[0], pair[1]]);
+            *lane = if add {
+                lane.wrapping_add(x)
+            } else {
+                lane.wrapping_sub(x)
+            };
         }
-        Self(lanes)
     }
 
     /// Adds an entry's lattice.
@@ -88,10 +104,10 @@ impl LtHash {
             return;
         }
         if let Some(old) = old {
-            self.sub(&LtHash::of_entry(ns, key, old));
+            self.add_entry(ns, key, old, false);
         }
         if let Some(new) = new {
-            self.add(&LtHash::of_entry(ns, key, new));
+            self.add_entry(ns, key, new, true);
         }
     }
 
@@ -102,7 +118,11 @@ impl LtHash {
 
     /// Little-endian lanes, as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|l| l.to_le_bytes()).collect()
+        let mut out = vec![0u8; LTHASH_BYTES];
+        for (pair, lane) in out.chunks_exact_mut(2).zip(self.0.iter()) {
+            pair.copy_from_slice(&lane.to_le_bytes());
+        }
+        out
     }
 
     /// Reads a lattice written by [`LtHash::to_bytes`].

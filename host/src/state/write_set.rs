@@ -108,10 +108,12 @@ pub struct MergedView<'a> {
 }
 
 impl MergedView<'_> {
-    /// The value of `(ns, key)` including buffered writes.
+    /// The value of `(ns, key)` including buffered writes (the executor reads through
+    /// `TxCtx::get`, which also records base reads).
     ///
     /// # Errors
     /// When the base view fails.
+    #[cfg(test)]
     pub fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         match self.writes.get(ns, key) {
             Some(v) => Ok(v.map(<[u8]>::to_vec)),

@@ -158,4 +158,10 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// When the write or its sync fails; then nothing of the batch is visible.
     fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError>;
+
+    /// Whether commits are worth grouping (each one pays for a write transaction or a
+    /// sync). When `false`, batches are committed one by one as they are staged.
+    fn groups_commits(&self) -> bool {
+        true
+    }
 }

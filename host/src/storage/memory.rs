@@ -8,7 +8,10 @@ use imbl::OrdMap;
 
 use super::{Backend, Snapshot, StorageError, Table, WriteBatch};
 
-type Tables = [OrdMap<Vec<u8>, Vec<u8>>; Table::ALL.len()];
+/// Shared byte strings: copying a map node while committing only bumps reference
+/// counts instead of copying every key and value in it.
+type Bytes = Arc<[u8]>;
+type Tables = [OrdMap<Bytes, Bytes>; Table::ALL.len()];
 
 /// Keeps every table in memory; nothing survives the process.
 #[derive(Default)]
@@ -27,7 +30,7 @@ struct MemorySnapshot(Arc<Tables>);
 
 impl Snapshot for MemorySnapshot {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.0[table.index()].get(key).cloned())
+        Ok(self.0[table.index()].get(key).map(|v| v.to_vec()))
     }
 
     fn range(
@@ -78,20 +81,25 @@ impl Backend for MemoryBackend {
 
     fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
         let mut guard = self.tables.write().map_err(|_| poisoned())?;
-        let mut next: Tables = (**guard).clone();
+        // In place when no snapshot is alive; copy-on-write (of changed paths only) when
+        // one is, so snapshots never see this commit.
+        let next = Arc::make_mut(&mut guard);
         for (table, key, value) in batch.ops() {
             let map = &mut next[table.index()];
             match value {
                 Some(v) => {
-                    map.insert(key.clone(), v.clone());
+                    map.insert(Bytes::from(key.as_slice()), Bytes::from(v.as_slice()));
                 }
                 None => {
                     map.remove(key.as_slice());
                 }
             }
         }
-        *guard = Arc::new(next);
         Ok(())
+    }
+
+    fn groups_commits(&self) -> bool {
+        false
     }
 }
 
