@@ -364,9 +364,10 @@ impl Host {
             content_hash,
             code_hash: None,
         };
-        // A retry needs no compile: compile only code that may run.
+        // A retry needs no compile: compile only code that may run. (A failed lookup
+        // here only costs a compile; the writer checks again under its lock.)
         if let TxBody::Deploy { code, .. } = &prepared.tx.body
-            && self.already_recorded(&prepared)?.is_none()
+            && !matches!(self.already_recorded(&prepared), Ok(Some(_)))
         {
             prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);
         }

@@ -4,6 +4,8 @@
 mod abi_doc;
 mod cli;
 mod core;
+mod crash;
+mod faulty_disk;
 mod persistence;
 mod storage_next;
 mod util;
