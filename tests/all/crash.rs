@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use semel::{
-    Durability, Host, HostOptions, RedbBackend, Receipt, Status, SubmitError, Transaction, Uuid,
+    Durability, Host, HostOptions, Receipt, RedbBackend, Status, SubmitError, Transaction, Uuid,
 };
 
 use crate::faulty_disk::{Fault, FaultyDisk, Rng};
@@ -59,12 +59,18 @@ fn workload(seed: u64) -> Vec<Vec<Transaction>> {
                 0 => Transaction::call("counter", "inc", Vec::new()),
                 1 => calls(&[("counter", "inc", b""), ("counter", "fail", b"")]),
                 2 => Transaction::call("proxy", "forward", forward("counter", "inc", b"")),
-                3 => Transaction::call("proxy", "forward", forward("counter", "inc_then_fail", b"")),
+                3 => {
+                    Transaction::call("proxy", "forward", forward("counter", "inc_then_fail", b""))
+                }
                 4 => Transaction::call("kv", "put", kv_put(rng.below(5))),
                 5 => Transaction::call("kv", "del", format!("k{}", rng.below(5)).into_bytes()),
                 6 => Transaction::deploy("counter", wat("kv"), Vec::new()),
                 7 => Transaction::call("counter", "spin", Vec::new()).with_gas_limit(50_000),
-                _ => return sent[usize::try_from(rng.below(u64::try_from(sent.len()).unwrap())).unwrap()].clone(),
+                _ => {
+                    return sent
+                        [usize::try_from(rng.below(u64::try_from(sent.len()).unwrap())).unwrap()]
+                    .clone();
+                }
             };
             tx.with_id(id(rng))
         };
@@ -91,9 +97,15 @@ fn run(host: &Host, work: &[Vec<Transaction>]) -> (BTreeMap<Uuid, Receipt>, bool
         for result in results {
             match result {
                 Ok(r) => {
-                    let first = Receipt { duplicate: false, ..r.clone() };
+                    let first = Receipt {
+                        duplicate: false,
+                        ..r.clone()
+                    };
                     if let Some(earlier) = acked.get(&r.tx_id) {
-                        assert_eq!(earlier, &first, "a duplicate's receipt differs from the original");
+                        assert_eq!(
+                            earlier, &first,
+                            "a duplicate's receipt differs from the original"
+                        );
                     } else {
                         assert!(!r.duplicate, "a duplicate of an id never acknowledged");
                         acked.insert(r.tx_id, first);
@@ -108,36 +120,65 @@ fn run(host: &Host, work: &[Vec<Transaction>]) -> (BTreeMap<Uuid, Receipt>, bool
 }
 
 /// Checks a reopened host against what was acknowledged before the crash.
-fn check_recovered(host: &Host, acked: &BTreeMap<Uuid, Receipt>, work: &[Vec<Transaction>], what: &str) {
+fn check_recovered(
+    host: &Host,
+    acked: &BTreeMap<Uuid, Receipt>,
+    work: &[Vec<Transaction>],
+    what: &str,
+) {
     for (id, receipt) in acked {
         let stored = host.receipt(id).unwrap();
-        assert_eq!(stored.as_ref(), Some(receipt), "{what}: acknowledged {id} lost or changed");
+        assert_eq!(
+            stored.as_ref(),
+            Some(receipt),
+            "{what}: acknowledged {id} lost or changed"
+        );
     }
     let log = host.log(1, usize::MAX).unwrap();
     let ids: HashSet<Uuid> = log.iter().map(|e| e.tx_id).collect();
     assert_eq!(ids.len(), log.len(), "{what}: an id is recorded twice");
-    host.verify().unwrap_or_else(|e| panic!("{what}: verify failed: {e}"));
+    host.verify()
+        .unwrap_or_else(|e| panic!("{what}: verify failed: {e}"));
     // The host goes on: every transaction of the workload, retried, is recorded once.
     for tx in work.iter().flatten() {
-        let r = host.submit(tx).unwrap_or_else(|e| panic!("{what}: retry failed: {e}"));
+        let r = host
+            .submit(tx)
+            .unwrap_or_else(|e| panic!("{what}: retry failed: {e}"));
         if let Some(earlier) = acked.get(&tx.id) {
             assert!(r.duplicate, "{what}: an acknowledged transaction ran twice");
-            assert_eq!(&Receipt { duplicate: false, ..r }, earlier);
+            assert_eq!(
+                &Receipt {
+                    duplicate: false,
+                    ..r
+                },
+                earlier
+            );
         }
     }
     let log = host.log(1, usize::MAX).unwrap();
     let ids: HashSet<Uuid> = log.iter().map(|e| e.tx_id).collect();
-    assert_eq!(ids.len(), log.len(), "{what}: an id is recorded twice after retries");
+    assert_eq!(
+        ids.len(),
+        log.len(),
+        "{what}: an id is recorded twice after retries"
+    );
     let distinct: HashSet<Uuid> = work.iter().flatten().map(|t| t.id).collect();
-    assert_eq!(ids, distinct, "{what}: retries did not record every id once");
-    host.verify().unwrap_or_else(|e| panic!("{what}: verify after retries failed: {e}"));
+    assert_eq!(
+        ids, distinct,
+        "{what}: retries did not record every id once"
+    );
+    host.verify()
+        .unwrap_or_else(|e| panic!("{what}: verify after retries failed: {e}"));
 }
 
 fn crash_points(total: u64) -> Vec<u64> {
     match std::env::var("SEMEL_CRASH_POINTS").as_deref() {
         Ok("all") => (0..total).collect(),
         other => {
-            let n = other.ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_CRASH_POINTS);
+            let n = other
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(DEFAULT_CRASH_POINTS);
             let mut rng = Rng::new(0xC0FFEE);
             let mut points: Vec<u64> = (0..n).map(|_| rng.below(total)).collect();
             points.extend([0, 1, total - 1]);
@@ -167,17 +208,28 @@ fn acknowledged_transactions_survive_a_crash_at_any_io_point() {
         let host = open(&disk);
         disk.fault_at(point, Fault::Crash);
         let (acked, crashed) = run(&host, &work);
-        assert!(crashed, "the crash at I/O {point} did not stop the workload");
+        assert!(
+            crashed,
+            "the crash at I/O {point} did not stop the workload"
+        );
         partial += usize::from(!acked.is_empty() && acked.len() < all_acked.len());
         drop(host);
         let mut rng = Rng::new(point);
         for attempt in 0..2 {
             let image = disk.crash_image(&mut rng);
             let reopened = open(&FaultyDisk::with_image(image));
-            check_recovered(&reopened, &acked, &work, &format!("crash at I/O {point}/{total}, image {attempt}"));
+            check_recovered(
+                &reopened,
+                &acked,
+                &work,
+                &format!("crash at I/O {point}/{total}, image {attempt}"),
+            );
         }
     }
-    assert!(partial > 10, "only {partial} crashes fell between acknowledgements");
+    assert!(
+        partial > 10,
+        "only {partial} crashes fell between acknowledgements"
+    );
 }
 
 #[test]
@@ -194,20 +246,34 @@ fn injected_io_errors_give_err_and_the_host_recovers() {
         for tx in work.iter().flatten() {
             match host.submit(tx) {
                 Ok(r) => {
-                    acked.entry(r.tx_id).or_insert(Receipt { duplicate: false, ..r });
+                    acked.entry(r.tx_id).or_insert(Receipt {
+                        duplicate: false,
+                        ..r
+                    });
                 }
                 Err(SubmitError::Host(_)) => {
                     errors += 1;
                     // The next submit reopens from disk; retrying the same id is safe.
-                    let r = host.submit(tx).unwrap_or_else(|e| panic!("round {round}: retry: {e}"));
-                    acked.entry(r.tx_id).or_insert(Receipt { duplicate: false, ..r });
+                    let r = host
+                        .submit(tx)
+                        .unwrap_or_else(|e| panic!("round {round}: retry: {e}"));
+                    acked.entry(r.tx_id).or_insert(Receipt {
+                        duplicate: false,
+                        ..r
+                    });
                 }
                 Err(e) => panic!("round {round}: unexpected refusal: {e}"),
             }
         }
-        assert!(errors <= 1, "round {round}: one injected fault, {errors} errors");
+        assert!(
+            errors <= 1,
+            "round {round}: one injected fault, {errors} errors"
+        );
         faults_hit += errors;
         check_recovered(&host, &acked, &work, &format!("error round {round}"));
     }
-    assert!(faults_hit >= 6, "only {faults_hit} of 12 injected faults hit a submit");
+    assert!(
+        faults_hit >= 6,
+        "only {faults_hit} of 12 injected faults hit a submit"
+    );
 }

@@ -6,6 +6,8 @@ mod cli;
 mod core;
 mod crash;
 mod faulty_disk;
+mod kill;
+mod model;
 mod persistence;
 mod storage_next;
 mod util;

@@ -1,0 +1,132 @@
+//! Real processes killed with SIGKILL: several `semel` processes at once on one data dir
+//! submit transactions with known ids and are killed at random moments; then every id
+//! is retried. Each id must be applied exactly once, every acknowledged id must come back
+//! as a duplicate with its receipt, and `verify` must pass.
+//!
+//! `SEMEL_KILLS=N` sets how many processes are killed (default 200).
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use semel::{Host, HostOptions, Transaction, Uuid};
+use serde_json::Value;
+
+use crate::faulty_disk::Rng;
+use crate::util::wat;
+
+const DEFAULT_KILLS: usize = 200;
+/// Processes running at once.
+const PARALLEL: usize = 3;
+/// Distinct transaction ids the processes draw from.
+const IDS: usize = 120;
+
+fn semel_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("semel")
+}
+
+fn spawn(dir: &std::path::Path, id: Uuid) -> Child {
+    Command::new(semel_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args([
+            "--json",
+            "call",
+            "counter",
+            "inc",
+            "--tx-id",
+            &id.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn killed_processes_never_apply_a_transaction_twice() {
+    let kills_wanted: usize = std::env::var("SEMEL_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_KILLS);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let host = Host::open(dir.path(), HostOptions::default()).unwrap();
+        host.submit(&Transaction::deploy("counter", wat("counter"), Vec::new()))
+            .unwrap();
+    }
+    let mut rng = Rng::new(2026);
+    let ids: Vec<Uuid> = (0..IDS)
+        .map(|_| Uuid::from_u64_pair(rng.next(), rng.next()))
+        .collect();
+    let mut acked: BTreeMap<Uuid, Value> = BTreeMap::new();
+    let mut running: Vec<(Uuid, Child, Instant, Duration)> = Vec::new();
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while kills < kills_wanted {
+        assert!(
+            Instant::now() < deadline,
+            "only {kills} kills in 10 minutes"
+        );
+        while running.len() < PARALLEL {
+            let id = ids[usize::try_from(rng.below(u64::try_from(IDS).unwrap())).unwrap()];
+            let life = Duration::from_micros(rng.below(60_000));
+            running.push((id, spawn(dir.path(), id), Instant::now(), life));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        let mut still = Vec::new();
+        for (id, mut child, started, life) in running.drain(..) {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                if status.code() == Some(0) {
+                    let receipt: Value = serde_json::from_slice(&out.stdout).unwrap();
+                    assert_eq!(receipt["tx_id"], id.to_string());
+                    let mut first = receipt.clone();
+                    first["duplicate"] = Value::Bool(false);
+                    if let Some(earlier) = acked.get(&id) {
+                        assert_eq!(earlier, &first, "two different receipts for {id}");
+                    }
+                    acked.insert(id, first);
+                } else {
+                    assert_eq!(status.code(), Some(4), "a process failed with {status}");
+                }
+            } else if started.elapsed() >= life {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            } else {
+                still.push((id, child, started, life));
+            }
+        }
+        running = still;
+    }
+    for (_, mut child, _, _) in running {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    let host = Host::open(dir.path(), HostOptions::default()).unwrap();
+    for id in &ids {
+        let r = host
+            .submit(&Transaction::call("counter", "inc", Vec::new()).with_id(*id))
+            .unwrap();
+        if let Some(before) = acked.get(id) {
+            assert!(r.duplicate, "acknowledged {id} ran again");
+            let mut now = r.to_json();
+            now["duplicate"] = Value::Bool(false);
+            assert_eq!(&now, before, "the receipt of {id} changed");
+        }
+    }
+    let distinct = ids.iter().collect::<std::collections::HashSet<_>>().len();
+    let count = host.query("counter", "get", b"", None).unwrap().output;
+    assert_eq!(String::from_utf8(count).unwrap(), distinct.to_string());
+    let log = host.log(1, usize::MAX).unwrap();
+    assert_eq!(log.len(), 1 + distinct, "each id once, plus the deploy");
+    host.verify().unwrap();
+    eprintln!(
+        "kill test: {kills} kills, {} ids acknowledged by a process",
+        acked.len()
+    );
+    assert!(!acked.is_empty(), "no process finished before being killed");
+}
