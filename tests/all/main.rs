@@ -3,6 +3,7 @@
 
 mod abi_doc;
 mod cli;
+mod contracts;
 mod core;
 mod crash;
 mod faulty_disk;

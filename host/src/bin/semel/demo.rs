@@ -1,13 +1,15 @@
-//! `semel demo`: a guided run of the main features in a fresh temporary data dir.
+//! `semel demo`: a guided run of the main features in a fresh temporary data dir, on the
+//! example contracts (two tokens and an exchange, built from `contracts/`).
 
 use anyhow::{Context, Result, bail};
-use semel::{Call, Host, HostOptions, Receipt, Status, SubmitError, Transaction, TxBody, Uuid};
+use semel::{Host, HostOptions, Receipt, Status, SubmitError, Transaction, Uuid};
+use serde_json::{Value, json};
 
 use crate::Exit;
 use crate::print::readable;
 
-const COUNTER_WAT: &str = include_str!("../../../../contracts/wat/counter.wat");
-const PROXY_WAT: &str = include_str!("../../../../contracts/wat/proxy.wat");
+const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
+const EXCHANGE_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/exchange.wasm");
 
 fn step(title: &str) {
     println!("\n== {title}");
@@ -17,14 +19,15 @@ fn show(r: &Receipt) {
     let outputs: Vec<String> = r
         .results
         .iter()
+        .filter(|c| !c.output.is_empty())
         .map(|c| format!("{}.{} -> {}", c.contract, c.method, readable(&c.output)))
         .collect();
     println!(
-        "   {} at version {}{}; gas {}{}",
+        "   {} at version {}{}, gas {}{}",
         r.status.as_str(),
         r.version,
         if r.duplicate {
-            " (duplicate: stored receipt, not run again)"
+            " (duplicate: the stored receipt, not run again)"
         } else {
             ""
         },
@@ -35,95 +38,172 @@ fn show(r: &Receipt) {
             format!("; {}", outputs.join(", "))
         }
     );
+    for e in &r.events {
+        println!("   event {}/{}: {}", e.contract, e.topic, readable(&e.data));
+    }
     if let Some(e) = &r.error {
         println!("   error: {e}");
     }
 }
 
-fn count(host: &Host, at: Option<u64>) -> Result<String> {
-    let out = host.query("counter", "get", b"", at)?;
-    Ok(format!(
-        "{} (read at version {})",
-        readable(&out.output),
-        out.version
-    ))
+fn call(sender: &str, contract: &str, method: &str, args: Value) -> Transaction {
+    Transaction::call(contract, method, args.to_string().into_bytes()).with_sender(sender)
 }
 
-fn forward(contract: &str, method: &str) -> Vec<u8> {
-    let mut v = vec![u8::try_from(contract.len()).expect("short")];
-    v.extend_from_slice(contract.as_bytes());
-    v.push(u8::try_from(method.len()).expect("short"));
-    v.extend_from_slice(method.as_bytes());
-    v
+fn committed(host: &Host, tx: &Transaction) -> Result<Receipt> {
+    let r = host.submit(tx)?;
+    show(&r);
+    if r.status != Status::Committed {
+        bail!(
+            "a demo transaction reverted: {}",
+            r.error.unwrap_or_default()
+        );
+    }
+    Ok(r)
+}
+
+fn balance(host: &Host, token: &str, of: &str, at: Option<u64>) -> Result<String> {
+    let out = host.query(
+        token,
+        "balance",
+        json!({ "of": of }).to_string().as_bytes(),
+        at,
+    )?;
+    Ok(readable(&out.output))
+}
+
+fn balances(host: &Host) -> Result<String> {
+    let mut parts = Vec::new();
+    for who in ["alice", "bob", "ex"] {
+        parts.push(format!(
+            "{who}: {} A / {} B",
+            balance(host, "apple", who, None)?,
+            balance(host, "banana", who, None)?
+        ));
+    }
+    Ok(parts.join(", "))
 }
 
 pub fn run() -> Result<Exit> {
     let dir = tempfile::tempdir().context("cannot create a temporary data dir")?;
     let host = Host::open(dir.path(), HostOptions::default())?;
     println!("Semel demo in a fresh data dir: {}", dir.path().display());
+    println!("Every transaction below is durable (fsynced) before its receipt is shown.");
 
-    step("Deploy a counter contract (WebAssembly text; init runs inside the deploy)");
-    let code = semel::wasm_bytes(COUNTER_WAT.as_bytes())?;
-    show(&host.submit(&Transaction::deploy("counter", code, Vec::new()))?);
-
-    step("Call counter.inc twice");
-    for _ in 0..2 {
-        show(&host.submit(&Transaction::call("counter", "inc", Vec::new()))?);
+    step("Deploy two tokens and an exchange between them (init runs inside each deploy)");
+    for name in ["apple", "banana"] {
+        let tx = Transaction::deploy(
+            name,
+            TOKEN_WASM,
+            json!({"supply": 1_000_000}).to_string().into_bytes(),
+        )
+        .with_sender("alice");
+        committed(&host, &tx)?;
     }
-    let after_incs = host.latest_version()?;
-    println!("   count = {}", count(&host, None)?);
+    let init = json!({"token_a": "apple", "token_b": "banana"})
+        .to_string()
+        .into_bytes();
+    committed(
+        &host,
+        &Transaction::deploy("ex", EXCHANGE_WASM, init).with_sender("alice"),
+    )?;
 
-    step("One transaction, two calls: inc, then a call that reverts -> neither takes effect");
-    let mut tx = Transaction::call("counter", "inc", Vec::new());
-    if let TxBody::Calls(calls) = &mut tx.body {
-        calls.push(Call {
-            contract: "counter".into(),
-            method: "fail".into(),
-            args: Vec::new(),
-        });
+    step("Alice funds the pool: approve the exchange on both tokens, add liquidity");
+    for token in ["apple", "banana"] {
+        committed(
+            &host,
+            &call(
+                "alice",
+                token,
+                "approve",
+                json!({"spender": "ex", "amount": 100_000}),
+            ),
+        )?;
     }
-    let r = host.submit(&tx)?;
+    committed(
+        &host,
+        &call(
+            "alice",
+            "ex",
+            "add_liquidity",
+            json!({"amount_a": 100_000, "amount_b": 100_000}),
+        ),
+    )?;
+    committed(
+        &host,
+        &call(
+            "alice",
+            "apple",
+            "transfer",
+            json!({"to": "bob", "amount": 1_000}),
+        ),
+    )?;
+    let before_swap = host.latest_version()?;
+    println!("   balances: {}", balances(&host)?);
+
+    step("Bob swaps 100 apple for banana: the exchange pays him, then collects (3 contracts)");
+    committed(
+        &host,
+        &call(
+            "bob",
+            "apple",
+            "approve",
+            json!({"spender": "ex", "amount": 100}),
+        ),
+    )?;
+    let swap_id = Uuid::new_v4();
+    let swap = call(
+        "bob",
+        "ex",
+        "swap",
+        json!({"token_in": "apple", "amount_in": 100}),
+    )
+    .with_id(swap_id);
+    committed(&host, &swap)?;
+    println!("   balances: {}", balances(&host)?);
+
+    step("Bob swaps again with no allowance left: the payout is made, collecting fails");
+    let root = host.state_root()?;
+    let r = host.submit(&call(
+        "bob",
+        "ex",
+        "swap",
+        json!({"token_in": "apple", "amount_in": 100}),
+    ))?;
     show(&r);
-    if r.status != Status::Reverted {
-        bail!("the failing two-call transaction should have reverted");
+    if r.status != Status::Reverted || host.state_root()? != root {
+        bail!("the unpaid swap should have reverted and changed nothing");
     }
     println!(
-        "   count = {}  (unchanged: the first call's write was rolled back)",
-        count(&host, None)?
+        "   balances: {}  (unchanged in all three contracts)",
+        balances(&host)?
     );
 
-    step("Nested calls: proxy writes, then calls counter.inc_then_fail, which reverts");
-    let code = semel::wasm_bytes(PROXY_WAT.as_bytes())?;
-    show(&host.submit(&Transaction::deploy("proxy", code, Vec::new()))?);
-    show(&host.submit(&Transaction::call(
-        "proxy",
-        "forward",
-        forward("counter", "inc_then_fail"),
-    ))?);
-    let proxy_state = host.state("proxy", None, b"")?;
-    for (k, v) in &proxy_state {
-        println!("   proxy state: {} = {}", readable(k), readable(v));
-    }
-    println!(
-        "   count = {}  (the callee's write was dropped, the caller's kept)",
-        count(&host, None)?
-    );
-
-    step("Exactly once: retry a transaction id");
-    let id = Uuid::new_v4();
-    let tx = Transaction::call("counter", "inc", Vec::new()).with_id(id);
-    show(&host.submit(&tx)?);
-    show(&host.submit(&tx)?);
-    println!("   count = {}  (incremented once)", count(&host, None)?);
-    match host.submit(&Transaction::call("counter", "fail", Vec::new()).with_id(id)) {
+    step("Exactly once: Bob's client retries the first swap with the same transaction id");
+    let again = host.submit(&swap)?;
+    show(&again);
+    println!("   balances: {}  (not swapped twice)", balances(&host)?);
+    match host.submit(
+        &call(
+            "bob",
+            "ex",
+            "swap",
+            json!({"token_in": "apple", "amount_in": 1}),
+        )
+        .with_id(swap_id),
+    ) {
         Err(e @ SubmitError::Conflict { .. }) => {
-            println!("   same id, other content: refused: {e}")
+            println!("   the same id with other content is refused: {e}")
         }
         other => bail!("expected a conflict, got {other:?}"),
     }
 
-    step("Historical read: query the counter at an older version");
-    println!("   count = {}", count(&host, Some(after_incs))?);
+    step("Historical read: Bob's banana balance at an older version");
+    println!(
+        "   at version {before_swap}: {}; now: {}",
+        balance(&host, "banana", "bob", Some(before_swap))?,
+        balance(&host, "banana", "bob", None)?
+    );
 
     step("Verify: re-execute the whole log from an empty state");
     let report = host.verify()?;
@@ -132,7 +212,7 @@ pub fn run() -> Result<Exit> {
         report.transactions, report.state_root
     );
     println!(
-        "\nDone. Try it yourself: semel --data-dir DIR deploy contracts/wat/counter.wat --name counter"
+        "\nDone. Next: README.md has a tour of the CLI; docs/CONTRACTS.md shows how to write a contract."
     );
     Ok(Exit::Done)
 }
