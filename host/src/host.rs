@@ -26,8 +26,8 @@ use crate::storage::{
 };
 use crate::tx::{LoggedTx, Transaction, TxBody, check_contract_name, check_method_name};
 use crate::txlog::{
-    FORMAT, META_FORMAT, META_LATTICE, META_VERSION, TxRecord, decode_log_entry, decode_u64,
-    encode_log_entry, log_key,
+    FORMAT, META_FORMAT, META_HORIZON, META_LATTICE, META_VERSION, TxRecord, decode_log_entry,
+    decode_u64, encode_log_entry, log_key,
 };
 use crate::validate;
 
@@ -43,6 +43,8 @@ pub const CACHE_DIR: &str = "cache";
 pub struct HostOptions {
     /// How long to wait for another process to release the data dir.
     pub lock_wait: Duration,
+    /// Called once when the data dir is held by another process and waiting starts.
+    pub on_lock_wait: Option<fn(&Path, Duration)>,
     /// Print contracts' `log` text to stderr.
     pub debug_log: bool,
     /// Whether an acknowledged transaction survives a crash (the default) or may be lost
@@ -54,6 +56,7 @@ impl Default for HostOptions {
     fn default() -> Self {
         Self {
             lock_wait: Duration::from_millis(crate::limits::DATA_DIR_LOCK_WAIT_MS),
+            on_lock_wait: None,
             debug_log: false,
             durability: Durability::Immediate,
         }
@@ -94,9 +97,11 @@ pub struct LogEntry {
 }
 
 /// The latest version and the lattice behind its root: what commits advance.
-struct Head {
-    version: u64,
+pub(crate) struct Head {
+    pub version: u64,
     lattice: LtHash,
+    /// The oldest readable version (raised by pruning).
+    pub horizon: u64,
 }
 
 /// A transaction checked, hashed and with its code prepared: ready to run.
@@ -129,7 +134,11 @@ impl std::fmt::Debug for Host {
     }
 }
 
-fn lock_data_dir(dir: &Path, wait: Duration) -> Result<File, StorageError> {
+fn lock_data_dir(
+    dir: &Path,
+    wait: Duration,
+    on_wait: Option<fn(&Path, Duration)>,
+) -> Result<File, StorageError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| StorageError::Io(format!("cannot create data dir {}: {e}", dir.display())))?;
     let path = dir.join(LOCK_FILE);
@@ -140,10 +149,14 @@ fn lock_data_dir(dir: &Path, wait: Duration) -> Result<File, StorageError> {
         .open(&path)
         .map_err(|e| StorageError::Io(format!("cannot open {}: {e}", path.display())))?;
     let start = Instant::now();
+    let mut notify = on_wait;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
             Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                if let Some(f) = notify.take() {
+                    f(dir, wait);
+                }
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -170,7 +183,7 @@ impl Host {
     /// # Errors
     /// When the dir is locked past the wait, unreadable, or not a Semel data dir.
     pub fn open(dir: &Path, options: HostOptions) -> Result<Self, StorageError> {
-        let lock = lock_data_dir(dir, options.lock_wait)?;
+        let lock = lock_data_dir(dir, options.lock_wait, options.on_lock_wait)?;
         let path = dir.join(DB_FILE);
         let durability = options.durability;
         let backend = RedbBackend::open(&path, durability)?;
@@ -242,6 +255,7 @@ impl Host {
                 Head {
                     version: 0,
                     lattice: LtHash::default(),
+                    horizon: 0,
                 }
             }
             Some(f) if f == FORMAT => {
@@ -251,9 +265,14 @@ impl Host {
                 let lattice = snap
                     .get(Table::Meta, META_LATTICE)?
                     .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
+                let horizon = match snap.get(Table::Meta, META_HORIZON)? {
+                    Some(h) => decode_u64(&h)?,
+                    None => 0,
+                };
                 Head {
                     version: decode_u64(&version)?,
                     lattice: LtHash::from_bytes(&lattice)?,
+                    horizon,
                 }
             }
             Some(other) => {
@@ -375,7 +394,7 @@ impl Host {
     }
 
     /// The host's writer lock, after reopening storage if a commit failed.
-    fn writer(&self) -> Result<MutexGuard<'_, Head>, StorageError> {
+    pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Head>, StorageError> {
         let mut head = self.head()?;
         self.recover_if_needed(&mut head)?;
         Ok(head)
@@ -387,6 +406,10 @@ impl Host {
             let (version, lattice) = self.stored_head()?;
             head.version = version;
             head.lattice = lattice;
+            head.horizon = match self.committer.snapshot()?.get(Table::Meta, META_HORIZON)? {
+                Some(h) => decode_u64(&h)?,
+                None => 0,
+            };
         }
         Ok(())
     }
@@ -491,6 +514,24 @@ impl Host {
         })
     }
 
+    /// Stages a batch that is not a transaction (a prune); the caller holds the writer.
+    pub(crate) fn stage(&self, batch: WriteBatch) -> Result<u64, StorageError> {
+        self.committer.stage(batch)
+    }
+
+    /// Waits until staged batch `seq` is durable.
+    pub(crate) fn wait_durable(&self, seq: u64) -> Result<(), StorageError> {
+        self.committer.wait_durable(seq)
+    }
+
+    /// The oldest version queries may read (0 until a prune).
+    ///
+    /// # Errors
+    /// Only if a panic poisoned the host.
+    pub fn horizon(&self) -> Result<u64, StorageError> {
+        Ok(self.head()?.horizon)
+    }
+
     /// Hands out a receipt once its batch is durable.
     fn acknowledge(&self, staged: Staged) -> Result<Receipt, SubmitError> {
         if let Some(seq) = staged.wait_for {
@@ -566,13 +607,16 @@ impl Host {
 
     /// A view of the state at `at` (latest when `None`).
     fn view_at(&self, at: Option<u64>) -> Result<(Arc<dyn Snapshot>, SnapshotView), QueryError> {
-        let latest = self.latest_version()?;
+        let (latest, horizon) = {
+            let head = self.head()?;
+            (head.version, head.horizon)
+        };
         let snapshot = self.committer.snapshot()?;
         let version = at.unwrap_or(latest);
-        if version > latest {
+        if version > latest || version < horizon {
             return Err(InputError::UnknownVersion {
                 asked: version,
-                oldest: 0,
+                oldest: horizon,
                 latest,
             }
             .into());

@@ -21,6 +21,7 @@ pub mod hex;
 mod host;
 mod imports;
 pub mod limits;
+mod prune;
 mod receipt;
 mod registry;
 mod state;
@@ -37,6 +38,7 @@ pub use error::{InputError, ModuleError, QueryError, StorageError, SubmitError};
 pub use host::{
     CACHE_DIR, ContractInfo, DB_FILE, Host, HostOptions, LOCK_FILE, LogEntry, QueryOutput,
 };
+pub use prune::PruneReport;
 pub use receipt::{CallResult, Receipt, Status};
 pub use state::{LtHash, StateRoot};
 pub use storage::{

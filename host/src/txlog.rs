@@ -5,7 +5,8 @@
 //! ```text
 //! Txs  key: tx id (16 bytes)     value: [version u64 LE][content hash 32][receipt]
 //! Log  key: version (u64 BE)     value: [tx id 16][transaction content]
-//! Meta "format" → FORMAT, "version" → u64 LE, "lattice" → LtHash bytes
+//! Meta "format" → FORMAT, "version" → u64 LE, "lattice" → LtHash bytes,
+//!      "horizon" → u64 LE (absent: 0)
 //! ```
 
 use uuid::Uuid;
@@ -22,6 +23,8 @@ pub const META_FORMAT: &[u8] = b"format";
 pub const META_VERSION: &[u8] = b"version";
 /// Meta key of the state-root lattice at the latest version.
 pub const META_LATTICE: &[u8] = b"lattice";
+/// Meta key of the oldest readable version, once a prune set one.
+pub const META_HORIZON: &[u8] = b"horizon";
 
 /// The exactly-once record of a transaction id.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,9 @@ use std::ops::Bound;
 use thiserror::Error;
 
 use crate::host::Host;
+use crate::prune::all_rows;
 use crate::state::{LtHash, StateRoot, decode_state_key, decode_stored_value};
-use crate::storage::{Entry, Snapshot, StorageError, Table};
+use crate::storage::{Snapshot, StorageError, Table};
 use crate::txlog::TxRecord;
 
 /// What a successful verify checked.
@@ -42,21 +43,6 @@ fn mismatch(version: u64, what: impl Into<String>) -> VerifyError {
         version,
         what: what.into(),
     }
-}
-
-fn all(snap: &dyn Snapshot, table: Table) -> Result<Vec<Entry>, StorageError> {
-    let mut out = Vec::new();
-    snap.range(
-        table,
-        Bound::Unbounded,
-        Bound::Unbounded,
-        false,
-        &mut |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            true
-        },
-    )?;
-    Ok(out)
 }
 
 impl Host {
@@ -95,7 +81,7 @@ impl Host {
             }
         }
         let fresh_snap = fresh.snapshot()?;
-        compare_state(&*snap, &*fresh_snap)?;
+        compare_state(&*snap, &*fresh_snap, self.horizon()?)?;
         let root = recompute_root(&*snap, latest)?;
         if root != stored_lattice.root() {
             return Err(mismatch(
@@ -116,10 +102,17 @@ impl Host {
     }
 }
 
-/// Compares two `State` tables entry by entry; names the lowest version that differs.
-fn compare_state(stored: &dyn Snapshot, replayed: &dyn Snapshot) -> Result<(), VerifyError> {
-    let a = all(stored, Table::State)?;
-    let b = all(replayed, Table::State)?;
+/// Compares two `State` tables entry by entry (the replayed one pruned to the stored
+/// one's horizon); names the lowest version that differs.
+fn compare_state(
+    stored: &dyn Snapshot,
+    replayed: &dyn Snapshot,
+    horizon: u64,
+) -> Result<(), VerifyError> {
+    let a = all_rows(stored, Table::State)?;
+    let mut b = all_rows(replayed, Table::State)?;
+    let pruned = crate::prune::unreachable_rows(&b, horizon)?;
+    b.retain(|(k, _)| pruned.binary_search(k).is_err());
     let version_of = |k: &[u8]| decode_state_key(k).map(|(_, _, v)| v).unwrap_or(0);
     let mut first: Option<u64> = None;
     let mut note = |v: u64| first = Some(first.map_or(v, |f| f.min(v)));

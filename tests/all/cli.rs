@@ -272,3 +272,102 @@ fn demo_runs() {
     assert!(out.contains("duplicate"));
     assert!(out.contains("transactions re-executed"));
 }
+
+#[test]
+fn a_second_process_waits_its_turn_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        code(&semel(d, &["deploy", &counter_wat(), "--name", "counter"])),
+        0
+    );
+    let holder = semel::Host::open(d, semel::HostOptions::default()).unwrap();
+    let waiting = Command::new(semel_bin())
+        .arg("--data-dir")
+        .arg(d)
+        .args(["call", "counter", "inc"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(holder);
+    let o = waiting.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is in use by another semel process; waiting")
+    );
+    let o = semel(d, &["--json", "query", "counter", "get"]);
+    assert_eq!(json(&o)["output"], "1");
+}
+
+#[test]
+fn prune_and_bench_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        code(&semel(d, &["deploy", &counter_wat(), "--name", "counter"])),
+        0
+    );
+    for _ in 0..4 {
+        assert_eq!(code(&semel(d, &["call", "counter", "inc"])), 0);
+    }
+    let o = semel(d, &["--json", "prune", "--keep-versions", "2"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["horizon"], 4);
+    let o = semel(d, &["query", "counter", "get", "--at-version", "3"]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("versions 4 to 5"));
+    assert_eq!(code(&semel(d, &["prune"])), 2);
+    assert_eq!(code(&semel(d, &["verify"])), 0);
+
+    let o = semel(
+        d,
+        &[
+            "--json",
+            "bench",
+            "--workload",
+            "transfer",
+            "--txs",
+            "40",
+            "--accounts",
+            "10",
+            "--batch",
+            "8",
+            "--in-memory",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json(&o);
+    for field in [
+        "workload",
+        "txs",
+        "seconds",
+        "tx_per_s",
+        "p50_us",
+        "p99_us",
+        "fsyncs",
+        "peak_rss_bytes",
+    ] {
+        assert!(r.get(field).is_some(), "bench JSON lacks {field}");
+    }
+    assert_eq!(r["txs"], 40);
+    assert_eq!(r["workload"], "transfer");
+    let o = semel(
+        d,
+        &[
+            "--json",
+            "bench",
+            "--workload",
+            "counter",
+            "--txs",
+            "32",
+            "--batch",
+            "16",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json(&o);
+    assert!(r["fsyncs"].as_u64().unwrap() >= 2 && r["fsyncs"].as_u64().unwrap() <= 32);
+    assert_eq!(code(&semel(d, &["bench", "--txs", "0"])), 2);
+}

@@ -199,3 +199,67 @@ fn gas_and_results_do_not_depend_on_where_the_module_came_from() {
         .collect();
     assert_eq!(outputs, vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
 }
+
+#[test]
+fn prune_keeps_what_retained_versions_read_and_every_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let receipts = populated(dir.path());
+    let host = Host::open(dir.path(), options()).unwrap();
+    let inc = |n: usize| {
+        (0..n)
+            .map(|_| {
+                host.submit(&Transaction::call("counter", "inc", Vec::new()))
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    inc(4);
+    let latest = host.latest_version().unwrap();
+    let horizon = latest - 3;
+    let before: Vec<_> = (horizon..=latest)
+        .map(|v| {
+            (
+                host.query("counter", "get", b"", Some(v)).unwrap(),
+                host.state("proxy", Some(v), b"").unwrap(),
+            )
+        })
+        .collect();
+    let root = host.state_root().unwrap();
+    let report = host.prune(horizon).unwrap();
+    assert_eq!(report.horizon, horizon);
+    assert!(report.rows_removed > 0);
+    let after: Vec<_> = (horizon..=latest)
+        .map(|v| {
+            (
+                host.query("counter", "get", b"", Some(v)).unwrap(),
+                host.state("proxy", Some(v), b"").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(host.state_root().unwrap(), root);
+    match host.query("counter", "get", b"", Some(horizon - 1)) {
+        Err(semel::QueryError::Rejected(e)) => {
+            assert!(
+                e.to_string()
+                    .contains(&format!("the store holds versions {horizon} to {latest}")),
+                "{e}"
+            )
+        }
+        other => panic!("expected a refusal before the horizon, got {other:?}"),
+    }
+    // Receipts and exactly-once records are kept: every old id is still a duplicate.
+    for r in &receipts {
+        assert_eq!(host.receipt(&r.tx_id).unwrap().as_ref(), Some(r));
+    }
+    let again = Transaction::call("counter", "inc", Vec::new()).with_id(receipts[2].tx_id);
+    assert!(host.submit(&again).unwrap().duplicate);
+    // A lower horizon changes nothing; one past the latest version is refused.
+    assert_eq!(host.prune(1).unwrap().rows_removed, 0);
+    assert!(host.prune(latest + 5).is_err());
+    host.verify().unwrap();
+    drop(host);
+    let host = Host::open(dir.path(), options()).unwrap();
+    assert_eq!(host.horizon().unwrap(), horizon);
+    host.verify().unwrap();
+}

@@ -1,6 +1,7 @@
 //! The `semel` command line (interface §4): parses arguments, opens the data dir, calls
 //! the library, prints human text or `--json`, and maps outcomes to exit codes.
 
+mod bench;
 mod demo;
 mod print;
 
@@ -187,10 +188,24 @@ enum Command {
     },
     /// Re-execute every recorded transaction and check receipts and state roots
     Verify,
+    /// Drop old state versions (receipts and exactly-once records are always kept)
+    Prune {
+        /// Keep the N most recent versions readable
+        #[arg(
+            long,
+            value_name = "N",
+            conflicts_with = "before",
+            required_unless_present = "before"
+        )]
+        keep_versions: Option<u64>,
+        /// Keep versions V and later readable
+        #[arg(long, value_name = "V")]
+        before: Option<u64>,
+    },
     /// A guided run of the main features in a fresh temporary data dir
     Demo,
-    /// Workload benchmark (not available yet)
-    Bench,
+    /// Workload benchmark on the example contracts
+    Bench(bench::BenchArgs),
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
@@ -203,6 +218,13 @@ fn data_dir(cli: &Cli) -> PathBuf {
 fn host_options() -> HostOptions {
     HostOptions {
         debug_log: std::env::var_os("SEMEL_LOG").is_some(),
+        on_lock_wait: Some(|dir, wait| {
+            eprintln!(
+                "semel: data dir {} is in use by another semel process; waiting up to {} s for it",
+                dir.display(),
+                wait.as_secs()
+            );
+        }),
         ..HostOptions::default()
     }
 }
@@ -320,10 +342,33 @@ fn run(cli: &Cli) -> CliResult {
             )),
             Err(e) => Err(Failure::new(Exit::HostFailure, e)),
         },
+        Command::Prune {
+            keep_versions,
+            before,
+        } => {
+            let host = open(cli)?;
+            let horizon = match (keep_versions, before) {
+                (Some(0), _) => {
+                    return Err(Failure::bad_input(anyhow!(
+                        "--keep-versions must be at least 1"
+                    )));
+                }
+                (Some(n), _) => (host.latest_version()? + 1).saturating_sub(*n),
+                (None, Some(v)) => *v,
+                (None, None) => unreachable!("clap requires one of them"),
+            };
+            let report = host.prune(horizon)?;
+            print::pruned(&report, host.latest_version()?, cli.json);
+            Ok(Exit::Done)
+        }
         Command::Demo => demo::run().map_err(|e| Failure::new(Exit::HostFailure, e)),
-        Command::Bench => Err(Failure::bad_input(anyhow!(
-            "semel bench is not implemented yet (see the benchmark issue)"
-        ))),
+        Command::Bench(args) => bench::run(args, cli.json).map_err(|e| {
+            let exit = match e.downcast_ref::<SubmitError>() {
+                Some(SubmitError::Rejected(_)) => Exit::BadInput,
+                _ => Exit::HostFailure,
+            };
+            Failure::new(exit, e)
+        }),
     }
 }
 

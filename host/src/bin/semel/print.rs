@@ -1,7 +1,7 @@
 //! What the CLI prints: readable text by default, the JSON of interface §3–§4 with
 //! `--json`.
 
-use semel::{ContractInfo, LogEntry, QueryOutput, Receipt, Status, VerifyReport, hex};
+use semel::{ContractInfo, LogEntry, PruneReport, QueryOutput, Receipt, Status, VerifyReport, hex};
 use serde_json::{Value, json};
 
 fn text_or_null(bytes: &[u8]) -> Value {
@@ -125,6 +125,20 @@ pub fn verified(r: &VerifyReport, json: bool) {
         println!(
             "verified {} transactions: every receipt and the state root {} match re-execution",
             r.transactions, r.state_root
+        );
+    }
+}
+
+pub fn pruned(r: &PruneReport, latest: u64, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({"horizon": r.horizon, "rows_removed": r.rows_removed, "latest": latest})
+        );
+    } else {
+        println!(
+            "removed {} state rows; versions {} to {latest} are readable (receipts and ids are all kept)",
+            r.rows_removed, r.horizon
         );
     }
 }

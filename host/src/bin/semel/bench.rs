@@ -1,0 +1,356 @@
+//! `semel bench`: a workload benchmark on the example contracts — counter increments,
+//! token transfers between A accounts (the Block-STM paper's peer-to-peer workload), or
+//! swaps through an exchange — submitted by T threads in batches of B, durable by
+//! default. Reports throughput, per-transaction latency, fsyncs and peak memory.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use semel::{Durability, Host, HostOptions, Status, Transaction, Uuid};
+use serde_json::json;
+
+use crate::Exit;
+
+const COUNTER_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/counter.wasm");
+const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
+const EXCHANGE_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/exchange.wasm");
+
+/// Tokens each account starts with in the transfer and swap workloads.
+const ACCOUNT_FUNDS: u64 = 1_000_000_000;
+
+/// Which transactions the benchmark sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// `counter.inc`: one key, the smallest transaction.
+    Counter,
+    /// `token.transfer` of 1 between random accounts.
+    Transfer,
+    /// `exchange.swap` of 10, alternating direction: three contracts per transaction.
+    Swap,
+}
+
+/// `semel bench` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// The transactions to send
+    #[arg(long, value_enum, default_value = "counter")]
+    workload: Workload,
+    /// Transactions to measure (setup transactions are not counted)
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    txs: u64,
+    /// Accounts for the transfer and swap workloads
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    accounts: u64,
+    /// Transactions per submission (one group commit each): 1 submits one at a time
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
+    /// Keep state in memory instead of a durable data dir
+    #[arg(long)]
+    in_memory: bool,
+    /// Submitting threads
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: u64,
+    /// Skip the fsync of each commit (a crash may lose the latest transactions)
+    #[arg(long)]
+    no_fsync: bool,
+}
+
+/// A small deterministic random source for picking accounts.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn account(i: u64) -> String {
+    format!("acct{i}")
+}
+
+fn call(sender: &str, contract: &str, method: &str, args: serde_json::Value) -> Transaction {
+    Transaction::call(contract, method, args.to_string().into_bytes()).with_sender(sender)
+}
+
+fn must_commit(host: &Host, txs: &[Transaction]) -> Result<()> {
+    for chunk in txs.chunks(512) {
+        for r in host.submit_all(chunk) {
+            let r = r?;
+            if r.status != Status::Committed {
+                bail!(
+                    "setup transaction reverted: {}",
+                    r.error.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deploys the workload's contracts and funds its accounts.
+fn setup(host: &Host, args: &BenchArgs) -> Result<()> {
+    let deploy = |name: &str, code: &[u8], init: serde_json::Value, sender: &str| {
+        Transaction::deploy(name, code, init.to_string().into_bytes()).with_sender(sender)
+    };
+    match args.workload {
+        Workload::Counter => must_commit(
+            host,
+            &[deploy("counter", COUNTER_WASM, json!(null), "bench")],
+        ),
+        Workload::Transfer => {
+            let supply = ACCOUNT_FUNDS * args.accounts;
+            must_commit(
+                host,
+                &[deploy(
+                    "token",
+                    TOKEN_WASM,
+                    json!({"supply": supply}),
+                    "bank",
+                )],
+            )?;
+            let funding: Vec<_> = (0..args.accounts)
+                .map(|i| {
+                    call(
+                        "bank",
+                        "token",
+                        "transfer",
+                        json!({"to": account(i), "amount": ACCOUNT_FUNDS}),
+                    )
+                })
+                .collect();
+            must_commit(host, &funding)
+        }
+        Workload::Swap => {
+            let supply = ACCOUNT_FUNDS * (args.accounts + 1);
+            let mut txs = vec![
+                deploy("ta", TOKEN_WASM, json!({"supply": supply}), "bank"),
+                deploy("tb", TOKEN_WASM, json!({"supply": supply}), "bank"),
+                deploy(
+                    "ex",
+                    EXCHANGE_WASM,
+                    json!({"token_a": "ta", "token_b": "tb"}),
+                    "bank",
+                ),
+            ];
+            for t in ["ta", "tb"] {
+                txs.push(call(
+                    "bank",
+                    t,
+                    "approve",
+                    json!({"spender": "ex", "amount": ACCOUNT_FUNDS}),
+                ));
+            }
+            txs.push(call(
+                "bank",
+                "ex",
+                "add_liquidity",
+                json!({"amount_a": ACCOUNT_FUNDS, "amount_b": ACCOUNT_FUNDS}),
+            ));
+            for i in 0..args.accounts {
+                for t in ["ta", "tb"] {
+                    txs.push(call(
+                        "bank",
+                        t,
+                        "transfer",
+                        json!({"to": account(i), "amount": ACCOUNT_FUNDS}),
+                    ));
+                    txs.push(call(
+                        &account(i),
+                        t,
+                        "approve",
+                        json!({"spender": "ex", "amount": ACCOUNT_FUNDS}),
+                    ));
+                }
+            }
+            must_commit(host, &txs)
+        }
+    }
+}
+
+/// The `n`-th measured transaction of thread `thread`.
+fn transaction(args: &BenchArgs, rng: &mut Rng, n: u64) -> Transaction {
+    match args.workload {
+        Workload::Counter => Transaction::call("counter", "inc", Vec::new()),
+        Workload::Transfer => {
+            let from = rng.below(args.accounts);
+            let to = rng.below(args.accounts);
+            call(
+                &account(from),
+                "token",
+                "transfer",
+                json!({"to": account(to), "amount": 1}),
+            )
+        }
+        Workload::Swap => {
+            let who = account(rng.below(args.accounts));
+            let token_in = if n.is_multiple_of(2) { "ta" } else { "tb" };
+            call(
+                &who,
+                "ex",
+                "swap",
+                json!({"token_in": token_in, "amount_in": 10}),
+            )
+        }
+    }
+    .with_id(Uuid::new_v4())
+}
+
+/// Peak resident memory of this process, from `/proc/self/status` (0 where unknown).
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The latency at `per_mille`/1000 of a sorted list, in microseconds (nearest rank).
+fn percentile(sorted: &[Duration], per_mille: usize) -> f64 {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return 0.0;
+    };
+    let idx = (last * per_mille + 500) / 1000;
+    sorted[idx.min(last)].as_secs_f64() * 1e6
+}
+
+fn progress(done: u64, total: u64) {
+    let width = 40;
+    let filled = usize::try_from(done * width / total.max(1)).unwrap_or(0);
+    eprint!(
+        "\r[{}{}] {done}/{total}",
+        "=".repeat(filled),
+        " ".repeat(usize::try_from(width).unwrap_or(40) - filled)
+    );
+}
+
+pub fn run(args: &BenchArgs, json_out: bool) -> Result<Exit> {
+    let dir = tempfile::tempdir().context("cannot create a temporary data dir")?;
+    let options = HostOptions {
+        durability: if args.no_fsync {
+            Durability::None
+        } else {
+            Durability::Immediate
+        },
+        ..HostOptions::default()
+    };
+    let host = Arc::new(if args.in_memory {
+        Host::in_memory()?
+    } else {
+        Host::open(dir.path(), options)?
+    });
+    setup(&host, args)?;
+    let commits_before = host.commits();
+    let done = Arc::new(AtomicU64::new(0));
+    let show_progress = std::io::stderr().is_terminal() && !json_out;
+    let started = Instant::now();
+    let per_thread = args.txs.div_ceil(args.threads);
+    let handles: Vec<_> = (0..args.threads)
+        .map(|t| {
+            let host = Arc::clone(&host);
+            let done = Arc::clone(&done);
+            let args = args.clone();
+            let count = per_thread.min(args.txs.saturating_sub(t * per_thread));
+            std::thread::spawn(move || -> Result<Vec<Duration>> {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
+                let mut latencies = Vec::new();
+                let mut sent = 0;
+                while sent < count {
+                    let n = args.batch.min(count - sent);
+                    let txs: Vec<_> = (0..n)
+                        .map(|i| transaction(&args, &mut rng, sent + i))
+                        .collect();
+                    let t0 = Instant::now();
+                    let results = if n == 1 {
+                        vec![host.submit(&txs[0])]
+                    } else {
+                        host.submit_all(&txs)
+                    };
+                    let took = t0.elapsed();
+                    for r in results {
+                        let r = r?;
+                        if r.status != Status::Committed {
+                            bail!(
+                                "a measured transaction reverted: {}",
+                                r.error.unwrap_or_default()
+                            );
+                        }
+                        latencies.push(took);
+                    }
+                    sent += n;
+                    done.fetch_add(n, Ordering::Relaxed);
+                }
+                Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    while show_progress && handles.iter().any(|h| !h.is_finished()) {
+        progress(done.load(Ordering::Relaxed), args.txs);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for h in handles {
+        latencies.extend(
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??,
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if show_progress {
+        progress(args.txs, args.txs);
+        eprintln!();
+    }
+    latencies.sort_unstable();
+    let fsyncs = if args.in_memory || args.no_fsync {
+        0
+    } else {
+        host.commits() - commits_before
+    };
+    let txs = u64::try_from(latencies.len())?;
+    let report = json!({
+        "workload": format!("{:?}", args.workload).to_lowercase(),
+        "txs": txs,
+        "seconds": seconds,
+        "tx_per_s": txs as f64 / seconds,
+        "p50_us": percentile(&latencies, 500),
+        "p99_us": percentile(&latencies, 990),
+        "fsyncs": fsyncs,
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    if json_out {
+        println!("{report}");
+    } else {
+        println!(
+            "{} {} txs in {:.2} s: {:.0} tx/s, latency p50 {:.1} µs, p99 {:.1} µs; {} fsyncs ({:.3} per tx); peak RSS {} MiB",
+            report["workload"].as_str().unwrap_or_default(),
+            txs,
+            seconds,
+            report["tx_per_s"].as_f64().unwrap_or_default(),
+            report["p50_us"].as_f64().unwrap_or_default(),
+            report["p99_us"].as_f64().unwrap_or_default(),
+            fsyncs,
+            fsyncs as f64 / txs.max(1) as f64,
+            peak_rss_bytes() / (1024 * 1024),
+        );
+        println!(
+            "  (batch {}, threads {}, {}{})",
+            args.batch,
+            args.threads,
+            if args.in_memory {
+                "in memory"
+            } else {
+                "durable data dir"
+            },
+            if args.no_fsync { ", no fsync" } else { "" }
+        );
+    }
+    Ok(Exit::Done)
+}
