@@ -90,11 +90,18 @@ pub(crate) fn run_frame(
         })
         .map_err(host)?;
     charge(&mut store, FRAME_GAS)?;
-    let instance = pre.instantiate(&mut store).map_err(|e| {
-        host(StorageError::Backend(format!(
-            "cannot instantiate {contract}: {e}"
-        )))
-    })?;
+    let instance = match pre.instantiate(&mut store) {
+        Ok(instance) => instance,
+        // A trap while initializing (a segment out of bounds) is the module's fault.
+        Err(e) if e.downcast_ref::<Trap>().is_some() => {
+            return failed(format!("cannot instantiate {contract}: {e}"));
+        }
+        Err(e) => {
+            return Err(host(StorageError::Backend(format!(
+                "cannot instantiate {contract}: {e}"
+            ))));
+        }
+    };
     store.data_mut().instances += 1;
     let memory = instance
         .get_memory(&mut store, MEMORY_EXPORT)

@@ -1,9 +1,10 @@
 //! The host functions of interface §2, as a contract sees them.
 //!
-//! Each one charges gas first (a base price plus a price per byte, from `gas.rs`), then
-//! reads or writes guest memory only through the bounds-checked, size-capped helpers
-//! below, then acts. Guest integers are read as unsigned with `cast_unsigned` and
-//! converted with `try_from`, never `as`. Names and types come from `abi.rs`.
+//! Each one checks its lengths against their limits (no work yet), charges gas (a base
+//! price plus a price per byte, from `gas.rs`), then reads or writes guest memory only
+//! through the bounds-checked helpers below, then acts. Guest integers are read as
+//! unsigned with `cast_unsigned` and converted with `try_from`, never `as`. Names and
+//! types come from `abi.rs`.
 
 use std::sync::Arc;
 
@@ -140,8 +141,8 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         m,
         "output",
         |mut c: Ctx<'_>, ptr: i32, len: i32| -> Res<()> {
-            charge(&mut c, HOST_CALL_GAS + COPY_BYTE_GAS * gas_bytes(len))?;
             let n = capped(len, OUTPUT_BYTES_MAX, "output", "OUTPUT_BYTES_MAX")?;
+            charge(&mut c, HOST_CALL_GAS + COPY_BYTE_GAS * gas_bytes(len))?;
             let bytes = read(&mut c, ptr, n)?;
             c.data_mut().frame_mut().output = bytes;
             Ok(())
@@ -151,13 +152,13 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         m,
         "revert",
         |mut c: Ctx<'_>, ptr: i32, len: i32| -> Res<()> {
-            charge(&mut c, HOST_CALL_GAS + COPY_BYTE_GAS * gas_bytes(len))?;
             let n = capped(
                 len,
                 REVERT_MESSAGE_BYTES_MAX,
                 "revert message",
                 "REVERT_MESSAGE_BYTES_MAX",
             )?;
+            charge(&mut c, HOST_CALL_GAS + COPY_BYTE_GAS * gas_bytes(len))?;
             let bytes = read(&mut c, ptr, n)?;
             Err(wasmtime::Error::new(Abort::Revert(
                 String::from_utf8_lossy(&bytes).into_owned(),
@@ -168,11 +169,11 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         m,
         "storage_get",
         |mut c: Ctx<'_>, kptr: i32, klen: i32, dst: i32, cap: i32| -> Res<i64> {
+            let n = capped(klen, KEY_BYTES_MAX, "key", "KEY_BYTES_MAX")?;
             charge(
                 &mut c,
                 HOST_CALL_GAS + STORAGE_READ_GAS + STORAGE_READ_BYTE_GAS * gas_bytes(klen),
             )?;
-            let n = capped(klen, KEY_BYTES_MAX, "key", "KEY_BYTES_MAX")?;
             let key = read(&mut c, kptr, n)?;
             let ctx = c.data_mut();
             let contract = Arc::clone(&ctx.frame().contract);
@@ -187,13 +188,13 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         m,
         "storage_set",
         |mut c: Ctx<'_>, kptr: i32, klen: i32, vptr: i32, vlen: i32| -> Res<()> {
+            let kn = capped(klen, KEY_BYTES_MAX, "key", "KEY_BYTES_MAX")?;
+            let vn = capped(vlen, VALUE_BYTES_MAX, "value", "VALUE_BYTES_MAX")?;
             let bytes = gas_bytes(klen).saturating_add(gas_bytes(vlen));
             charge(
                 &mut c,
                 HOST_CALL_GAS + STORAGE_WRITE_GAS + STORAGE_WRITE_BYTE_GAS * bytes,
             )?;
-            let kn = capped(klen, KEY_BYTES_MAX, "key", "KEY_BYTES_MAX")?;
-            let vn = capped(vlen, VALUE_BYTES_MAX, "value", "VALUE_BYTES_MAX")?;
             read_only_refusal(&c, "storage_set")?;
             let key = read(&mut c, kptr, kn)?;
             let value = read(&mut c, vptr, vn)?;
@@ -207,11 +208,11 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         m,
         "storage_remove",
         |mut c: Ctx<'_>, kptr: i32, klen: i32| -> Res<()> {
+            let kn = capped(klen, KEY_BYTES_MAX, "key", "KEY_BYTES_MAX")?;
             charge(
                 &mut c,
                 HOST_CALL_GAS + STORAGE_WRITE_GAS + STORAGE_WRITE_BYTE_GAS * gas_bytes(klen),
             )?;
-            let kn = capped(klen, KEY_BYTES_MAX, "key", "KEY_BYTES_MAX")?;
             read_only_refusal(&c, "storage_remove")?;
             let key = read(&mut c, kptr, kn)?;
             let ctx = c.data_mut();
@@ -231,19 +232,27 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
          dst: i32,
          cap: i32|
          -> Res<i64> {
+            let pn = capped(plen, KEY_BYTES_MAX, "prefix", "KEY_BYTES_MAX")?;
+            let an = if alen < 0 {
+                None
+            } else {
+                Some(capped(
+                    alen,
+                    KEY_BYTES_MAX,
+                    "lower bound key",
+                    "KEY_BYTES_MAX",
+                )?)
+            };
             let after_bytes = if alen < 0 { 0 } else { gas_bytes(alen) };
             let bytes = gas_bytes(plen).saturating_add(after_bytes);
             charge(
                 &mut c,
                 HOST_CALL_GAS + STORAGE_READ_GAS + STORAGE_READ_BYTE_GAS * bytes,
             )?;
-            let pn = capped(plen, KEY_BYTES_MAX, "prefix", "KEY_BYTES_MAX")?;
             let prefix = read(&mut c, pptr, pn)?;
-            let after = if alen < 0 {
-                None
-            } else {
-                let an = capped(alen, KEY_BYTES_MAX, "lower bound key", "KEY_BYTES_MAX")?;
-                Some(read(&mut c, aptr, an)?)
+            let after = match an {
+                None => None,
+                Some(an) => Some(read(&mut c, aptr, an)?),
             };
             let ctx = c.data();
             let next = ctx
@@ -267,11 +276,20 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
          aptr: i32,
          alen: i32|
          -> Res<i32> {
-            let bytes = gas_bytes(clen)
-                .saturating_add(gas_bytes(mlen))
+            let an = capped(alen, ARG_BYTES_MAX, "call argument", "ARG_BYTES_MAX")?;
+            // Names longer than any name are not read (the call fails as unknown), so
+            // they cost nothing per byte.
+            let name_bytes = |len: i32, max: usize| {
+                if unsigned(len) <= max {
+                    gas_bytes(len)
+                } else {
+                    0
+                }
+            };
+            let bytes = name_bytes(clen, CONTRACT_NAME_BYTES_MAX)
+                .saturating_add(name_bytes(mlen, METHOD_NAME_BYTES_MAX))
                 .saturating_add(gas_bytes(alen));
             charge(&mut c, HOST_CALL_GAS + CALL_GAS + COPY_BYTE_GAS * bytes)?;
-            let an = capped(alen, ARG_BYTES_MAX, "call argument", "ARG_BYTES_MAX")?;
             let contract = if unsigned(clen) <= CONTRACT_NAME_BYTES_MAX {
                 Some(read(&mut c, cptr, unsigned(clen))?)
             } else {
@@ -340,7 +358,6 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         "emit",
         |mut c: Ctx<'_>, tptr: i32, tlen: i32, dptr: i32, dlen: i32| -> Res<()> {
             let bytes = gas_bytes(tlen).saturating_add(gas_bytes(dlen));
-            charge(&mut c, HOST_CALL_GAS + EVENT_GAS + EVENT_BYTE_GAS * bytes)?;
             let tn = capped(
                 tlen,
                 EVENT_TOPIC_BYTES_MAX,
@@ -353,6 +370,7 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
                 "event data",
                 "EVENT_DATA_BYTES_MAX",
             )?;
+            charge(&mut c, HOST_CALL_GAS + EVENT_GAS + EVENT_BYTE_GAS * bytes)?;
             let topic = String::from_utf8(read(&mut c, tptr, tn)?)
                 .map_err(|_| fault("event topic is not UTF-8".into()))?;
             let data = read(&mut c, dptr, dn)?;
@@ -373,13 +391,13 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         m,
         "blake3",
         |mut c: Ctx<'_>, ptr: i32, len: i32, dst: i32| -> Res<()> {
-            charge(&mut c, HOST_CALL_GAS + HASH_BYTE_GAS * gas_bytes(len))?;
             let n = capped(
                 len,
                 HASH_INPUT_BYTES_MAX,
                 "hash input",
                 "HASH_INPUT_BYTES_MAX",
             )?;
+            charge(&mut c, HOST_CALL_GAS + HASH_BYTE_GAS * gas_bytes(len))?;
             let hash = {
                 let memory = c.data().frame().memory;
                 let data = memory.data(&c);
@@ -394,13 +412,13 @@ pub(crate) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         Ok(i64::try_from(c.get_fuel()?).unwrap_or(i64::MAX))
     })?;
     linker.func_wrap(m, "log", |mut c: Ctx<'_>, ptr: i32, len: i32| -> Res<()> {
-        charge(&mut c, HOST_CALL_GAS + COPY_BYTE_GAS * gas_bytes(len))?;
         let n = capped(
             len,
             LOG_MESSAGE_BYTES_MAX,
             "log message",
             "LOG_MESSAGE_BYTES_MAX",
         )?;
+        charge(&mut c, HOST_CALL_GAS + COPY_BYTE_GAS * gas_bytes(len))?;
         let bytes = read(&mut c, ptr, n)?;
         if c.data().debug_log {
             eprintln!(

@@ -3,11 +3,13 @@
 //! function, bounded sizes, valid method names. Instruction-level validation is
 //! wasmtime's, when it compiles the module.
 
-use wasmparser::{ExternalKind, FuncType, Parser, Payload, TypeRef, ValType};
+use wasmparser::{DataKind, ExternalKind, FuncType, Operator, Parser, Payload, TypeRef, ValType};
 
 use crate::abi::{self, AbiType, MEMORY_EXPORT};
 use crate::error::ModuleError;
-use crate::limits::{CODE_BYTES_MAX, MEMORY_PAGES_MAX, METHOD_NAME_BYTES_MAX, TABLE_ELEMENTS_MAX};
+use crate::limits::{
+    CODE_BYTES_MAX, MEMORY_PAGES_MAX, METHOD_NAME_BYTES_MAX, TABLE_ELEMENTS_MAX, WASM_PAGE_BYTES,
+};
 
 /// What deploy needs to know about an accepted module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,7 @@ pub fn check_module(code: &[u8]) -> Result<ModuleInfo, ModuleError> {
     let mut types: Vec<FuncType> = Vec::new();
     let mut func_types: Vec<u32> = Vec::new();
     let mut memories = 0usize;
+    let mut memory_bytes = 0u64;
     let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(code) {
         match payload.map_err(malformed)? {
@@ -146,6 +149,7 @@ pub fn check_module(code: &[u8]) -> Result<ModuleInfo, ModuleError> {
                             m.initial
                         )));
                     }
+                    memory_bytes = m.initial * WASM_PAGE_BYTES;
                 }
             }
             Payload::ExportSection(r) => {
@@ -155,6 +159,12 @@ pub fn check_module(code: &[u8]) -> Result<ModuleInfo, ModuleError> {
                 }
             }
             Payload::StartSection { .. } => return Err(refused("a start function is not allowed")),
+            Payload::DataSection(r) => {
+                for d in r {
+                    let d = d.map_err(malformed)?;
+                    check_data_segment(&d, memory_bytes)?;
+                }
+            }
             _ => {}
         }
     }
@@ -200,6 +210,26 @@ pub fn check_module(code: &[u8]) -> Result<ModuleInfo, ModuleError> {
         ));
     }
     Ok(info)
+}
+
+/// An active data segment at a constant offset must fit the memory's initial size:
+/// refused here with a clear message rather than trapping in every instantiation.
+fn check_data_segment(d: &wasmparser::Data<'_>, memory_bytes: u64) -> Result<(), ModuleError> {
+    let DataKind::Active { offset_expr, .. } = &d.kind else {
+        return Ok(());
+    };
+    let mut ops = offset_expr.get_operators_reader();
+    let offset = match ops.read().map_err(malformed)? {
+        Operator::I32Const { value } => u64::from(value.cast_unsigned()),
+        _ => return Ok(()),
+    };
+    let len = u64::try_from(d.data.len()).unwrap_or(u64::MAX);
+    if offset.saturating_add(len) > memory_bytes {
+        return Err(refused(format!(
+            "data segment at {offset} of {len} bytes does not fit the memory's initial {memory_bytes} bytes"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

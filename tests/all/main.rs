@@ -2,12 +2,14 @@
 //! `tests/all`). Contracts come from `contracts/wat/` (and later `contracts/wasm/`).
 
 mod abi_doc;
+mod bad_input;
 mod cli;
 mod contracts;
 mod core;
 mod crash;
 mod faulty_disk;
 mod kill;
+mod limits;
 mod model;
 mod persistence;
 mod storage_next;

@@ -1,0 +1,402 @@
+//! Every limit of `host/src/limits.rs`, at the limit and one past it (the table in
+//! `docs/ABI.md` says what happens past each). Contract-side limits use
+//! `contracts/wat/probe.wat`, which calls host functions with sizes from its input.
+
+use semel::limits::*;
+use semel::{Host, InputError, Receipt, Status, SubmitError, Transaction, TxBody};
+
+use crate::util::{calls, deploy, forward, wat};
+
+fn probe_host() -> Host {
+    let host = Host::in_memory().unwrap();
+    deploy(&host, "probe", "probe");
+    deploy(&host, "counter", "counter");
+    host
+}
+
+fn sizes(a: usize, b: usize) -> Vec<u8> {
+    let mut v = u32::try_from(a).unwrap().to_le_bytes().to_vec();
+    v.extend_from_slice(&u32::try_from(b).unwrap().to_le_bytes());
+    v
+}
+
+fn probe(host: &Host, method: &str, a: usize, b: usize) -> Receipt {
+    let tx = Transaction::call("probe", method, sizes(a, b)).with_gas_limit(GAS_LIMIT_MAX);
+    host.submit(&tx).unwrap()
+}
+
+/// At the limit the call commits; one past it, it reverts naming the limit.
+fn at_and_past(host: &Host, method: &str, at: (usize, usize), past: (usize, usize), limit: &str) {
+    let r = probe(host, method, at.0, at.1);
+    assert_eq!(
+        r.status,
+        Status::Committed,
+        "{method} at {limit}: {:?}",
+        r.error
+    );
+    let r = probe(host, method, past.0, past.1);
+    assert_eq!(
+        r.status,
+        Status::Reverted,
+        "{method} past {limit} committed"
+    );
+    let err = r.error.unwrap();
+    assert!(
+        err.contains(limit),
+        "{method} past the limit: {err:?} does not name {limit}"
+    );
+}
+
+#[test]
+fn storage_event_hash_log_and_output_sizes() {
+    let host = probe_host();
+    at_and_past(
+        &host,
+        "set",
+        (KEY_BYTES_MAX, 1),
+        (KEY_BYTES_MAX + 1, 1),
+        "KEY_BYTES_MAX",
+    );
+    at_and_past(
+        &host,
+        "get",
+        (KEY_BYTES_MAX, 0),
+        (KEY_BYTES_MAX + 1, 0),
+        "KEY_BYTES_MAX",
+    );
+    at_and_past(
+        &host,
+        "set",
+        (1, VALUE_BYTES_MAX),
+        (1, VALUE_BYTES_MAX + 1),
+        "VALUE_BYTES_MAX",
+    );
+    at_and_past(
+        &host,
+        "emit",
+        (EVENT_TOPIC_BYTES_MAX, 0),
+        (EVENT_TOPIC_BYTES_MAX + 1, 0),
+        "EVENT_TOPIC_BYTES_MAX",
+    );
+    at_and_past(
+        &host,
+        "emit",
+        (1, EVENT_DATA_BYTES_MAX),
+        (1, EVENT_DATA_BYTES_MAX + 1),
+        "EVENT_DATA_BYTES_MAX",
+    );
+    at_and_past(
+        &host,
+        "emit_many",
+        (EVENTS_PER_TX_MAX, 0),
+        (EVENTS_PER_TX_MAX + 1, 0),
+        "EVENTS_PER_TX_MAX",
+    );
+    at_and_past(
+        &host,
+        "hash",
+        (HASH_INPUT_BYTES_MAX, 0),
+        (HASH_INPUT_BYTES_MAX + 1, 0),
+        "HASH_INPUT_BYTES_MAX",
+    );
+    at_and_past(
+        &host,
+        "log",
+        (LOG_MESSAGE_BYTES_MAX, 0),
+        (LOG_MESSAGE_BYTES_MAX + 1, 0),
+        "LOG_MESSAGE_BYTES_MAX",
+    );
+    at_and_past(
+        &host,
+        "output",
+        (OUTPUT_BYTES_MAX, 0),
+        (OUTPUT_BYTES_MAX + 1, 0),
+        "OUTPUT_BYTES_MAX",
+    );
+    // A revert at the limit is a revert with its message; past it, the limit is named.
+    let r = probe(&host, "revert", REVERT_MESSAGE_BYTES_MAX, 0);
+    assert_eq!(
+        r.error.unwrap().len(),
+        "call 0 (probe.revert) failed: reverted: ".len() + REVERT_MESSAGE_BYTES_MAX
+    );
+    let r = probe(&host, "revert", REVERT_MESSAGE_BYTES_MAX + 1, 0);
+    assert!(r.error.unwrap().contains("REVERT_MESSAGE_BYTES_MAX"));
+    // Every over-limit call above left no trace.
+    assert_eq!(
+        host.state("probe", None, b"").unwrap().len(),
+        2,
+        "only the two successful sets"
+    );
+}
+
+#[test]
+fn instances_per_transaction() {
+    let host = probe_host();
+    // The probe's own frame is one instance: it may make INSTANCES_PER_TX_MAX - 1 calls.
+    let r = probe(&host, "calls", INSTANCES_PER_TX_MAX - 1, 0);
+    assert_eq!(
+        r.results[0].output,
+        u32::try_from(INSTANCES_PER_TX_MAX - 1)
+            .unwrap()
+            .to_le_bytes()
+    );
+    let r = probe(&host, "calls", INSTANCES_PER_TX_MAX + 5, 0);
+    assert_eq!(r.status, Status::Committed);
+    assert_eq!(
+        r.results[0].output,
+        u32::try_from(INSTANCES_PER_TX_MAX - 1)
+            .unwrap()
+            .to_le_bytes()
+    );
+}
+
+#[test]
+fn call_depth() {
+    let host = Host::in_memory().unwrap();
+    deploy(&host, "counter", "counter");
+    let names: Vec<String> = (0..CALL_DEPTH_MAX).map(|i| format!("p{i}")).collect();
+    for n in &names {
+        deploy(&host, n, "proxy");
+    }
+    // A chain p0 → p1 → … → p{d-2} → counter.inc is d frames deep.
+    let chain = |depth: usize| {
+        let mut args = forward("counter", "inc", b"");
+        for n in names[1..depth - 1].iter().rev() {
+            args = forward(n, "forward", &args);
+        }
+        Transaction::call(&names[0], "forward", args)
+    };
+    let r = host.submit(&chain(CALL_DEPTH_MAX)).unwrap();
+    assert_eq!(r.status, Status::Committed);
+    assert_eq!(
+        r.results[0].output, b"1",
+        "the counter at depth {CALL_DEPTH_MAX} ran"
+    );
+    // One deeper: the innermost proxy's call is refused, and it records code 1.
+    let mut args = forward("counter", "inc", b"");
+    args = forward("p15", "forward", &args);
+    for n in names[1..CALL_DEPTH_MAX - 1].iter().rev() {
+        args = forward(n, "forward", &args);
+    }
+    let r = host
+        .submit(&Transaction::call("p0", "forward", args))
+        .unwrap();
+    assert_eq!(r.status, Status::Committed);
+    let deepest = host
+        .state(&names[CALL_DEPTH_MAX - 1], None, b"code")
+        .unwrap();
+    assert_eq!(deepest, vec![(b"code".to_vec(), vec![1])]);
+    assert_eq!(crate::util::count(&host, None), "1");
+}
+
+fn rejected(host: &Host, tx: &Transaction) -> InputError {
+    match host.submit(tx) {
+        Err(SubmitError::Rejected(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn transaction_input_sizes() {
+    let host = probe_host();
+    let name = |n: usize| "n".repeat(n);
+    // Names: a too-long one is refused before anything runs; one at the limit runs.
+    let r = host
+        .submit(&Transaction::call(
+            &name(CONTRACT_NAME_BYTES_MAX),
+            "m",
+            Vec::new(),
+        ))
+        .unwrap();
+    assert!(r.error.unwrap().contains("unknown contract"));
+    let e = rejected(
+        &host,
+        &Transaction::call(&name(CONTRACT_NAME_BYTES_MAX + 1), "m", Vec::new()),
+    );
+    assert!(e.to_string().contains("longer than 64"), "{e}");
+    let r = host
+        .submit(&Transaction::call(
+            "counter",
+            &name(METHOD_NAME_BYTES_MAX),
+            Vec::new(),
+        ))
+        .unwrap();
+    assert!(r.error.unwrap().contains("has no method"));
+    let e = rejected(
+        &host,
+        &Transaction::call("counter", &name(METHOD_NAME_BYTES_MAX + 1), Vec::new()),
+    );
+    assert!(e.to_string().contains("method name"), "{e}");
+    let ok = Transaction::call("counter", "inc", Vec::new()).with_sender(&name(SENDER_BYTES_MAX));
+    assert_eq!(host.submit(&ok).unwrap().status, Status::Committed);
+    let e = rejected(
+        &host,
+        &Transaction::call("counter", "inc", Vec::new()).with_sender(&name(SENDER_BYTES_MAX + 1)),
+    );
+    assert!(e.to_string().contains("SENDER_BYTES_MAX"), "{e}");
+    // Arguments.
+    let r = host
+        .submit(&Transaction::call(
+            "counter",
+            "inc",
+            vec![b'x'; ARG_BYTES_MAX],
+        ))
+        .unwrap();
+    assert_eq!(r.status, Status::Committed);
+    let e = rejected(
+        &host,
+        &Transaction::call("counter", "inc", vec![b'x'; ARG_BYTES_MAX + 1]),
+    );
+    assert!(e.to_string().contains("ARG_BYTES_MAX"), "{e}");
+    // Calls per transaction.
+    let inc: (&str, &str, &[u8]) = ("counter", "inc", b"");
+    let r = host.submit(&calls(&vec![inc; CALLS_PER_TX_MAX])).unwrap();
+    assert_eq!(r.results.len(), CALLS_PER_TX_MAX);
+    let e = rejected(&host, &calls(&vec![inc; CALLS_PER_TX_MAX + 1]));
+    assert!(e.to_string().contains("1 to 64 calls"), "{e}");
+    let mut empty = Transaction::call("counter", "inc", Vec::new());
+    empty.body = TxBody::Calls(Vec::new());
+    assert!(rejected(&host, &empty).to_string().contains("has 0"));
+    // Gas.
+    let r = host
+        .submit(&Transaction::call("counter", "inc", Vec::new()).with_gas_limit(GAS_LIMIT_MAX))
+        .unwrap();
+    assert_eq!(r.status, Status::Committed);
+    let e = rejected(
+        &host,
+        &Transaction::call("counter", "inc", Vec::new()).with_gas_limit(GAS_LIMIT_MAX + 1),
+    );
+    assert!(e.to_string().contains("gas limit"), "{e}");
+    let e = rejected(
+        &host,
+        &Transaction::call("counter", "inc", Vec::new()).with_gas_limit(0),
+    );
+    assert!(e.to_string().contains("gas limit 0"), "{e}");
+    assert_eq!(
+        GAS_LIMIT_DEFAULT,
+        Transaction::call("c", "m", Vec::new()).gas_limit
+    );
+}
+
+/// A module of exactly `len` bytes: the counter plus a custom section of padding.
+fn padded_module(len: usize) -> Vec<u8> {
+    let mut code = wat("counter");
+    // Custom section: id 0, size (5-byte LEB128), name length 1, name "p", payload.
+    let header = 1 + 5;
+    let payload = len - code.len() - header;
+    let mut size = u32::try_from(payload).unwrap();
+    code.push(0);
+    for i in 0..5 {
+        let byte = u8::try_from(size & 0x7f).unwrap();
+        size >>= 7;
+        code.push(if i < 4 { byte | 0x80 } else { byte });
+    }
+    code.push(1);
+    code.push(b'p');
+    code.resize(len, 0);
+    code
+}
+
+#[test]
+fn code_memory_and_table_sizes() {
+    let host = Host::in_memory().unwrap();
+    let big = Transaction::deploy("big", padded_module(CODE_BYTES_MAX), Vec::new())
+        .with_gas_limit(GAS_LIMIT_MAX);
+    let r = host.submit(&big).unwrap();
+    assert_eq!(r.status, Status::Committed, "{:?}", r.error);
+    let e = rejected(
+        &host,
+        &Transaction::deploy("bigger", padded_module(CODE_BYTES_MAX + 1), Vec::new()),
+    );
+    assert!(e.to_string().contains("CODE_BYTES_MAX"), "{e}");
+
+    let memory =
+        |pages: u64| format!(r#"(module (memory (export "memory") {pages}) (func (export "m")))"#);
+    let r = host
+        .submit(&Transaction::deploy(
+            "mem",
+            memory(MEMORY_PAGES_MAX),
+            Vec::new(),
+        ))
+        .unwrap();
+    assert_eq!(r.status, Status::Committed);
+    assert_eq!(
+        host.submit(&Transaction::call("mem", "m", Vec::new()))
+            .unwrap()
+            .status,
+        Status::Committed
+    );
+    let e = rejected(
+        &host,
+        &Transaction::deploy("mem2", memory(MEMORY_PAGES_MAX + 1), Vec::new()),
+    );
+    assert!(e.to_string().contains("MEMORY_PAGES_MAX"), "{e}");
+
+    let table = |n: u64| {
+        format!(r#"(module (memory (export "memory") 1) (table {n} funcref) (func (export "m")))"#)
+    };
+    let r = host
+        .submit(&Transaction::deploy(
+            "tab",
+            table(TABLE_ELEMENTS_MAX),
+            Vec::new(),
+        ))
+        .unwrap();
+    assert_eq!(r.status, Status::Committed);
+    assert_eq!(
+        host.submit(&Transaction::call("tab", "m", Vec::new()))
+            .unwrap()
+            .status,
+        Status::Committed
+    );
+    let e = rejected(
+        &host,
+        &Transaction::deploy("tab2", table(TABLE_ELEMENTS_MAX + 1), Vec::new()),
+    );
+    assert!(e.to_string().contains("TABLE_ELEMENTS_MAX"), "{e}");
+}
+
+#[test]
+fn memory_grows_to_the_limit_and_no_further() {
+    let host = Host::in_memory().unwrap();
+    // Grows one page at a time until refused; outputs the page count reached.
+    let grower = r#"(module (import "semel" "output" (func $out (param i32 i32)))
+        (memory (export "memory") 1)
+        (func (export "grow")
+          (block $done (loop $again
+            (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+            (br $again)))
+          (i32.store (i32.const 0) (memory.size))
+          (call $out (i32.const 0) (i32.const 4))))"#;
+    deploy_text(&host, "grower", grower);
+    let r = host
+        .submit(&Transaction::call("grower", "grow", Vec::new()))
+        .unwrap();
+    assert_eq!(
+        r.results[0].output,
+        u32::try_from(MEMORY_PAGES_MAX).unwrap().to_le_bytes()
+    );
+}
+
+fn deploy_text(host: &Host, name: &str, text: &str) {
+    let r = host
+        .submit(&Transaction::deploy(
+            name,
+            text.as_bytes().to_vec(),
+            Vec::new(),
+        ))
+        .unwrap();
+    assert_eq!(r.status, Status::Committed, "{:?}", r.error);
+}
+
+#[test]
+fn query_gas() {
+    let host = Host::in_memory().unwrap();
+    deploy(&host, "counter", "counter");
+    match host.query("counter", "spin", b"", None) {
+        Err(semel::QueryError::Failed(m)) => {
+            assert_eq!(m, format!("out of gas (gas limit {QUERY_GAS_LIMIT})"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
