@@ -182,10 +182,7 @@ impl Committer {
             };
             s.flushing = true;
             drop(s);
-            let mut merged = WriteBatch::new();
-            for (_, batch) in &group {
-                merged.extend(batch);
-            }
+            let merged = merge(&group);
             let result = backend.commit(&merged);
             s = self.lock()?;
             s.flushing = false;
@@ -242,24 +239,32 @@ impl Committer {
     }
 }
 
+/// One batch with the group's final write of each key (later batches win): a key
+/// written by every transaction, such as the head, is written once.
+fn merge(group: &[(u64, WriteBatch)]) -> WriteBatch {
+    let mut seen = std::collections::HashSet::new();
+    let mut ops: Vec<&crate::storage::Op> = Vec::new();
+    for (_, batch) in group.iter().rev() {
+        for op in batch.ops().iter().rev() {
+            if seen.insert((op.0, op.1.as_slice())) {
+                ops.push(op);
+            }
+        }
+    }
+    let mut merged = WriteBatch::new();
+    for (table, key, value) in ops.into_iter().rev() {
+        match value {
+            Some(v) => merged.put(*table, key.clone(), v.clone()),
+            None => merged.delete(*table, key.clone()),
+        }
+    }
+    merged
+}
+
 /// Durable state seen through the staged batches.
 struct StagedSnapshot {
     base: Arc<dyn Snapshot>,
     pending: PendingTables,
-}
-
-fn in_bounds(key: &[u8], lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> bool {
-    let above = match lo {
-        Bound::Included(l) => key >= l,
-        Bound::Excluded(l) => key > l,
-        Bound::Unbounded => true,
-    };
-    let below = match hi {
-        Bound::Included(h) => key <= h,
-        Bound::Excluded(h) => key < h,
-        Bound::Unbounded => true,
-    };
-    above && below
 }
 
 impl Snapshot for StagedSnapshot {
@@ -279,11 +284,13 @@ impl Snapshot for StagedSnapshot {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
         let map = &self.pending[table.index()];
-        let mut staged: Vec<(&[u8], Option<&[u8]>)> = map
-            .iter()
-            .filter(|(k, _)| in_bounds(k, lo, hi))
-            .map(|(k, (_, v))| (&**k, v.as_deref()))
-            .collect();
+        let mut staged: Vec<(&[u8], Option<&[u8]>)> = if crate::storage::bounds_empty(lo, hi) {
+            Vec::new()
+        } else {
+            map.range::<_, [u8]>((lo, hi))
+                .map(|(k, (_, v))| (&**k, v.as_deref()))
+                .collect()
+        };
         if reverse {
             staged.reverse();
         }

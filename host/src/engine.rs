@@ -98,7 +98,8 @@ fn engine_config() -> Config {
         // charged per byte.
         .wasm_bulk_memory(false)
         .wasm_backtrace_max_frames(None)
-        .max_wasm_stack(WASM_STACK_BYTES_MAX);
+        .max_wasm_stack(WASM_STACK_BYTES_MAX)
+        .memory_init_cow(false);
     let memory_bytes = MEMORY_PAGES_MAX * WASM_PAGE_BYTES;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(INSTANCES_MAX)
@@ -108,7 +109,7 @@ fn engine_config() -> Config {
         .max_tables_per_module(1)
         .table_elements(usize::try_from(TABLE_ELEMENTS_MAX).expect("small"))
         .max_memory_size(usize::try_from(memory_bytes).expect("16 MiB fits usize"))
-        .linear_memory_keep_resident(64 * 1024);
+        .linear_memory_keep_resident(256 * 1024);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     c
 }

@@ -110,11 +110,6 @@ impl WriteBatch {
     pub fn ops(&self) -> &[Op] {
         &self.ops
     }
-    /// Appends every operation of `other`, after this batch's own.
-    pub fn extend(&mut self, other: &WriteBatch) {
-        self.ops.extend_from_slice(&other.ops);
-    }
-
     /// True when the batch holds nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()

@@ -12,4 +12,5 @@ mod redb_file;
 
 pub use backend::{Backend, Durability, Entry, Op, Snapshot, StorageError, Table, WriteBatch};
 pub use memory::MemoryBackend;
+pub(crate) use memory::bounds_empty;
 pub use redb_file::RedbBackend;
