@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use semel::{Host, QueryError, Status, SubmitError, Transaction, Uuid};
+use semel::{Host, QueryError, Receipt, Status, SubmitError, Transaction, Uuid};
 
 use crate::util::{calls, count, counter_host, deploy, forward, wat};
 
@@ -325,5 +325,94 @@ fn concurrent_submissions_of_one_id_execute_once() {
             receipts.iter().find(|r| !r.duplicate).unwrap().clone()
         );
     }
+    assert_eq!(count(&host, None), "1");
+}
+
+/// A memory backend whose commits wait for a gate: batches stay staged (visible, not
+/// durable) until the test opens it.
+struct Gated {
+    inner: semel::MemoryBackend,
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl semel::Backend for Gated {
+    fn snapshot(&self) -> Result<Arc<dyn semel::Snapshot>, semel::StorageError> {
+        self.inner.snapshot()
+    }
+    fn commit(&self, batch: &semel::WriteBatch) -> Result<(), semel::StorageError> {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+        self.inner.commit(batch)
+    }
+}
+
+#[test]
+fn a_duplicate_of_a_staged_transaction_waits_for_its_commit() {
+    let gate = Arc::new(Gated {
+        inner: semel::MemoryBackend::new(),
+        open: std::sync::Mutex::new(true),
+        opened: std::sync::Condvar::new(),
+    });
+    struct Shared(Arc<Gated>);
+    impl semel::Backend for Shared {
+        fn snapshot(&self) -> Result<Arc<dyn semel::Snapshot>, semel::StorageError> {
+            self.0.snapshot()
+        }
+        fn commit(&self, batch: &semel::WriteBatch) -> Result<(), semel::StorageError> {
+            self.0.commit(batch)
+        }
+    }
+    let host = Arc::new(
+        Host::with_backend(
+            Box::new(Shared(Arc::clone(&gate))),
+            None,
+            semel::HostOptions::default(),
+        )
+        .unwrap(),
+    );
+    host.submit(&Transaction::deploy("counter", wat("counter"), Vec::new()))
+        .unwrap();
+    *gate.open.lock().unwrap() = false;
+    let tx = Transaction::call("counter", "inc", Vec::new());
+    let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let first = {
+        let (host, tx) = (Arc::clone(&host), tx.clone());
+        std::thread::spawn(move || host.submit(&tx).unwrap())
+    };
+    // Wait until the first is staged: its effect is visible to reads.
+    while count(&host, None) != "1" {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let second = {
+        let (host, tx, released) = (Arc::clone(&host), tx.clone(), Arc::clone(&released));
+        std::thread::spawn(move || {
+            let r = host.submit(&tx).unwrap();
+            assert!(
+                released.load(std::sync::atomic::Ordering::SeqCst),
+                "a duplicate returned before its batch was durable"
+            );
+            r
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(
+        !first.is_finished() && !second.is_finished(),
+        "a receipt came back before the commit"
+    );
+    released.store(true, std::sync::atomic::Ordering::SeqCst);
+    *gate.open.lock().unwrap() = true;
+    gate.opened.notify_all();
+    let (a, b) = (first.join().unwrap(), second.join().unwrap());
+    assert!(!a.duplicate && b.duplicate);
+    assert_eq!(
+        Receipt {
+            duplicate: false,
+            ..b
+        },
+        a
+    );
     assert_eq!(count(&host, None), "1");
 }
