@@ -99,7 +99,7 @@ pub struct LogEntry {
 /// The latest version and the lattice behind its root: what commits advance.
 pub(crate) struct Head {
     pub version: u64,
-    lattice: LtHash,
+    pub lattice: LtHash,
     /// The oldest readable version (raised by pruning).
     pub horizon: u64,
 }
@@ -258,23 +258,7 @@ impl Host {
                     horizon: 0,
                 }
             }
-            Some(f) if f == FORMAT => {
-                let version = snap
-                    .get(Table::Meta, META_VERSION)?
-                    .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;
-                let lattice = snap
-                    .get(Table::Meta, META_LATTICE)?
-                    .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
-                let horizon = match snap.get(Table::Meta, META_HORIZON)? {
-                    Some(h) => decode_u64(&h)?,
-                    None => 0,
-                };
-                Head {
-                    version: decode_u64(&version)?,
-                    lattice: LtHash::from_bytes(&lattice)?,
-                    horizon,
-                }
-            }
+            Some(f) if f == FORMAT => read_head(&*snap)?,
             Some(other) => {
                 return Err(StorageError::Corrupt(format!(
                     "not a Semel data dir of this format (format marker {:?})",
@@ -403,13 +387,7 @@ impl Host {
     fn recover_if_needed(&self, head: &mut Head) -> Result<(), StorageError> {
         if self.committer.is_poisoned()? {
             self.committer.recover()?;
-            let (version, lattice) = self.stored_head()?;
-            head.version = version;
-            head.lattice = lattice;
-            head.horizon = match self.committer.snapshot()?.get(Table::Meta, META_HORIZON)? {
-                Some(h) => decode_u64(&h)?,
-                None => 0,
-            };
+            *head = self.stored_head()?;
         }
         Ok(())
     }
@@ -795,17 +773,29 @@ impl Host {
         )
     }
 
-    /// The stored lattice of the latest version, as read from storage (not memory).
-    pub(crate) fn stored_head(&self) -> Result<(u64, LtHash), StorageError> {
-        let snap = self.committer.snapshot()?;
-        let version = snap
-            .get(Table::Meta, META_VERSION)?
-            .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;
-        let lattice = snap
-            .get(Table::Meta, META_LATTICE)?
-            .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
-        Ok((decode_u64(&version)?, LtHash::from_bytes(&lattice)?))
+    /// The head as stored (not as held in memory).
+    pub(crate) fn stored_head(&self) -> Result<Head, StorageError> {
+        read_head(&*self.committer.snapshot()?)
     }
+}
+
+/// Reads the head (latest version, state lattice, horizon) from the `meta` table.
+fn read_head(snap: &dyn Snapshot) -> Result<Head, StorageError> {
+    let version = snap
+        .get(Table::Meta, META_VERSION)?
+        .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;
+    let lattice = snap
+        .get(Table::Meta, META_LATTICE)?
+        .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
+    let horizon = match snap.get(Table::Meta, META_HORIZON)? {
+        Some(h) => decode_u64(&h)?,
+        None => 0,
+    };
+    Ok(Head {
+        version: decode_u64(&version)?,
+        lattice: LtHash::from_bytes(&lattice)?,
+        horizon,
+    })
 }
 
 /// Every `(key, value)` of `ns` with `prefix` in `view`, in key order.

@@ -51,7 +51,8 @@ impl Host {
     /// # Errors
     /// [`VerifyError::Mismatch`] naming the first version that differs.
     pub fn verify(&self) -> Result<VerifyReport, VerifyError> {
-        let (latest, stored_lattice) = self.stored_head()?;
+        let head = self.stored_head()?;
+        let (latest, stored_lattice) = (head.version, head.lattice);
         let snap = self.snapshot()?;
         let fresh = self.scratch()?;
         for version in 1..=latest {

@@ -132,7 +132,8 @@ fn key(k: u8) -> Vec<u8> {
         .collect()
 }
 
-fn decode(mut out: &[u8]) -> Vec<Vec<u8>> {
+/// The keys `kv.wat`'s `list` outputs, each `[length u8][key]`.
+pub fn decode(mut out: &[u8]) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     while let Some((&len, rest)) = out.split_first() {
         let (k, rest) = rest.split_at(usize::from(len));

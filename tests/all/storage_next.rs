@@ -3,6 +3,7 @@
 
 use semel::{Status, Transaction};
 
+use crate::props::decode;
 use crate::util::{calls, deploy};
 
 fn put(key: &[u8], value: &[u8]) -> Vec<u8> {
@@ -10,16 +11,6 @@ fn put(key: &[u8], value: &[u8]) -> Vec<u8> {
     v.extend_from_slice(key);
     v.extend_from_slice(value);
     v
-}
-
-fn decode_list(mut out: &[u8]) -> Vec<Vec<u8>> {
-    let mut keys = Vec::new();
-    while let Some((&len, rest)) = out.split_first() {
-        let (k, rest) = rest.split_at(usize::from(len));
-        keys.push(k.to_vec());
-        out = rest;
-    }
-    keys
 }
 
 #[test]
@@ -34,7 +25,7 @@ fn iteration_merges_committed_and_uncommitted_writes_and_removals() {
     }
     let committed = host.query("kv", "list", b"", None).unwrap().output;
     assert_eq!(
-        decode_list(&committed),
+        decode(&committed),
         vec![b"a\0".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]
     );
 
@@ -53,7 +44,7 @@ fn iteration_merges_committed_and_uncommitted_writes_and_removals() {
         .unwrap();
     assert_eq!(r.status, Status::Committed, "{:?}", r.error);
     assert_eq!(
-        decode_list(&r.results[4].output),
+        decode(&r.results[4].output),
         vec![
             b"a".to_vec(),
             b"a\0".to_vec(),
@@ -61,21 +52,21 @@ fn iteration_merges_committed_and_uncommitted_writes_and_removals() {
             b"ca".to_vec()
         ]
     );
-    assert_eq!(decode_list(&r.results[5].output), vec![b"ca".to_vec()]);
+    assert_eq!(decode(&r.results[5].output), vec![b"ca".to_vec()]);
     // After commit the same view is the committed state; the old version still lists
     // what it had.
     let now = host.query("kv", "list", b"", None).unwrap().output;
-    assert_eq!(decode_list(&now), decode_list(&r.results[4].output));
+    assert_eq!(decode(&now), decode(&r.results[4].output));
     let before = host
         .query("kv", "list", b"", Some(r.version - 1))
         .unwrap()
         .output;
-    assert_eq!(decode_list(&before), decode_list(&committed));
+    assert_eq!(decode(&before), decode(&committed));
     let listed: Vec<_> = host
         .state("kv", None, b"")
         .unwrap()
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(listed, decode_list(&now));
+    assert_eq!(listed, decode(&now));
 }
