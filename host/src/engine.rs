@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, RwLock};
 
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
@@ -20,7 +20,8 @@ use wasmtime::{
 use crate::context::TxCtx;
 use crate::error::ModuleError;
 use crate::limits::{
-    INSTANCES_MAX, MEMORY_PAGES_MAX, TABLE_ELEMENTS_MAX, WASM_PAGE_BYTES, WASM_STACK_BYTES_MAX,
+    CONCURRENT_EXECUTIONS_MAX, INSTANCES_MAX, MEMORY_PAGES_MAX, TABLE_ELEMENTS_MAX,
+    WASM_PAGE_BYTES, WASM_STACK_BYTES_MAX,
 };
 use crate::storage::StorageError;
 use crate::{hex, imports, validate};
@@ -63,6 +64,20 @@ pub struct Runtime {
     compat: String,
     disk_loads: AtomicU64,
     compiles: AtomicU64,
+    /// Executions running now, at most [`CONCURRENT_EXECUTIONS_MAX`].
+    running: Mutex<usize>,
+    finished: Condvar,
+}
+
+/// A turn to execute; the next waiting execution goes when it is dropped.
+pub(crate) struct ExecutionPermit<'a>(&'a Runtime);
+
+impl Drop for ExecutionPermit<'_> {
+    fn drop(&mut self) {
+        let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        *running -= 1;
+        self.0.finished.notify_one();
+    }
 }
 
 /// How often modules were loaded from disk or compiled, since the runtime started.
@@ -139,7 +154,23 @@ impl Runtime {
             compat,
             disk_loads: AtomicU64::new(0),
             compiles: AtomicU64::new(0),
+            running: Mutex::new(0),
+            finished: Condvar::new(),
         })
+    }
+
+    /// Waits for a turn to execute, so that concurrent executions never exhaust the
+    /// instance pool.
+    pub(crate) fn execution_permit(&self) -> ExecutionPermit<'_> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= CONCURRENT_EXECUTIONS_MAX {
+            running = self
+                .finished
+                .wait(running)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        ExecutionPermit(self)
     }
 
     /// Disk loads and compiles so far.
@@ -315,6 +346,17 @@ mod tests {
             ValType::I64 => AbiType::I64,
             other => panic!("host function uses {other}"),
         }
+    }
+
+    #[test]
+    fn concurrent_executions_fit_the_instance_pool() {
+        use crate::limits::INSTANCES_PER_TX_MAX;
+        let pool = usize::try_from(INSTANCES_MAX).unwrap();
+        assert!(CONCURRENT_EXECUTIONS_MAX * INSTANCES_PER_TX_MAX <= pool);
+        assert!(
+            (CONCURRENT_EXECUTIONS_MAX + 1) * INSTANCES_PER_TX_MAX > pool,
+            "room for more"
+        );
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub(crate) struct Execution {
 /// Only host failures; every contract failure is an [`Execution`] with
 /// [`Status::Reverted`].
 pub(crate) fn execute(setup: RunSetup, work: &Work<'_>) -> Result<Execution, StorageError> {
+    // Held until the store (declared after it) is dropped with its instances.
+    let runtime = Arc::clone(&setup.runtime);
+    let _turn = runtime.execution_permit();
     let ctx = TxCtx {
         runtime: Arc::clone(&setup.runtime),
         code: Arc::clone(&setup.code),

@@ -58,3 +58,7 @@ pub const DATA_DIR_LOCK_WAIT_MS: u64 = 30_000;
 /// Contract instances one transaction may create (one per frame run), so a loop of
 /// calls cannot exhaust the host's instance pool.
 pub const INSTANCES_PER_TX_MAX: usize = 256;
+/// Transactions and queries executing at once per runtime; more wait for a turn. Each
+/// may hold `INSTANCES_PER_TX_MAX` instances, so together they never exhaust the pool of
+/// `INSTANCES_MAX` (which would otherwise be a host failure that depends on timing).
+pub const CONCURRENT_EXECUTIONS_MAX: usize = 3;

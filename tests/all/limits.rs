@@ -400,3 +400,32 @@ fn query_gas() {
         other => panic!("{other:?}"),
     }
 }
+
+/// More queries at once than `CONCURRENT_EXECUTIONS_MAX`, each creating the most instances
+/// a transaction may: without the bound they would exhaust the pool of `INSTANCES_MAX`
+/// (a host failure); with it, the extra ones wait their turn and all succeed.
+#[test]
+fn concurrent_executions_wait_instead_of_exhausting_the_pool() {
+    assert!(
+        (CONCURRENT_EXECUTIONS_MAX + 2) * INSTANCES_PER_TX_MAX
+            > usize::try_from(INSTANCES_MAX).unwrap()
+    );
+    let host = std::sync::Arc::new(probe_host());
+    let threads: Vec<_> = (0..CONCURRENT_EXECUTIONS_MAX + 2)
+        .map(|_| {
+            let host = std::sync::Arc::clone(&host);
+            std::thread::spawn(move || {
+                host.query("probe", "calls", &sizes(INSTANCES_PER_TX_MAX - 1, 0), None)
+            })
+        })
+        .collect();
+    for t in threads {
+        let out = t.join().unwrap().unwrap();
+        assert_eq!(
+            out.output,
+            u32::try_from(INSTANCES_PER_TX_MAX - 1)
+                .unwrap()
+                .to_le_bytes()
+        );
+    }
+}
