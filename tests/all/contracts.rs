@@ -321,69 +321,95 @@ fn hostile_contracts_end_in_their_documented_outcomes() {
         reverted_with(&r, "out of gas");
         assert_eq!(r.gas_used, 50_000_000);
     }
-    reverted_with(
-        &hostile(&host, "hostile_memory", "grow", Value::Null),
-        "memory allocation of",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_memory", "huge", Value::Null),
-        "memory allocation of",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_memory", "pages", Value::Null),
-        "memory.grow refused at 256 pages",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_recursion", "recurse", Value::Null),
-        "call stack exhausted",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_recursion", "recurse_shadow", Value::Null),
-        "out of bounds",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_output", "huge", Value::Null),
-        "OUTPUT_BYTES_MAX",
-    );
     let r = hostile(&host, "hostile_output", "sized", json!({"bytes": 65536}));
     assert_eq!(r.status, Status::Committed);
     assert_eq!(r.results[0].output.len(), 65536);
-    reverted_with(
-        &hostile(&host, "hostile_output", "sized", json!({"bytes": 65537})),
-        "OUTPUT_BYTES_MAX",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_output", "huge_revert", Value::Null),
-        "REVERT_MESSAGE_BYTES_MAX",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_output", "out_of_bounds", Value::Null),
-        "outside the contract's",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_panic", "boom", Value::Null),
-        "reverted: panicked: hostile panic: this contract always panics",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_panic", "unwrap_none", Value::Null),
-        "panicked: called",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_panic", "trap", Value::Null),
-        "trap",
-    );
-    reverted_with(
-        &hostile(&host, "hostile_panic", "divide", json!({"by": 0})),
-        "panicked: attempt to divide by zero",
-    );
-    reverted_with(
-        &hostile(&host, "r1", "self_call", Value::Null),
-        "self call failed: reentrancy refused: r1 is already on the call stack",
-    );
-    reverted_with(
-        &hostile(&host, "r1", "ping", json!({"peer": "r2"})),
-        "peer failed: reverted: call back failed: reentrancy refused: r1 is already on the call stack",
-    );
+    // (contract, method, arguments, what the revert says)
+    let reverts = [
+        (
+            "hostile_memory",
+            "grow",
+            Value::Null,
+            "memory allocation of",
+        ),
+        (
+            "hostile_memory",
+            "huge",
+            Value::Null,
+            "memory allocation of",
+        ),
+        (
+            "hostile_memory",
+            "pages",
+            Value::Null,
+            "memory.grow refused at 256 pages",
+        ),
+        (
+            "hostile_recursion",
+            "recurse",
+            Value::Null,
+            "call stack exhausted",
+        ),
+        (
+            "hostile_recursion",
+            "recurse_shadow",
+            Value::Null,
+            "out of bounds",
+        ),
+        ("hostile_output", "huge", Value::Null, "OUTPUT_BYTES_MAX"),
+        (
+            "hostile_output",
+            "sized",
+            json!({"bytes": 65537}),
+            "OUTPUT_BYTES_MAX",
+        ),
+        (
+            "hostile_output",
+            "huge_revert",
+            Value::Null,
+            "REVERT_MESSAGE_BYTES_MAX",
+        ),
+        (
+            "hostile_output",
+            "out_of_bounds",
+            Value::Null,
+            "outside the contract's",
+        ),
+        (
+            "hostile_panic",
+            "boom",
+            Value::Null,
+            "reverted: panicked: hostile panic: this contract always panics",
+        ),
+        (
+            "hostile_panic",
+            "unwrap_none",
+            Value::Null,
+            "panicked: called",
+        ),
+        ("hostile_panic", "trap", Value::Null, "trap"),
+        (
+            "hostile_panic",
+            "divide",
+            json!({"by": 0}),
+            "panicked: attempt to divide by zero",
+        ),
+        (
+            "r1",
+            "self_call",
+            Value::Null,
+            "self call failed: reentrancy refused: r1 is already on the call stack",
+        ),
+        (
+            "r1",
+            "ping",
+            json!({"peer": "r2"}),
+            "peer failed: reverted: call back failed: reentrancy refused: r1 is already on the call stack",
+        ),
+    ];
+    for (contract, method, args, says) in reverts {
+        reverted_with(&hostile(&host, contract, method, args), says);
+    }
     let r = hostile(&host, "r1", "probe", Value::Null);
     assert_eq!(r.status, Status::Committed);
     let probe: Value = serde_json::from_slice(&r.results[0].output).unwrap();
