@@ -24,7 +24,7 @@ use crate::limits::{
     WASM_PAGE_BYTES, WASM_STACK_BYTES_MAX,
 };
 use crate::storage::StorageError;
-use crate::{hex, imports, validate};
+use crate::{gas, hex, imports, validate};
 
 /// The BLAKE3 hash of a contract's wasm bytes: how code is stored and cached.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +51,7 @@ impl std::fmt::Debug for CodeHash {
 
 /// Bumped whenever the host changes anything that compiled code depends on (the
 /// linker's functions, engine settings): old disk artifacts then miss.
-const HOST_CODE_CONFIG_VERSION: u32 = 1;
+const HOST_CODE_CONFIG_VERSION: u32 = 2;
 /// First bytes of a disk artifact, then its BLAKE3 checksum, then wasmtime's bytes.
 const ARTIFACT_MAGIC: &[u8; 8] = b"SEMELCW1";
 
@@ -108,10 +108,12 @@ fn engine_config() -> Config {
         .wasm_relaxed_simd(false)
         .wasm_multi_memory(false)
         .wasm_memory64(false)
-        // Bulk memory would let one instruction copy megabytes for one unit of fuel;
-        // reference types depend on it. Both are refused at deploy until they are
-        // charged per byte.
-        .wasm_bulk_memory(false)
+        // Bulk memory (and reference types, on by default, which need it) is what
+        // current compilers emit (Rust's wasm32-unknown-unknown). It is safe because
+        // `operator_costs` charges `memory.copy`/`fill`/`init` per byte and table
+        // operations per element, so one instruction cannot do unbounded work.
+        .wasm_bulk_memory(true)
+        .operator_cost(gas::operator_costs())
         .wasm_backtrace_max_frames(None)
         .max_wasm_stack(WASM_STACK_BYTES_MAX)
         .memory_init_cow(false);

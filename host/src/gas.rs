@@ -28,3 +28,29 @@ pub const HASH_BYTE_GAS: u64 = 2;
 pub const FRAME_GAS: u64 = 2_000;
 /// Each byte of code deployed.
 pub const DEPLOY_BYTE_GAS: u64 = 10;
+
+/// Each byte `memory.copy`, `memory.fill` or `memory.init` touches, charged by the
+/// compiled code before the operation runs, so one instruction cannot move megabytes
+/// for one unit of gas. A `u8` because that is how wasmtime takes it.
+pub const BULK_MEMORY_BYTE_GAS: u8 = 1;
+/// Each table element `table.copy`, `table.fill`, `table.init` or `table.grow` touches.
+pub const TABLE_ELEMENT_GAS: u8 = 1;
+/// Each page `memory.grow` asks for, beyond the instruction itself. Pages are bounded by
+/// `MEMORY_PAGES_MAX` and fresh pages cost nothing until written (by charged code).
+pub const MEMORY_GROW_PAGE_GAS: u8 = 0;
+
+/// Wasmtime's per-instruction costs (its defaults: one unit per instruction, control
+/// flow free) with the per-byte and per-element charges above.
+pub(crate) fn operator_costs() -> wasmtime::OperatorCost {
+    let mut cost = wasmtime::OperatorCost::new();
+    let v = &mut cost.variable;
+    v.memory_copy_per_byte = BULK_MEMORY_BYTE_GAS;
+    v.memory_fill_per_byte = BULK_MEMORY_BYTE_GAS;
+    v.memory_init_per_byte = BULK_MEMORY_BYTE_GAS;
+    v.memory_grow_per_page = MEMORY_GROW_PAGE_GAS;
+    v.table_copy_per_element = TABLE_ELEMENT_GAS;
+    v.table_fill_per_element = TABLE_ELEMENT_GAS;
+    v.table_init_per_element = TABLE_ELEMENT_GAS;
+    v.table_grow_per_element = TABLE_ELEMENT_GAS;
+    cost
+}

@@ -73,6 +73,7 @@ pub fn check_module(code: &[u8]) -> Result<ModuleInfo, ModuleError> {
     let mut types: Vec<FuncType> = Vec::new();
     let mut func_types: Vec<u32> = Vec::new();
     let mut memories = 0usize;
+    let mut tables = 0usize;
     let mut memory_bytes = 0u64;
     let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(code) {
@@ -122,6 +123,10 @@ pub fn check_module(code: &[u8]) -> Result<ModuleInfo, ModuleError> {
             Payload::TableSection(r) => {
                 for t in r {
                     let t = t.map_err(malformed)?;
+                    tables += 1;
+                    if tables > 1 {
+                        return Err(refused("more than one table"));
+                    }
                     if t.ty.initial > TABLE_ELEMENTS_MAX {
                         return Err(refused(format!(
                             "a table of {} elements is more than TABLE_ELEMENTS_MAX ({TABLE_ELEMENTS_MAX})",

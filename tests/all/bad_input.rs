@@ -65,8 +65,16 @@ fn malformed_modules_are_refused_naming_the_problem() {
         ),
         (
             format!(
-                r#"(module {mem} (func (export "f") (memory.fill (i32.const 0) (i32.const 0) (i32.const 9))))"#
+                r#"(module {mem} (func (export "f") (drop (i32x4.relaxed_trunc_f32x4_s (v128.const i32x4 0 0 0 0)))))"#
             ),
+            "does not compile",
+        ),
+        (
+            format!(r#"(module {mem} (table 1 funcref) (table 1 funcref))"#),
+            "more than one table",
+        ),
+        (
+            format!(r#"(module {mem} (table 1 externref))"#),
             "does not compile",
         ),
         (

@@ -429,3 +429,87 @@ fn concurrent_executions_wait_instead_of_exhausting_the_pool() {
         );
     }
 }
+
+/// Recurses to the depth given as a u32 input; each level is one small wasm frame.
+const DEEP: &str = r#"(module
+  (import "semel" "input_read" (func $input_read (param i32)))
+  (memory (export "memory") 1)
+  (func $down (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (i32.const 0))
+      (else (i32.add (call $down (i32.sub (local.get $n) (i32.const 1))) (i32.const 1)))))
+  (func (export "deep")
+    (call $input_read (i32.const 0))
+    (drop (call $down (i32.load (i32.const 0))))))"#;
+
+fn deep(host: &Host, contract: &str, method: &str, args: Vec<u8>) -> Receipt {
+    host.submit(&Transaction::call(contract, method, args).with_gas_limit(GAS_LIMIT_MAX))
+        .unwrap()
+}
+
+/// The wasm stack limit is in bytes of native stack, so its depth in frames depends on
+/// the compiled frame size: the test finds the deepest recursion that fits, and checks
+/// that it commits every time, one level more traps, the bound is the one
+/// `WASM_STACK_BYTES_MAX` allows, and frames of an outer contract count against it.
+#[test]
+fn wasm_stack_bytes() {
+    let host = Host::in_memory().unwrap();
+    deploy_text(&host, "deep", DEEP);
+    deploy(&host, "proxy", "proxy");
+    let fits =
+        |n: u32| deep(&host, "deep", "deep", n.to_le_bytes().to_vec()).status == Status::Committed;
+    let max = deepest(fits);
+    for _ in 0..3 {
+        assert!(fits(max), "depth {max} fitted once, not again");
+    }
+    let r = deep(&host, "deep", "deep", (max + 1).to_le_bytes().to_vec());
+    assert_eq!(r.status, Status::Reverted);
+    assert!(
+        r.error.as_deref().unwrap().contains("call stack exhausted"),
+        "{:?}",
+        r.error
+    );
+    // A frame is at least a return address and a frame pointer (16 bytes) and, for this
+    // function, well under 1 KiB: the depth must be what the byte limit allows.
+    let bytes = usize::try_from(max).unwrap();
+    assert!(
+        bytes * 16 <= WASM_STACK_BYTES_MAX,
+        "{max} frames in {WASM_STACK_BYTES_MAX} bytes"
+    );
+    assert!(
+        bytes * 1024 >= WASM_STACK_BYTES_MAX,
+        "only {max} frames in {WASM_STACK_BYTES_MAX} bytes"
+    );
+    // Called through a proxy, the same depth no longer fits: the proxy's frame and the
+    // host's own stack between the two count against the same per-transaction limit.
+    let via = |n: u32| {
+        let r = deep(
+            &host,
+            "proxy",
+            "forward",
+            forward("deep", "deep", &n.to_le_bytes()),
+        );
+        assert_eq!(r.status, Status::Committed);
+        host.state("proxy", None, b"code").unwrap()[0].1 == [0]
+    };
+    let nested = deepest(via);
+    assert!(
+        nested < max && nested > max / 4,
+        "{nested} nested, {max} alone"
+    );
+}
+
+/// The largest `n` for which `fits(n)`, given that `fits` holds up to it and no further.
+fn deepest(fits: impl Fn(u32) -> bool) -> u32 {
+    let (mut lo, mut hi) = (1u32, 1u32 << 20);
+    assert!(fits(lo) && !fits(hi));
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}

@@ -3,6 +3,7 @@
 
 mod abi_doc;
 mod bad_input;
+mod bulk_memory;
 mod cli;
 mod contracts;
 mod core;

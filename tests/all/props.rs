@@ -48,8 +48,12 @@ fn module(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
     config.max_memories = 0;
     config.allow_start_export = false;
     config.max_memory32_bytes = 1 << 20;
-    config.bulk_memory_enabled = false;
+    // Bulk memory is accepted (charged per byte and element). wasm-smith's reference
+    // types bring `externref`, which this wasmtime build (no GC) refuses at deploy.
+    config.bulk_memory_enabled = true;
     config.reference_types_enabled = false;
+    config.max_tables = 1;
+    config.max_table_elements = semel::limits::TABLE_ELEMENTS_MAX;
     config.threads_enabled = false;
     config.relaxed_simd_enabled = false;
     config.memory64_enabled = false;
