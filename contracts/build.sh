@@ -32,9 +32,9 @@ cargo=/usr/bin/cargo
 # and provides /usr/bin/rust-lld, which runs lld-22.
 packages=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
 target=wasm32-unknown-unknown
-# 128 KiB of shadow stack instead of rustc's 1 MiB default: contracts start with
-# 3 pages of memory, not 17.
-stack_bytes=131072
+# 32 KiB of shadow stack instead of rustc's 1 MiB default: contracts start with one
+# page of memory, not 17, and the host resets only the few pages a call touched.
+stack_bytes=32768
 
 say() { printf 'build.sh: %s\n' "$*" >&2; }
 

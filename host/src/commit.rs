@@ -24,6 +24,9 @@ struct State {
     /// False for backends whose commits cost next to nothing: stage commits at once.
     grouping: bool,
     pending: PendingTables,
+    /// The backend's snapshot, kept until the next backend commit: opening one (a redb
+    /// read transaction and its tables) costs more than running a small transaction.
+    base: Option<Arc<dyn Snapshot>>,
     queue: Vec<(u64, WriteBatch)>,
     /// Sequence number of the next staged batch; batches are numbered from 1.
     next_seq: u64,
@@ -55,6 +58,7 @@ impl Committer {
                 grouping: backend.groups_commits(),
                 backend: Some(Arc::from(backend)),
                 pending: Default::default(),
+                base: None,
                 queue: Vec::new(),
                 next_seq: 1,
                 durable_seq: 0,
@@ -83,15 +87,22 @@ impl Committer {
 
     /// A snapshot of durable state plus every staged batch.
     pub fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
-        let s = self.lock()?;
+        let mut s = self.lock()?;
         if let Some(msg) = &s.poisoned {
             return Err(Self::failure(msg));
         }
-        let backend = s
-            .backend
-            .as_ref()
-            .ok_or_else(|| Self::failure("backend closed"))?;
-        let base = backend.snapshot()?;
+        let base = match &s.base {
+            Some(base) => Arc::clone(base),
+            None => {
+                let backend = s
+                    .backend
+                    .as_ref()
+                    .ok_or_else(|| Self::failure("backend closed"))?;
+                let base = backend.snapshot()?;
+                s.base = Some(Arc::clone(&base));
+                base
+            }
+        };
         if s.pending.iter().all(OrdMap::is_empty) {
             return Ok(base);
         }
@@ -126,6 +137,9 @@ impl Committer {
                 .backend
                 .clone()
                 .ok_or_else(|| Self::failure("backend closed"))?;
+            // Dropped first: a memory backend then updates its maps in place rather
+            // than copying the paths this snapshot still shares.
+            s.base = None;
             return match backend.commit(&batch) {
                 Ok(()) => {
                     s.durable_seq = seq;
@@ -186,6 +200,7 @@ impl Committer {
             let result = backend.commit(&merged);
             s = self.lock()?;
             s.flushing = false;
+            s.base = None;
             match result {
                 Ok(()) => {
                     s.durable_seq = upto;
@@ -228,6 +243,7 @@ impl Committer {
             .ok_or_else(|| Self::failure("this backend cannot be reopened"))?;
         // The old handle goes first: redb refuses a second open of a file.
         s.backend = None;
+        s.base = None;
         s.pending = Default::default();
         s.queue.clear();
         let backend = reopen()?;
@@ -284,34 +300,36 @@ impl Snapshot for StagedSnapshot {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
         let map = &self.pending[table.index()];
-        let mut staged: Vec<(&[u8], Option<&[u8]>)> = if crate::storage::bounds_empty(lo, hi) {
-            Vec::new()
+        // Walked lazily, never collected: a key staged by every transaction of a large
+        // group (a counter's) would otherwise cost a copy of the whole group per read.
+        let in_range: Box<dyn Iterator<Item = _>> = if crate::storage::bounds_empty(lo, hi) {
+            Box::new(std::iter::empty())
+        } else if reverse {
+            Box::new(map.range::<_, [u8]>((lo, hi)).rev())
         } else {
-            map.range::<_, [u8]>((lo, hi))
-                .map(|(k, (_, v))| (&**k, v.as_deref()))
-                .collect()
+            Box::new(map.range::<_, [u8]>((lo, hi)))
         };
-        if reverse {
-            staged.reverse();
-        }
+        let mut staged = in_range.map(|(k, (_, v))| (&**k, v.as_deref())).peekable();
         // `before(a, b)`: key a comes before key b in this walk's direction.
         let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
-        let mut next = 0;
         let mut go_on = true;
         self.base.range(table, lo, hi, reverse, &mut |k, v| {
-            while next < staged.len() && before(staged[next].0, k) {
-                if let (sk, Some(sv)) = staged[next]
+            while let Some(&(sk, sv)) = staged.peek()
+                && before(sk, k)
+            {
+                staged.next();
+                if let Some(sv) = sv
                     && !visit(sk, sv)
                 {
                     go_on = false;
                     return false;
                 }
-                next += 1;
             }
-            if next < staged.len() && staged[next].0 == k {
+            if let Some(&(sk, sv)) = staged.peek()
+                && sk == k
+            {
                 // Staged over durable: the staged write (or delete) wins.
-                let (sk, sv) = staged[next];
-                next += 1;
+                staged.next();
                 if let Some(sv) = sv
                     && !visit(sk, sv)
                 {
@@ -326,13 +344,14 @@ impl Snapshot for StagedSnapshot {
             }
             true
         })?;
-        while go_on && next < staged.len() {
-            if let (sk, Some(sv)) = staged[next]
-                && !visit(sk, sv)
-            {
-                break;
+        if go_on {
+            for (sk, sv) in staged {
+                if let Some(sv) = sv
+                    && !visit(sk, sv)
+                {
+                    break;
+                }
             }
-            next += 1;
         }
         Ok(())
     }

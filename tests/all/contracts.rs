@@ -344,12 +344,7 @@ fn hostile_contracts_end_in_their_documented_outcomes() {
             Value::Null,
             "memory.grow refused at 256 pages",
         ),
-        (
-            "hostile_recursion",
-            "recurse",
-            Value::Null,
-            "call stack exhausted",
-        ),
+        ("hostile_recursion", "recurse", Value::Null, "out of bounds"),
         (
             "hostile_recursion",
             "recurse_shadow",

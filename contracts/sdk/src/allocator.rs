@@ -1,4 +1,5 @@
-//! The global allocator on `wasm32`: a bump allocator over pages grown on demand.
+//! The global allocator on `wasm32`: a bump allocator from `__heap_base`, over pages
+//! grown on demand.
 //!
 //! A contract instance lives for one call, so memory is never worth returning: the
 //! allocator only hands out fresh bytes past the last allocation, growing linear memory
@@ -14,6 +15,11 @@ use core::cell::Cell;
 use core::ptr;
 
 const PAGE_BYTES: usize = 65536;
+
+unsafe extern "C" {
+    /// First byte past the stack and static data, defined by `wasm-ld`.
+    static __heap_base: u8;
+}
 
 struct Bump {
     /// First free byte; 0 until the first allocation.
@@ -35,10 +41,13 @@ impl Bump {
     /// Makes `[.., new_next)` addressable, growing memory when needed.
     fn reserve_to(&self, new_next: usize) -> bool {
         if self.end.get() == 0 {
-            // The heap starts where the module's memory (stack and data) ends.
-            let end = wasm32::memory_size(0) * PAGE_BYTES;
-            self.next.set(end);
-            self.end.set(end);
+            // The heap starts right after the stack and data (`__heap_base`, set by the
+            // linker), in the pages the module already has, so a small call never
+            // grows memory and touches as few pages as possible.
+            // SAFETY: only the symbol's address is taken, never its contents.
+            let base = unsafe { &raw const __heap_base } as usize;
+            self.next.set(base);
+            self.end.set(wasm32::memory_size(0) * PAGE_BYTES);
         }
         let end = self.end.get();
         if new_next <= end {

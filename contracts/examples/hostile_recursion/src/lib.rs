@@ -1,10 +1,12 @@
 //! `hostile_recursion`: recurses without end, to test the host's stack limits.
 //!
 //! Each method first writes key `touched`, so a test can check it was discarded.
-//! - `recurse`: plain recursion with small frames, exhausting the wasm call stack.
-//!   Outcome: the frame traps (stack overflow) and the transaction reverts;
+//! - `recurse`: plain recursion with small frames. Outcome: the 32 KiB shadow stack in
+//!   linear memory runs below address 0 first (out of bounds) — or, with a bigger
+//!   shadow stack, the wasm call stack is exhausted — the frame traps and the
+//!   transaction reverts;
 //! - `recurse_shadow`: each level keeps 1 KiB on the shadow stack in linear memory
-//!   (the module reserves 128 KiB for it, below its data). Outcome: the frame traps
+//!   (the module reserves 32 KiB for it, below its data). Outcome: the frame traps
 //!   (the shadow stack runs below address 0, out of bounds, or the wasm stack runs
 //!   out first) and the transaction reverts.
 #![no_std]
