@@ -7,6 +7,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use semel::{Host, LtHash, Transaction};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, Store};
 
+// The allocator the `semel` binary uses, so figures match what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn counter_wasm() -> Vec<u8> {
     let text = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),

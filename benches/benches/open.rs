@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 use semel::{Durability, Host, HostOptions, Transaction};
 
+// The allocator the `semel` binary uses, so figures match what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Transactions per `submit_all` while filling.
 const FILL_BATCH: usize = 1024;
 /// Opens timed per data dir.

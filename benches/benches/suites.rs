@@ -11,6 +11,10 @@ use semel::{Host, HostOptions, Runtime, Transaction};
 use serde_json::json;
 use wasmtime::{Config, Engine, Linker, Module, Store};
 
+// The allocator the `semel` binary uses, so figures match what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn wasm(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/../contracts/wasm/{name}.wasm",
