@@ -1,7 +1,7 @@
 //! Criterion suites for deploy, the example contracts end to end, host-call costs,
 //! durable group commits and verify, each beside a floor measured in the same run:
-//! raw wasmtime for compiling and instantiating, a raw redb commit of the same rows for
-//! durability, and plain execution for verify.
+//! raw wasmtime for compiling and instantiating, a raw redb commit of the same rows and a
+//! raw append + fdatasync of as many bytes for durability, and plain execution for verify.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -261,6 +261,7 @@ fn host_calls(c: &mut Criterion) {
 }
 
 fn durable(c: &mut Criterion) {
+    use std::os::unix::fs::FileExt;
     let mut g = c.benchmark_group("durable_group_commit");
     g.sample_size(20).measurement_time(Duration::from_secs(6));
     for batch in [1usize, 16, 256] {
@@ -300,6 +301,25 @@ fn durable(c: &mut Criterion) {
                         .expect("head");
                 }
                 w.commit().expect("commit");
+            })
+        });
+        // Floor of the write-ahead log: the same bytes appended to a file of zeros (as
+        // the log grows its file) and one fdatasync.
+        let record = vec![7u8; batch * (20 + 200 + 60 + 3 * 40) + 2048];
+        let log = std::fs::File::create(dir.path().join("floor.log")).expect("log");
+        let span = 64u64 << 20;
+        log.write_all_at(&vec![0u8; 64 << 20], 0).expect("zeros");
+        log.sync_all().expect("sync");
+        let mut at = 0u64;
+        g.bench_function(format!("floor_raw_append_fdatasync_batch_{batch}"), |b| {
+            b.iter(|| {
+                let len = u64::try_from(record.len()).expect("length");
+                if at + len > span {
+                    at = 0;
+                }
+                log.write_all_at(&record, at).expect("append");
+                log.sync_data().expect("fdatasync");
+                at += len;
             })
         });
     }

@@ -6,24 +6,19 @@
 //! writer reopens the backend from disk: a commit is never retried over the same dirty
 //! state. Nothing here knows what a transaction is; it moves [`WriteBatch`]es.
 
-use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use imbl::OrdMap;
-
-use crate::storage::{Backend, Snapshot, StorageError, Table, WriteBatch};
+use crate::storage::{Backend, Overlay, Snapshot, StorageError, Table, WriteBatch};
 
 /// Reopens the backend from what is durable, after a failed commit.
 pub(crate) type Reopen = Box<dyn Fn() -> Result<Box<dyn Backend>, StorageError> + Send + Sync>;
-
-/// Writes staged but not yet durable, per table: key → (batch sequence, value or delete).
-type PendingTables = [OrdMap<Arc<[u8]>, (u64, Option<Arc<[u8]>>)>; Table::ALL.len()];
 
 struct State {
     backend: Option<Arc<dyn Backend>>,
     /// False for backends whose commits cost next to nothing: stage commits at once.
     grouping: bool,
-    pending: PendingTables,
+    /// Writes staged but not yet durable.
+    pending: Overlay,
     /// The backend's snapshot, kept until the next backend commit: opening one (a redb
     /// read transaction and its tables) costs more than running a small transaction.
     base: Option<Arc<dyn Snapshot>>,
@@ -103,20 +98,12 @@ impl Committer {
                 base
             }
         };
-        if s.pending.iter().all(OrdMap::is_empty) {
-            return Ok(base);
-        }
-        Ok(Arc::new(StagedSnapshot {
-            base,
-            pending: s.pending.clone(),
-        }))
+        Ok(s.pending.over(base))
     }
 
     /// The batch that staged `key` in `table`, if it is not durable yet.
     pub fn pending_seq(&self, table: Table, key: &[u8]) -> Result<Option<u64>, StorageError> {
-        Ok(self.lock()?.pending[table.index()]
-            .get(key)
-            .map(|(seq, _)| *seq))
+        Ok(self.lock()?.pending.seq_of(table, key))
     }
 
     /// True after a failed commit, until [`Committer::recover`].
@@ -153,12 +140,7 @@ impl Committer {
                 }
             };
         }
-        for (table, key, value) in batch.ops() {
-            s.pending[table.index()].insert(
-                Arc::from(key.as_slice()),
-                (seq, value.as_deref().map(Arc::from)),
-            );
-        }
+        s.pending.insert(seq, &batch);
         s.queue.push((seq, batch));
         Ok(seq)
     }
@@ -205,15 +187,7 @@ impl Committer {
                 Ok(()) => {
                     s.durable_seq = upto;
                     s.commits += 1;
-                    for (table, key, _) in merged.ops() {
-                        let map = &mut s.pending[table.index()];
-                        if map
-                            .get(key.as_slice())
-                            .is_some_and(|(staged, _)| *staged <= upto)
-                        {
-                            map.remove(key.as_slice());
-                        }
-                    }
+                    s.pending.remove_upto(upto, &merged);
                 }
                 Err(e) => {
                     s.failed_upto = s.next_seq - 1;
@@ -277,92 +251,13 @@ fn merge(group: &[(u64, WriteBatch)]) -> WriteBatch {
     merged
 }
 
-/// Durable state seen through the staged batches.
-struct StagedSnapshot {
-    base: Arc<dyn Snapshot>,
-    pending: PendingTables,
-}
-
-impl Snapshot for StagedSnapshot {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        match self.pending[table.index()].get(key) {
-            Some((_, v)) => Ok(v.as_deref().map(<[u8]>::to_vec)),
-            None => self.base.get(table, key),
-        }
-    }
-
-    fn range(
-        &self,
-        table: Table,
-        lo: Bound<&[u8]>,
-        hi: Bound<&[u8]>,
-        reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StorageError> {
-        let map = &self.pending[table.index()];
-        // Walked lazily, never collected: a key staged by every transaction of a large
-        // group (a counter's) would otherwise cost a copy of the whole group per read.
-        let in_range: Box<dyn Iterator<Item = _>> = if crate::storage::bounds_empty(lo, hi) {
-            Box::new(std::iter::empty())
-        } else if reverse {
-            Box::new(map.range::<_, [u8]>((lo, hi)).rev())
-        } else {
-            Box::new(map.range::<_, [u8]>((lo, hi)))
-        };
-        let mut staged = in_range.map(|(k, (_, v))| (&**k, v.as_deref())).peekable();
-        // `before(a, b)`: key a comes before key b in this walk's direction.
-        let before = |a: &[u8], b: &[u8]| if reverse { a > b } else { a < b };
-        let mut go_on = true;
-        self.base.range(table, lo, hi, reverse, &mut |k, v| {
-            while let Some(&(sk, sv)) = staged.peek()
-                && before(sk, k)
-            {
-                staged.next();
-                if let Some(sv) = sv
-                    && !visit(sk, sv)
-                {
-                    go_on = false;
-                    return false;
-                }
-            }
-            if let Some(&(sk, sv)) = staged.peek()
-                && sk == k
-            {
-                // Staged over durable: the staged write (or delete) wins.
-                staged.next();
-                if let Some(sv) = sv
-                    && !visit(sk, sv)
-                {
-                    go_on = false;
-                    return false;
-                }
-                return true;
-            }
-            if !visit(k, v) {
-                go_on = false;
-                return false;
-            }
-            true
-        })?;
-        if go_on {
-            for (sk, sv) in staged {
-                if let Some(sv) = sv
-                    && !visit(sk, sv)
-                {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::MemoryBackend;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
+    use std::ops::Bound;
 
     proptest! {
         #[test]

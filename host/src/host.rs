@@ -22,7 +22,7 @@ use crate::state::{
     LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key, versioned_key,
 };
 use crate::storage::{
-    Backend, Durability, Entry, MemoryBackend, RedbBackend, Snapshot, Table, WriteBatch,
+    Backend, Durability, Entry, MemoryBackend, Snapshot, Table, WAL_FILE, WalBackend, WriteBatch,
 };
 use crate::tx::{LoggedTx, Transaction, TxBody, check_contract_name, check_method_name};
 use crate::txlog::{
@@ -184,11 +184,11 @@ impl Host {
     /// When the dir is locked past the wait, unreadable, or not a Semel data dir.
     pub fn open(dir: &Path, options: HostOptions) -> Result<Self, StorageError> {
         let lock = lock_data_dir(dir, options.lock_wait, options.on_lock_wait)?;
-        let path = dir.join(DB_FILE);
+        let (db, wal) = (dir.join(DB_FILE), dir.join(WAL_FILE));
         let durability = options.durability;
-        let backend = RedbBackend::open(&path, durability)?;
+        let backend = WalBackend::open(&db, &wal, durability)?;
         let reopen: Reopen = Box::new(move || {
-            Ok(Box::new(RedbBackend::open(&path, durability)?) as Box<dyn Backend>)
+            Ok(Box::new(WalBackend::open(&db, &wal, durability)?) as Box<dyn Backend>)
         });
         let runtime = Arc::new(Runtime::new(Some(dir.join(CACHE_DIR)))?);
         let mut host = Self::build(Box::new(backend), Some(reopen), runtime, options)?;

@@ -9,7 +9,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use semel::{
-    Durability, Host, HostOptions, Receipt, RedbBackend, Status, SubmitError, Transaction, Uuid,
+    Backend, Durability, Host, HostOptions, Receipt, RedbBackend, Status, StorageError,
+    SubmitError, Transaction, Uuid, WalBackend, WalTuning,
 };
 
 use crate::faulty_disk::{Fault, FaultyDisk, Rng};
@@ -18,15 +19,24 @@ use crate::util::{calls, forward, wat};
 /// Crash points sampled when `SEMEL_CRASH_POINTS` is unset.
 const DEFAULT_CRASH_POINTS: usize = 60;
 
+/// The durable default, as `Host::open` builds it: redb (file 0) behind the write-ahead
+/// log (file 1).
+fn backend(disk: &FaultyDisk) -> Result<Box<dyn Backend>, StorageError> {
+    let redb = RedbBackend::with_storage(disk.storage(0), Durability::None)?;
+    let wal = WalBackend::with_storage(redb, Box::new(disk.storage(1)), Durability::Immediate)?;
+    // Small enough that the workload applies, checkpoints and starts the log over often.
+    Ok(Box::new(wal.with_tuning(WalTuning {
+        apply_bytes: 4 << 10,
+        checkpoint_bytes: 16 << 10,
+        grow_bytes: 4 << 10,
+    })))
+}
+
 fn open(disk: &FaultyDisk) -> Host {
-    let backend = RedbBackend::with_storage(disk.storage(), Durability::Immediate).unwrap();
     let reopen_disk = disk.clone();
     Host::with_reopenable_backend(
-        Box::new(backend),
-        Box::new(move || {
-            let b = RedbBackend::with_storage(reopen_disk.storage(), Durability::Immediate)?;
-            Ok(Box::new(b) as Box<dyn semel::Backend>)
-        }),
+        backend(disk).unwrap(),
+        Box::new(move || backend(&reopen_disk)),
         HostOptions::default(),
     )
     .unwrap()
@@ -257,6 +267,12 @@ fn injected_io_errors_give_err_and_the_host_recovers() {
                     let r = host
                         .submit(tx)
                         .unwrap_or_else(|e| panic!("round {round}: retry: {e}"));
+                    // A host failure consumes no id: the retry runs, it is no duplicate.
+                    assert!(
+                        !r.duplicate || acked.contains_key(&r.tx_id),
+                        "round {round}: the failed submit of {} was recorded",
+                        tx.id
+                    );
                     acked.entry(r.tx_id).or_insert(Receipt {
                         duplicate: false,
                         ..r

@@ -1,7 +1,8 @@
-//! A fault-injecting redb storage backend (as redb's `tests/crash_consistency.rs`): it
-//! tracks which written bytes were synced, can crash or fail at any I/O operation, and
-//! builds the disk image a crash would leave — the synced bytes plus a random part of
-//! the unsynced writes, the last one possibly torn.
+//! A fault-injecting disk of several files, each usable as a redb storage backend (as
+//! redb's `tests/crash_consistency.rs`): it tracks which written bytes were synced, can
+//! crash or fail at any I/O operation (counted across all files), and builds the image
+//! a crash would leave — per file, the synced bytes plus a random part of the unsynced
+//! writes, the last one possibly torn.
 
 use std::sync::{Arc, Mutex};
 
@@ -44,11 +45,16 @@ pub enum Fault {
     Error,
 }
 
-#[derive(Debug, Default)]
-struct Disk {
+#[derive(Debug, Default, Clone)]
+struct File {
     current: Vec<u8>,
     synced: Vec<u8>,
     unsynced: Vec<Unsynced>,
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    files: Vec<File>,
     ops: u64,
     fault_at: Option<(u64, Fault)>,
     crashed: bool,
@@ -59,11 +65,18 @@ struct Disk {
 pub struct FaultyDisk(Arc<Mutex<Disk>>);
 
 impl FaultyDisk {
-    /// A disk holding `image` as fully synced bytes.
-    pub fn with_image(image: Vec<u8>) -> Self {
+    /// A disk holding `images` (one per file) as fully synced bytes.
+    pub fn with_image(images: Vec<Vec<u8>>) -> Self {
+        let files = images
+            .into_iter()
+            .map(|image| File {
+                current: image.clone(),
+                synced: image,
+                unsynced: Vec::new(),
+            })
+            .collect();
         Self(Arc::new(Mutex::new(Disk {
-            current: image.clone(),
-            synced: image,
+            files,
             ..Disk::default()
         })))
     }
@@ -79,18 +92,34 @@ impl FaultyDisk {
         self.0.lock().unwrap().ops
     }
 
-    /// A redb storage backend on this disk.
-    pub fn storage(&self) -> Storage {
-        Storage(self.clone())
+    /// A redb storage backend on file `file` of this disk.
+    pub fn storage(&self, file: usize) -> Storage {
+        let mut d = self.0.lock().unwrap();
+        if d.files.len() <= file {
+            d.files.resize(file + 1, File::default());
+        }
+        Storage(self.clone(), file)
     }
 
-    /// The bytes a crash leaves: synced bytes, then each unsynced operation kept with
-    /// some chance, in order; a kept write may be torn to a prefix.
-    pub fn crash_image(&self, rng: &mut Rng) -> Vec<u8> {
+    /// The bytes written so far, per file, as if all were synced.
+    pub fn files(&self) -> Vec<Vec<u8>> {
         let d = self.0.lock().unwrap();
-        let mut image = d.synced.clone();
-        let n = d.unsynced.len();
-        for (i, op) in d.unsynced.iter().enumerate() {
+        d.files.iter().map(|f| f.current.clone()).collect()
+    }
+
+    /// The bytes a crash leaves, per file: synced bytes, then each unsynced operation
+    /// kept with some chance, in order; a kept write may be torn to a prefix.
+    pub fn crash_image(&self, rng: &mut Rng) -> Vec<Vec<u8>> {
+        let d = self.0.lock().unwrap();
+        d.files.iter().map(|f| f.crash_image(rng)).collect()
+    }
+}
+
+impl File {
+    fn crash_image(&self, rng: &mut Rng) -> Vec<u8> {
+        let mut image = self.synced.clone();
+        let n = self.unsynced.len();
+        for (i, op) in self.unsynced.iter().enumerate() {
             match op {
                 Unsynced::SetLen(len) => {
                     if rng.chance(50) {
@@ -119,9 +148,9 @@ impl FaultyDisk {
     }
 }
 
-/// The redb side of a [`FaultyDisk`].
+/// One file of a [`FaultyDisk`], as redb storage.
 #[derive(Debug)]
-pub struct Storage(FaultyDisk);
+pub struct Storage(FaultyDisk, usize);
 
 fn io_error(what: &str) -> std::io::Error {
     std::io::Error::other(format!("injected fault at {what}"))
@@ -149,13 +178,13 @@ impl Storage {
 impl redb::StorageBackend for Storage {
     fn len(&self) -> Result<u64, std::io::Error> {
         let d = self.step("len")?;
-        Ok(u64::try_from(d.current.len()).unwrap())
+        Ok(u64::try_from(d.files[self.1].current.len()).unwrap())
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
         let d = self.step("read")?;
         let start = usize::try_from(offset).unwrap();
-        let src = d
+        let src = d.files[self.1]
             .current
             .get(start..start + out.len())
             .ok_or_else(|| std::io::Error::other("read past the end"))?;
@@ -165,27 +194,30 @@ impl redb::StorageBackend for Storage {
 
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
         let mut d = self.step("set_len")?;
-        d.current.resize(usize::try_from(len).unwrap(), 0);
-        d.unsynced.push(Unsynced::SetLen(len));
+        let f = &mut d.files[self.1];
+        f.current.resize(usize::try_from(len).unwrap(), 0);
+        f.unsynced.push(Unsynced::SetLen(len));
         Ok(())
     }
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
         let mut d = self.step("sync_data")?;
-        d.synced = d.current.clone();
-        d.unsynced.clear();
+        let f = &mut d.files[self.1];
+        f.synced = f.current.clone();
+        f.unsynced.clear();
         Ok(())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
         let mut d = self.step("write")?;
+        let f = &mut d.files[self.1];
         let start = usize::try_from(offset).unwrap();
         let end = start + data.len();
-        if d.current.len() < end {
-            d.current.resize(end, 0);
+        if f.current.len() < end {
+            f.current.resize(end, 0);
         }
-        d.current[start..end].copy_from_slice(data);
-        d.unsynced.push(Unsynced::Write(offset, data.to_vec()));
+        f.current[start..end].copy_from_slice(data);
+        f.unsynced.push(Unsynced::Write(offset, data.to_vec()));
         Ok(())
     }
 }

@@ -17,3 +17,4 @@ mod persistence;
 mod props;
 mod storage_next;
 mod util;
+mod wal;

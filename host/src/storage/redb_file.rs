@@ -59,6 +59,43 @@ impl RedbBackend {
         Self::init(db, durability)
     }
 
+    /// Applies `batches` in order as one redb write transaction, synced when `durable`
+    /// (which also makes every earlier unsynced commit durable). No batches and
+    /// `durable` is a checkpoint.
+    ///
+    /// # Errors
+    /// When the write or its sync fails; then nothing of the batches is visible.
+    pub(crate) fn commit_batches(
+        &self,
+        batches: &[&WriteBatch],
+        durable: bool,
+    ) -> Result<(), StorageError> {
+        let mut write = self.db.begin_write().map_err(map_redb)?;
+        if !durable {
+            write
+                .set_durability(redb::Durability::None)
+                .map_err(backend_error)?;
+        }
+        {
+            let mut tables = Table::ALL
+                .iter()
+                .map(|&t| write.open_table(definition(t)).map_err(map_redb))
+                .collect::<Result<Vec<_>, _>>()?;
+            for (table, key, value) in batches.iter().flat_map(|b| b.ops()) {
+                let t = &mut tables[table.index()];
+                match value {
+                    Some(v) => {
+                        t.insert(key.as_slice(), v.as_slice()).map_err(map_redb)?;
+                    }
+                    None => {
+                        t.remove(key.as_slice()).map_err(map_redb)?;
+                    }
+                }
+            }
+        }
+        write.commit().map_err(map_redb)
+    }
+
     fn init(db: Database, durability: Durability) -> Result<Self, StorageError> {
         let write = db.begin_write().map_err(map_redb)?;
         for table in Table::ALL {
@@ -126,30 +163,7 @@ impl Backend for RedbBackend {
     }
 
     fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
-        let mut write = self.db.begin_write().map_err(map_redb)?;
-        if self.durability == Durability::None {
-            write
-                .set_durability(redb::Durability::None)
-                .map_err(backend_error)?;
-        }
-        {
-            let mut tables = Table::ALL
-                .iter()
-                .map(|&t| write.open_table(definition(t)).map_err(map_redb))
-                .collect::<Result<Vec<_>, _>>()?;
-            for (table, key, value) in batch.ops() {
-                let t = &mut tables[table.index()];
-                match value {
-                    Some(v) => {
-                        t.insert(key.as_slice(), v.as_slice()).map_err(map_redb)?;
-                    }
-                    None => {
-                        t.remove(key.as_slice()).map_err(map_redb)?;
-                    }
-                }
-            }
-        }
-        write.commit().map_err(map_redb)
+        self.commit_batches(&[batch], self.durability == Durability::Immediate)
     }
 }
 

@@ -1,0 +1,507 @@
+//! The write-ahead log in front of redb: what makes one transaction at a time cost one
+//! sequential write and one fdatasync.
+//!
+//! A commit appends the batch to the log as one checksummed record and syncs the log.
+//! Logged batches are then laid over redb in memory (an [`Overlay`]) and applied to redb,
+//! without a sync, many at a time (every [`WAL_APPLY_BYTES`] of log): a redb write
+//! transaction costs more than a small host transaction. Every
+//! [`WAL_CHECKPOINT_BYTES`] of log, redb makes a durable commit (the checkpoint) and the
+//! log starts over at offset 0. Each record carries a sequence number, and every batch
+//! applied to redb records the number of its log record ([`WAL_SEQ_KEY`]) in the same
+//! redb transaction, so redb always knows which records it holds.
+//!
+//! Opening replays the records after redb's number, in order, stopping at the first
+//! record that is torn, fails its checksum, or does not carry the next number (a record
+//! of an earlier cycle). Records hold final values (puts and deletes, never increments),
+//! so applying one twice changes nothing. After a replay redb is checkpointed and the log
+//! cleared, so an open reads one record header when nothing needs replaying.
+//!
+//! On-disk record (integers little-endian):
+//! `magic "SWL1" | seq u64 | payload length u32 | BLAKE3(first 16 bytes ‖ payload) | payload`,
+//! payload: per op `table u8 | kind u8 (1 put, 0 delete) | key length u32 | key
+//! [| value length u32 | value]`.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use redb::StorageBackend;
+
+use super::redb_file::RedbBackend;
+use super::{Backend, Durability, Overlay, Snapshot, StorageError, Table, WriteBatch};
+
+/// The log's file name in a data dir.
+pub const WAL_FILE: &str = "semel.wal";
+/// Log bytes (records since the last checkpoint) after which redb is checkpointed and
+/// the log starts over: bounds the log's size and the replay after a crash.
+pub const WAL_CHECKPOINT_BYTES: u64 = 64 << 20;
+/// Bytes of zeros the log file grows by ahead of the records, so that appending a
+/// record overwrites allocated blocks and its fdatasync need not write file metadata.
+pub const WAL_GROW_BYTES: u64 = 8 << 20;
+/// Log bytes after which the logged batches are applied to redb (one write transaction,
+/// no sync): bounds the in-memory overlay and the pause of one apply.
+pub const WAL_APPLY_BYTES: u64 = 256 << 10;
+/// Bytes of one record's payload at most; a larger batch is refused before anything is
+/// written.
+pub const WAL_RECORD_BYTES_MAX: u64 = 1 << 30;
+/// The key, in the meta table, of the last log record redb holds (u64, little-endian).
+const WAL_SEQ_KEY: &[u8] = b"storage.wal_seq";
+
+const MAGIC: [u8; 4] = *b"SWL1";
+const HEADER_BYTES: usize = 48;
+
+/// When the log applies, checkpoints and grows. The defaults are the constants above;
+/// tests set small values so that applies, checkpoints and new cycles happen often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalTuning {
+    /// Log bytes after which logged batches are applied to redb ([`WAL_APPLY_BYTES`]).
+    pub apply_bytes: u64,
+    /// Log bytes after which redb is checkpointed ([`WAL_CHECKPOINT_BYTES`]).
+    pub checkpoint_bytes: u64,
+    /// Bytes of zeros the file grows by ([`WAL_GROW_BYTES`]).
+    pub grow_bytes: u64,
+}
+
+impl Default for WalTuning {
+    fn default() -> Self {
+        Self {
+            apply_bytes: WAL_APPLY_BYTES,
+            checkpoint_bytes: WAL_CHECKPOINT_BYTES,
+            grow_bytes: WAL_GROW_BYTES,
+        }
+    }
+}
+
+/// The log's file: any redb storage backend, so tests can inject faults into it.
+type LogFile = Box<dyn StorageBackend>;
+
+/// redb behind a write-ahead log.
+pub struct WalBackend {
+    redb: RedbBackend,
+    log: Mutex<Log>,
+    sync: bool,
+    tuning: WalTuning,
+}
+
+struct Log {
+    file: LogFile,
+    /// Where the next record goes.
+    end: u64,
+    /// Bytes of the file (zeros past `end` once grown).
+    len: u64,
+    /// The sequence number of the last record written (and applied to redb).
+    seq: u64,
+    /// After a failure whose record may still be on disk: refuse commits until reopened.
+    failed: bool,
+    /// Logged batches not yet applied to redb, in order, and the log bytes they took.
+    unapplied: Vec<WriteBatch>,
+    unapplied_bytes: u64,
+    /// The same batches, laid over redb for reads.
+    overlay: Overlay,
+    /// redb's snapshot, kept until the next apply: opening one costs a read transaction.
+    base: Option<Arc<dyn Snapshot>>,
+}
+
+impl fmt::Debug for WalBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WalBackend").finish_non_exhaustive()
+    }
+}
+
+fn io(what: &str, e: impl fmt::Display) -> StorageError {
+    StorageError::Io(format!("write-ahead log: {what}: {e}"))
+}
+
+impl WalBackend {
+    /// Opens the redb file `db` and the log `wal`, replaying what redb lacks. With
+    /// `Durability::None` commits skip the log and every sync.
+    ///
+    /// # Errors
+    /// When either file cannot be opened or read, or redb fails.
+    pub fn open(db: &Path, wal: &Path, durability: Durability) -> Result<Self, StorageError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(wal)
+            .map_err(|e| io(&format!("cannot open {}", wal.display()), e))?;
+        let file = redb::backends::FileBackend::new(file).map_err(|e| io("open", e))?;
+        Self::with_storage(
+            RedbBackend::open(db, Durability::None)?,
+            Box::new(file),
+            durability,
+        )
+    }
+
+    /// The log over any storage (such as a fault-injecting one) in front of `redb`, which
+    /// must have been opened with `Durability::None`.
+    ///
+    /// # Errors
+    /// When the log cannot be read or the replay fails.
+    pub fn with_storage(
+        redb: RedbBackend,
+        file: LogFile,
+        durability: Durability,
+    ) -> Result<Self, StorageError> {
+        let snap = redb.snapshot()?;
+        let durable_seq = match snap.get(Table::Meta, WAL_SEQ_KEY)? {
+            Some(bytes) => u64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| {
+                StorageError::Corrupt(format!("{} is not 8 bytes", WAL_SEQ_KEY.escape_ascii()))
+            })?),
+            None => 0,
+        };
+        drop(snap);
+        let len = file.len().map_err(|e| io("length", e))?;
+        let mut log = Log {
+            file,
+            end: 0,
+            len,
+            seq: durable_seq,
+            failed: false,
+            unapplied: Vec::new(),
+            unapplied_bytes: 0,
+            overlay: Overlay::default(),
+            base: None,
+        };
+        let replay = log.read_from(durable_seq)?;
+        if !replay.is_empty() {
+            let last = replay.last().map_or(durable_seq, |(seq, _)| *seq);
+            let mut batches: Vec<&WriteBatch> = replay.iter().map(|(_, b)| b).collect();
+            let marker = seq_batch(last);
+            batches.push(&marker);
+            redb.commit_batches(&batches, true)?;
+            log.seq = last;
+        }
+        // The log is empty from here on: a replay is checkpointed above, and records
+        // left from earlier cycles carry older numbers.
+        if log.len >= HEADER_BYTES as u64 && (!replay.is_empty() || log.holds_a_header()?) {
+            log.clear()?;
+        }
+        Ok(Self {
+            redb,
+            log: Mutex::new(log),
+            sync: durability == Durability::Immediate,
+            tuning: WalTuning::default(),
+        })
+    }
+
+    /// The same backend, applying and checkpointing as `tuning` says.
+    #[must_use]
+    pub fn with_tuning(mut self, tuning: WalTuning) -> Self {
+        self.tuning = tuning;
+        self
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Log>, StorageError> {
+        self.log
+            .lock()
+            .map_err(|_| StorageError::Backend("write-ahead log lock poisoned".into()))
+    }
+}
+
+fn seq_batch(seq: u64) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.put(
+        Table::Meta,
+        WAL_SEQ_KEY.to_vec(),
+        seq.to_le_bytes().to_vec(),
+    );
+    b
+}
+
+/// Refuses a payload the log cannot hold.
+fn check_payload_len(len: u64) -> Result<u32, StorageError> {
+    if len > WAL_RECORD_BYTES_MAX {
+        return Err(StorageError::Backend(format!(
+            "a commit of {len} bytes exceeds the write-ahead log's record limit of \
+             {WAL_RECORD_BYTES_MAX} bytes (WAL_RECORD_BYTES_MAX)"
+        )));
+    }
+    u32::try_from(len).map_err(|_| StorageError::Backend(format!("record of {len} bytes")))
+}
+
+fn len_u32(n: usize) -> Result<[u8; 4], StorageError> {
+    u32::try_from(n)
+        .map(u32::to_le_bytes)
+        .map_err(|_| StorageError::Backend(format!("a key or value of {n} bytes")))
+}
+
+/// One record: header and payload.
+fn encode(seq: u64, batch: &WriteBatch) -> Result<Vec<u8>, StorageError> {
+    let payload_len: usize = batch
+        .ops()
+        .iter()
+        .map(|(_, k, v)| 6 + k.len() + v.as_ref().map_or(0, |v| 4 + v.len()))
+        .sum();
+    let payload_u32 = check_payload_len(u64::try_from(payload_len).unwrap_or(u64::MAX))?;
+    let mut out = Vec::with_capacity(HEADER_BYTES + payload_len);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&payload_u32.to_le_bytes());
+    out.extend_from_slice(&[0; 32]);
+    for (table, key, value) in batch.ops() {
+        out.push(u8::try_from(table.index()).unwrap_or(u8::MAX));
+        out.push(u8::from(value.is_some()));
+        out.extend_from_slice(&len_u32(key.len())?);
+        out.extend_from_slice(key);
+        if let Some(v) = value {
+            out.extend_from_slice(&len_u32(v.len())?);
+            out.extend_from_slice(v);
+        }
+    }
+    let sum = checksum(&out[..16], &out[HEADER_BYTES..]);
+    out[16..HEADER_BYTES].copy_from_slice(&sum);
+    Ok(out)
+}
+
+fn checksum(head: &[u8], payload: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(head);
+    h.update(payload);
+    *h.finalize().as_bytes()
+}
+
+/// The ops of a payload; `None` when it does not decode (a torn or foreign record).
+fn decode(payload: &[u8]) -> Option<WriteBatch> {
+    let mut batch = WriteBatch::new();
+    let mut rest = payload;
+    let take = |rest: &mut &[u8], n: usize| -> Option<Vec<u8>> {
+        let (head, tail) = rest.split_at_checked(n)?;
+        *rest = tail;
+        Some(head.to_vec())
+    };
+    let take_len = |rest: &mut &[u8]| -> Option<usize> {
+        let (head, tail) = rest.split_first_chunk::<4>()?;
+        *rest = tail;
+        usize::try_from(u32::from_le_bytes(*head)).ok()
+    };
+    while let Some((&[table, kind], tail)) = rest.split_first_chunk::<2>() {
+        rest = tail;
+        let table = *Table::ALL.get(usize::from(table))?;
+        let key_len = take_len(&mut rest)?;
+        let key = take(&mut rest, key_len)?;
+        match kind {
+            1 => {
+                let value_len = take_len(&mut rest)?;
+                batch.put(table, key, take(&mut rest, value_len)?);
+            }
+            0 => batch.delete(table, key),
+            _ => return None,
+        }
+    }
+    rest.is_empty().then_some(batch)
+}
+
+impl Log {
+    fn holds_a_header(&self) -> Result<bool, StorageError> {
+        let mut head = [0u8; 4];
+        self.file
+            .read(0, &mut head)
+            .map_err(|e| io("read the first record", e))?;
+        Ok(head != [0; 4])
+    }
+
+    /// The records after `durable_seq`, in order, and the end of the last one read.
+    fn read_from(&mut self, durable_seq: u64) -> Result<Vec<(u64, WriteBatch)>, StorageError> {
+        let mut out = Vec::new();
+        let mut at = 0u64;
+        let mut expected = durable_seq + 1;
+        let mut header = [0u8; HEADER_BYTES];
+        while at + HEADER_BYTES as u64 <= self.len {
+            self.file
+                .read(at, &mut header)
+                .map_err(|e| io("read a record header", e))?;
+            let (magic, rest) = header.split_at(4);
+            let (seq, rest) = rest.split_at(8);
+            let (len, sum) = rest.split_at(4);
+            if magic != MAGIC {
+                break;
+            }
+            let seq = u64::from_le_bytes(seq.try_into().unwrap_or_default());
+            let len = u64::from(u32::from_le_bytes(len.try_into().unwrap_or_default()));
+            let next = at + HEADER_BYTES as u64 + len;
+            if len > WAL_RECORD_BYTES_MAX || next > self.len || seq > expected {
+                break;
+            }
+            if seq == expected {
+                let mut payload = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+                self.file
+                    .read(at + HEADER_BYTES as u64, &mut payload)
+                    .map_err(|e| io("read a record", e))?;
+                if checksum(&header[..16], &payload) != sum {
+                    break;
+                }
+                let Some(batch) = decode(&payload) else {
+                    break;
+                };
+                out.push((seq, batch));
+                expected += 1;
+            }
+            // A record redb already holds (seq < expected) is skipped unread.
+            at = next;
+        }
+        Ok(out)
+    }
+
+    /// Makes the log empty: a zeroed first header, synced.
+    fn clear(&mut self) -> Result<(), StorageError> {
+        self.file
+            .write(0, &[0; HEADER_BYTES])
+            .map_err(|e| io("clear", e))?;
+        self.file.sync_data().map_err(|e| io("sync", e))?;
+        self.end = 0;
+        Ok(())
+    }
+
+    /// Appends `record` at `end` and syncs, first growing the file by at least
+    /// `grow_bytes` of zeros when it is too short.
+    fn append(&mut self, record: &[u8], grow_bytes: u64) -> Result<(), StorageError> {
+        let record_len = u64::try_from(record.len()).unwrap_or(u64::MAX);
+        let needed = self.end + record_len;
+        if needed > self.len {
+            let grown = needed.max(self.len + grow_bytes);
+            let zeros = vec![0u8; usize::try_from(grown - self.len).unwrap_or(usize::MAX)];
+            self.file
+                .write(self.len, &zeros)
+                .map_err(|e| io("grow", e))?;
+            self.len = grown;
+        }
+        self.file
+            .write(self.end, record)
+            .map_err(|e| io("append", e))?;
+        self.file.sync_data().map_err(|e| io("sync", e))?;
+        self.end = needed;
+        Ok(())
+    }
+
+    /// Takes back a record whose commit failed: its header zeroed and synced, so no
+    /// replay applies it.
+    fn take_back(&mut self, at: u64) -> Result<(), StorageError> {
+        self.file
+            .write(at, &[0; HEADER_BYTES])
+            .map_err(|e| io("take back a failed record", e))?;
+        self.file.sync_data().map_err(|e| io("sync", e))
+    }
+}
+
+impl Backend for WalBackend {
+    fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
+        let mut log = self.lock()?;
+        let base = match &log.base {
+            Some(base) => Arc::clone(base),
+            None => {
+                let base = self.redb.snapshot()?;
+                log.base = Some(Arc::clone(&base));
+                base
+            }
+        };
+        Ok(log.overlay.over(base))
+    }
+
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
+        let mut log = self.lock()?;
+        if log.failed {
+            return Err(StorageError::Io(
+                "write-ahead log: an earlier failure was not taken back; reopen".into(),
+            ));
+        }
+        if !self.sync {
+            log.base = None;
+            return self.redb.commit_batches(&[batch], false);
+        }
+        // Apply and checkpoint before logging, so a failure here fails only this batch,
+        // which is nowhere yet.
+        let t = self.tuning;
+        if log.unapplied_bytes >= t.apply_bytes || log.end >= t.checkpoint_bytes {
+            self.apply(&mut log)?;
+        }
+        if log.end >= t.checkpoint_bytes {
+            self.redb.commit_batches(&[], true)?;
+            log.clear()?;
+        }
+        let seq = log.seq + 1;
+        let record = encode(seq, batch)?;
+        let at = log.end;
+        if let Err(e) = log.append(&record, t.grow_bytes) {
+            // The record may have reached the disk: take it back, or a reopen would
+            // replay a commit that was reported failed.
+            if log.take_back(at).is_err() {
+                log.failed = true;
+            }
+            return Err(e);
+        }
+        log.seq = seq;
+        log.overlay.insert(seq, batch);
+        log.unapplied.push(batch.clone());
+        log.unapplied_bytes += u64::try_from(record.len()).unwrap_or(u64::MAX);
+        Ok(())
+    }
+}
+
+impl WalBackend {
+    /// Applies the logged batches to redb (no sync) and drops them from the overlay.
+    fn apply(&self, log: &mut Log) -> Result<(), StorageError> {
+        if log.unapplied.is_empty() {
+            return Ok(());
+        }
+        let marker = seq_batch(log.seq);
+        let mut batches: Vec<&WriteBatch> = log.unapplied.iter().collect();
+        batches.push(&marker);
+        // Dropped first: redb frees the pages this snapshot pins only when it goes.
+        log.base = None;
+        self.redb.commit_batches(&batches, false)?;
+        log.unapplied.clear();
+        log.unapplied_bytes = 0;
+        log.overlay = Overlay::default();
+        Ok(())
+    }
+}
+
+impl Drop for WalBackend {
+    fn drop(&mut self) {
+        // A clean close checkpoints and clears the log, so the next open reads one
+        // header. After a failure, leave both for the next open's replay.
+        let Ok(mut log) = self.log.lock() else {
+            return;
+        };
+        if !log.failed
+            && self.sync
+            && log.end > 0
+            && self.apply(&mut log).is_ok()
+            && self.redb.commit_batches(&[], true).is_ok()
+        {
+            let _ = log.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_refuse_damage() {
+        let mut b = WriteBatch::new();
+        b.put(Table::State, b"k".to_vec(), b"v".to_vec());
+        b.delete(Table::Txs, b"gone".to_vec());
+        b.put(Table::Meta, Vec::new(), Vec::new());
+        let rec = encode(7, &b).unwrap();
+        let payload = &rec[HEADER_BYTES..];
+        assert_eq!(decode(payload).unwrap().ops(), b.ops());
+        assert_eq!(checksum(&rec[..16], payload), rec[16..48]);
+        // A payload cut short does not decode.
+        assert!(decode(&payload[..payload.len() - 1]).is_none());
+        // An unknown table does not decode.
+        let mut bad = payload.to_vec();
+        bad[0] = 9;
+        assert!(decode(&bad).is_none());
+    }
+
+    #[test]
+    fn record_limit() {
+        assert!(check_payload_len(WAL_RECORD_BYTES_MAX).is_ok());
+        let e = check_payload_len(WAL_RECORD_BYTES_MAX + 1).unwrap_err();
+        assert!(e.to_string().contains("WAL_RECORD_BYTES_MAX"), "{e}");
+    }
+}
