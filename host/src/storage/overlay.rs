@@ -54,6 +54,16 @@ impl Overlay {
         }
     }
 
+    /// The newest write of every key, table by table in key order: applied to the
+    /// backend, they leave it as all the batches applied in turn would.
+    pub fn ops(&self) -> impl Iterator<Item = (Table, &[u8], Option<&[u8]>)> {
+        Table::ALL.into_iter().flat_map(move |table| {
+            self.tables[table.index()]
+                .iter()
+                .map(move |(k, (_, v))| (table, &**k, v.as_deref()))
+        })
+    }
+
     /// `base` seen through these writes.
     pub fn over(&self, base: Arc<dyn Snapshot>) -> Arc<dyn Snapshot> {
         if self.is_empty() {

@@ -59,15 +59,15 @@ impl RedbBackend {
         Self::init(db, durability)
     }
 
-    /// Applies `batches` in order as one redb write transaction, synced when `durable`
-    /// (which also makes every earlier unsynced commit durable). No batches and
-    /// `durable` is a checkpoint.
+    /// Applies `ops` (puts and deletes) in order as one redb write transaction, synced
+    /// when `durable` (which also makes every earlier unsynced commit durable). No ops
+    /// and `durable` is a checkpoint.
     ///
     /// # Errors
-    /// When the write or its sync fails; then nothing of the batches is visible.
-    pub(crate) fn commit_batches(
+    /// When the write or its sync fails; then none of the ops is visible.
+    pub(crate) fn commit_ops<'a>(
         &self,
-        batches: &[&WriteBatch],
+        ops: impl IntoIterator<Item = (Table, &'a [u8], Option<&'a [u8]>)>,
         durable: bool,
     ) -> Result<(), StorageError> {
         let mut write = self.db.begin_write().map_err(map_redb)?;
@@ -81,19 +81,35 @@ impl RedbBackend {
                 .iter()
                 .map(|&t| write.open_table(definition(t)).map_err(map_redb))
                 .collect::<Result<Vec<_>, _>>()?;
-            for (table, key, value) in batches.iter().flat_map(|b| b.ops()) {
+            for (table, key, value) in ops {
                 let t = &mut tables[table.index()];
                 match value {
                     Some(v) => {
-                        t.insert(key.as_slice(), v.as_slice()).map_err(map_redb)?;
+                        t.insert(key, v).map_err(map_redb)?;
                     }
                     None => {
-                        t.remove(key.as_slice()).map_err(map_redb)?;
+                        t.remove(key).map_err(map_redb)?;
                     }
                 }
             }
         }
         write.commit().map_err(map_redb)
+    }
+
+    /// Applies `batches` in order as one write transaction: see [`Self::commit_ops`].
+    ///
+    /// # Errors
+    /// As [`Self::commit_ops`].
+    pub(crate) fn commit_batches(
+        &self,
+        batches: &[&WriteBatch],
+        durable: bool,
+    ) -> Result<(), StorageError> {
+        let ops = batches
+            .iter()
+            .flat_map(|b| b.ops())
+            .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref()));
+        self.commit_ops(ops, durable)
     }
 
     fn init(db: Database, durability: Durability) -> Result<Self, StorageError> {

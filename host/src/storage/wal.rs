@@ -93,10 +93,10 @@ struct Log {
     seq: u64,
     /// After a failure whose record may still be on disk: refuse commits until reopened.
     failed: bool,
-    /// Logged batches not yet applied to redb, in order, and the log bytes they took.
-    unapplied: Vec<WriteBatch>,
+    /// Log bytes of the records not yet applied to redb.
     unapplied_bytes: u64,
-    /// The same batches, laid over redb for reads.
+    /// The writes of those records, laid over redb for reads; an apply writes the
+    /// newest write of each key from here, once however many records wrote it.
     overlay: Overlay,
     /// redb's snapshot, kept until the next apply: opening one costs a read transaction.
     base: Option<Arc<dyn Snapshot>>,
@@ -159,7 +159,6 @@ impl WalBackend {
             len,
             seq: durable_seq,
             failed: false,
-            unapplied: Vec::new(),
             unapplied_bytes: 0,
             overlay: Overlay::default(),
             base: None,
@@ -303,7 +302,7 @@ impl Log {
     }
 
     /// The records after `durable_seq`, in order, and the end of the last one read.
-    fn read_from(&mut self, durable_seq: u64) -> Result<Vec<(u64, WriteBatch)>, StorageError> {
+    fn read_from(&self, durable_seq: u64) -> Result<Vec<(u64, WriteBatch)>, StorageError> {
         let mut out = Vec::new();
         let mut at = 0u64;
         let mut expected = durable_seq + 1;
@@ -433,25 +432,25 @@ impl Backend for WalBackend {
         }
         log.seq = seq;
         log.overlay.insert(seq, batch);
-        log.unapplied.push(batch.clone());
         log.unapplied_bytes += u64::try_from(record.len()).unwrap_or(u64::MAX);
         Ok(())
     }
 }
 
 impl WalBackend {
-    /// Applies the logged batches to redb (no sync) and drops them from the overlay.
+    /// Applies the logged writes to redb (no sync) and empties the overlay.
     fn apply(&self, log: &mut Log) -> Result<(), StorageError> {
-        if log.unapplied.is_empty() {
+        if log.overlay.is_empty() {
             return Ok(());
         }
-        let marker = seq_batch(log.seq);
-        let mut batches: Vec<&WriteBatch> = log.unapplied.iter().collect();
-        batches.push(&marker);
+        let marker = log.seq.to_le_bytes();
+        let ops = log
+            .overlay
+            .ops()
+            .chain([(Table::Meta, WAL_SEQ_KEY, Some(marker.as_slice()))]);
         // Dropped first: redb frees the pages this snapshot pins only when it goes.
         log.base = None;
-        self.redb.commit_batches(&batches, false)?;
-        log.unapplied.clear();
+        self.redb.commit_ops(ops, false)?;
         log.unapplied_bytes = 0;
         log.overlay = Overlay::default();
         Ok(())
