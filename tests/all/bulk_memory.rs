@@ -119,3 +119,49 @@ fn a_bulk_memory_bomb_ends_out_of_gas_with_state_untouched() {
     assert!(host.state("bulk", None, b"").unwrap().is_empty());
     assert_eq!(host.state_root().unwrap(), root);
 }
+
+/// `dirty` fills the table with function references, grows it and writes memory;
+/// `probe` outputs what a call starts with: table size, whether slot 0 is null, and a
+/// byte of memory.
+const FRESH: &str = r#"(module
+  (import "semel" "output" (func $output (param i32 i32)))
+  (memory (export "memory") 1)
+  (table $t 8 funcref)
+  (elem declare func $n)
+  (func $n)
+  (func (export "dirty")
+    (table.fill $t (i32.const 0) (ref.func $n) (i32.const 8))
+    (drop (table.grow $t (ref.func $n) (i32.const 8)))
+    (i32.store8 (i32.const 100) (i32.const 1)))
+  (func (export "probe")
+    (i32.store8 (i32.const 0) (table.size $t))
+    (i32.store8 (i32.const 1) (ref.is_null (table.get $t (i32.const 0))))
+    (i32.store8 (i32.const 2) (i32.load8_u (i32.const 100)))
+    (call $output (i32.const 0) (i32.const 3))))"#;
+
+#[test]
+fn every_call_starts_with_a_fresh_table_and_memory() {
+    // The pool reuses instance slots and resets tables and memories with memset
+    // (`table_keep_resident`, `linear_memory_keep_resident`): nothing a call leaves
+    // may reach the next one.
+    let host = Host::in_memory().unwrap();
+    let r = host
+        .submit(&Transaction::deploy(
+            "fresh",
+            FRESH.as_bytes().to_vec(),
+            Vec::new(),
+        ))
+        .unwrap();
+    assert_eq!(r.status, Status::Committed, "{:?}", r.error);
+    for round in 0..20 {
+        let dirty = host
+            .submit(&Transaction::call("fresh", "dirty", Vec::new()))
+            .unwrap();
+        assert_eq!(dirty.status, Status::Committed, "{:?}", dirty.error);
+        let probe = host
+            .submit(&Transaction::call("fresh", "probe", Vec::new()))
+            .unwrap();
+        assert_eq!(probe.status, Status::Committed, "{:?}", probe.error);
+        assert_eq!(probe.results[0].output, vec![8, 1, 0], "round {round}");
+    }
+}
