@@ -19,7 +19,8 @@ use crate::limits::QUERY_GAS_LIMIT;
 use crate::receipt::{Receipt, Status};
 use crate::registry::{ContractRecord, REGISTRY_NS};
 use crate::state::{
-    LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key, versioned_key,
+    EntryCache, LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key,
+    versioned_key,
 };
 use crate::storage::{
     Backend, Durability, Entry, MemoryBackend, Snapshot, Table, WAL_FILE, WalBackend, WriteBatch,
@@ -102,6 +103,8 @@ pub(crate) struct Head {
     pub lattice: LtHash,
     /// The oldest readable version (raised by pruning).
     pub horizon: u64,
+    /// Lanes of the entries the lattice gained lately: see [`EntryCache`].
+    pub entry_cache: EntryCache,
 }
 
 /// A transaction checked, hashed and with its code prepared: ready to run.
@@ -256,6 +259,7 @@ impl Host {
                     version: 0,
                     lattice: LtHash::default(),
                     horizon: 0,
+                    entry_cache: EntryCache::default(),
                 }
             }
             Some(f) if f == FORMAT => read_head(&*snap)?,
@@ -447,7 +451,13 @@ impl Host {
         let run = execute(setup, &work)?;
         let mut lattice = head.lattice.clone();
         let mut batch = WriteBatch::new();
-        self.stage_writes(&run, &*base, new_version, &mut lattice, &mut batch)?;
+        self.stage_writes(
+            &run,
+            &*base,
+            new_version,
+            (&mut lattice, &mut head.entry_cache),
+            &mut batch,
+        )?;
         if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_hash)
             && snapshot.get(Table::Code, &hash.0)?.is_none()
         {
@@ -529,7 +539,7 @@ impl Host {
         run: &Execution,
         base: &dyn StateView,
         version: u64,
-        lattice: &mut LtHash,
+        (lattice, cache): (&mut LtHash, &mut EntryCache),
         batch: &mut WriteBatch,
     ) -> Result<(), StorageError> {
         for (ns, key, value) in run.writes.changes()? {
@@ -540,7 +550,7 @@ impl Host {
             if old == value {
                 continue;
             }
-            lattice.update(&ns, &key, old.as_deref(), value.as_deref());
+            lattice.update_cached(cache, &ns, &key, old.as_deref(), value.as_deref());
             batch.put(
                 Table::State,
                 versioned_key(&entry_key(&ns, &key), version),
@@ -795,6 +805,7 @@ fn read_head(snap: &dyn Snapshot) -> Result<Head, StorageError> {
         version: decode_u64(&version)?,
         lattice: LtHash::from_bytes(&lattice)?,
         horizon,
+        entry_cache: EntryCache::default(),
     })
 }
 

@@ -13,6 +13,6 @@ mod write_set;
 pub use keys::{REGISTRY_NS, decode_state_key, entry_key};
 pub(crate) use keys::{decode_stored_value, encode_stored_value, versioned_key};
 pub use read_set::ReadSet;
-pub use root::{LtHash, StateRoot};
+pub use root::{EntryCache, LtHash, StateRoot};
 pub use view::{SnapshotView, StateView};
 pub use write_set::{MergedView, WriteSet};

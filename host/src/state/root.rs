@@ -6,12 +6,16 @@
 //! in O(changed keys), and the order of changes does not matter. The root is the
 //! BLAKE3 hash of the lattice's little-endian bytes.
 
+use std::collections::HashMap;
+
 use crate::codec::DecodeError;
 
 /// Lanes in a lattice hash.
 pub const LTHASH_LANES: usize = 1024;
 /// Bytes in an encoded lattice.
 pub const LTHASH_BYTES: usize = LTHASH_LANES * 2;
+/// Entries an [`EntryCache`] holds at most (2 KiB each: 8 MiB).
+pub const ENTRY_CACHE_ENTRIES: usize = 4096;
 /// Domain separation for entry hashes; changing it changes every root.
 const ENTRY_CONTEXT: &str = "semel 2026-11-26 state-root entry v1";
 
@@ -58,22 +62,32 @@ impl LtHash {
         lattice
     }
 
-    /// The XOF bytes of an entry, which are its lattice's little-endian lanes.
-    fn entry_bytes(ns: &str, key: &[u8], value: &[u8]) -> [u8; LTHASH_BYTES] {
+    /// The hasher of an entry: its XOF bytes are the entry's lattice lanes, and its
+    /// 32-byte hash (the first 32 of those bytes) names the entry in an [`EntryCache`].
+    fn entry_hasher(ns: &str, key: &[u8], value: &[u8]) -> blake3::Hasher {
         let mut h = blake3::Hasher::new_derive_key(ENTRY_CONTEXT);
         for part in [ns.as_bytes(), key, value] {
             let len = u64::try_from(part.len()).expect("entry parts fit in u64");
             h.update(&len.to_le_bytes());
             h.update(part);
         }
-        let mut bytes = [0u8; LTHASH_BYTES];
-        h.finalize_xof().fill(&mut bytes);
+        h
+    }
+
+    /// The XOF bytes of an entry, which are its lattice's little-endian lanes.
+    fn xof(h: &blake3::Hasher) -> Box<[u8; LTHASH_BYTES]> {
+        let mut bytes = Box::new([0u8; LTHASH_BYTES]);
+        h.finalize_xof().fill(&mut bytes[..]);
         bytes
     }
 
     /// Adds (or, with `add` false, subtracts) an entry without building its lattice.
     fn add_entry(&mut self, ns: &str, key: &[u8], value: &[u8], add: bool) {
-        let bytes = Self::entry_bytes(ns, key, value);
+        self.add_bytes(&Self::xof(&Self::entry_hasher(ns, key, value)), add);
+    }
+
+    /// Adds (or subtracts) an entry's XOF bytes.
+    fn add_bytes(&mut self, bytes: &[u8; LTHASH_BYTES], add: bool) {
         for (lane, pair) in self.0.iter_mut().zip(bytes.chunks_exact(2)) {
             let x = u16::from_le_bytes([pair[0], pair[1]]);
             *lane = if add {
@@ -111,6 +125,40 @@ impl LtHash {
         }
     }
 
+    /// As [`LtHash::update`], keeping the new entry's lanes in `cache`: when the key
+    /// changes again (a counter, a balance), subtracting that entry costs a hash of its
+    /// bytes instead of 2 KiB of XOF output (32 BLAKE3 compressions).
+    pub fn update_cached(
+        &mut self,
+        cache: &mut EntryCache,
+        ns: &str,
+        key: &[u8],
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            let h = Self::entry_hasher(ns, key, old);
+            let bytes = cache
+                .0
+                .remove(h.finalize().as_bytes())
+                .unwrap_or_else(|| Self::xof(&h));
+            self.add_bytes(&bytes, false);
+        }
+        if let Some(new) = new {
+            let bytes = Self::xof(&Self::entry_hasher(ns, key, new));
+            self.add_bytes(&bytes, true);
+            if cache.0.len() >= ENTRY_CACHE_ENTRIES {
+                cache.0.clear();
+            }
+            let mut name = [0u8; 32];
+            name.copy_from_slice(&bytes[..32]);
+            cache.0.insert(name, bytes);
+        }
+    }
+
     /// The state root this lattice commits to.
     pub fn root(&self) -> StateRoot {
         StateRoot(*blake3::hash(&self.to_bytes()).as_bytes())
@@ -141,6 +189,23 @@ impl LtHash {
     }
 }
 
+/// Lanes of entries recently added to a lattice, by the entry's 32-byte BLAKE3 hash,
+/// at most [`ENTRY_CACHE_ENTRIES`]. Content-addressed, so it is never stale.
+#[derive(Default)]
+pub struct EntryCache(HashMap<[u8; 32], Box<[u8; LTHASH_BYTES]>>);
+
+impl EntryCache {
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +224,41 @@ mod tests {
         assert_ne!(a.root(), b.root());
         assert_eq!(LtHash::from_bytes(&a.to_bytes()).unwrap(), a);
         assert!(LtHash::from_bytes(&[0; 3]).is_err());
+    }
+
+    #[test]
+    fn cached_updates_equal_uncached_and_the_cache_stays_bounded() {
+        let (mut plain, mut cached) = (LtHash::default(), LtHash::default());
+        let mut cache = EntryCache::default();
+        let mut values: Vec<Option<Vec<u8>>> = vec![None; 300];
+        // Fewer new entries than the bound, so the cache never starts over here.
+        for step in 0u32..2_000 {
+            let k = usize::try_from(step.wrapping_mul(2_654_435_761) % 300).unwrap();
+            let key = k.to_le_bytes();
+            // Every seventh step deletes, so removals are covered too.
+            let new = (step % 7 != 0).then(|| step.to_le_bytes().to_vec());
+            let old = values[k].take();
+            plain.update("c", &key, old.as_deref(), new.as_deref());
+            cached.update_cached(&mut cache, "c", &key, old.as_deref(), new.as_deref());
+            values[k] = new;
+            assert!(cache.len() <= ENTRY_CACHE_ENTRIES);
+        }
+        assert_eq!(plain, cached);
+        // Every subtraction was a hit that took its entry out: the cache holds exactly
+        // the live entries.
+        assert_eq!(cache.len(), values.iter().filter(|v| v.is_some()).count());
+        // A cache that outgrows its bound starts over, and stays correct.
+        let mut small = EntryCache::default();
+        let mut a = LtHash::default();
+        for i in 0..(ENTRY_CACHE_ENTRIES + 10) {
+            a.update_cached(&mut small, "c", &i.to_le_bytes(), None, Some(b"v"));
+        }
+        assert!(small.len() <= ENTRY_CACHE_ENTRIES);
+        let mut b = LtHash::default();
+        for i in 0..(ENTRY_CACHE_ENTRIES + 10) {
+            b.add(&LtHash::of_entry("c", &i.to_le_bytes(), b"v"));
+        }
+        assert_eq!(a, b);
     }
 
     #[test]
