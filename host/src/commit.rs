@@ -178,7 +178,11 @@ impl Committer {
             };
             s.flushing = true;
             drop(s);
-            let merged = merge(&group);
+            // A group of one (one client, one transaction at a time) is committed as it is.
+            let merged = match group.as_slice() {
+                [(_, only)] => std::borrow::Cow::Borrowed(only),
+                _ => std::borrow::Cow::Owned(merge(&group)),
+            };
             let result = backend.commit(&merged);
             s = self.lock()?;
             s.flushing = false;
