@@ -42,9 +42,9 @@ pub use prune::PruneReport;
 pub use receipt::{CallResult, Receipt, Status};
 pub use state::{LtHash, StateRoot};
 pub use storage::{
-    Backend, Durability, Entry, MemoryBackend, Op, RedbBackend, Snapshot, Table, WAL_APPLY_BYTES,
-    WAL_CHECKPOINT_BYTES, WAL_FILE, WAL_GROW_BYTES, WAL_RECORD_BYTES_MAX, WalBackend, WalTuning,
-    WriteBatch,
+    Backend, Durability, Entry, LOG_BLOCK_BYTES, LOG_DIRECT_WRITE_BYTES, LogFile, MemoryBackend,
+    Op, RedbBackend, Snapshot, Table, WAL_APPLY_BYTES, WAL_CHECKPOINT_BYTES, WAL_FILE,
+    WAL_GROW_BYTES, WAL_RECORD_BYTES_MAX, WalBackend, WalTuning, WriteBatch,
 };
 pub use tx::{Call, DEFAULT_SENDER, Transaction, TxBody, parse_id};
 pub use uuid::Uuid;

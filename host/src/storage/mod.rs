@@ -8,12 +8,14 @@
 //! belongs to `state/` and `txlog.rs`, not to this module.
 
 mod backend;
+mod log_file;
 mod memory;
 mod overlay;
 mod redb_file;
 mod wal;
 
 pub use backend::{Backend, Durability, Entry, Op, Snapshot, StorageError, Table, WriteBatch};
+pub use log_file::{LOG_BLOCK_BYTES, LOG_DIRECT_WRITE_BYTES, LogFile};
 pub use memory::MemoryBackend;
 pub(crate) use memory::bounds_empty;
 pub(crate) use overlay::Overlay;

@@ -16,6 +16,10 @@
 //! so applying one twice changes nothing. After a replay redb is checkpointed and the log
 //! cleared, so an open reads one record header when nothing needs replaying.
 //!
+//! Every write is whole [`LOG_BLOCK_BYTES`] blocks, so that [`LogFile`] can send it
+//! around the page cache: an append rewrites the bytes of its first block before the
+//! record unchanged and pads the last block with zeros.
+//!
 //! On-disk record (integers little-endian):
 //! `magic "SWL1" | seq u64 | payload length u32 | BLAKE3(first 16 bytes ‖ payload) | payload`,
 //! payload: per op `table u8 | kind u8 (1 put, 0 delete) | key length u32 | key
@@ -27,6 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use redb::StorageBackend;
 
+use super::log_file::{LOG_BLOCK_BYTES, LogFile};
 use super::redb_file::RedbBackend;
 use super::{Backend, Durability, Overlay, Snapshot, StorageError, Table, WriteBatch};
 
@@ -72,8 +77,8 @@ impl Default for WalTuning {
     }
 }
 
-/// The log's file: any redb storage backend, so tests can inject faults into it.
-type LogFile = Box<dyn StorageBackend>;
+/// The log's storage: any redb storage backend, so tests can inject faults into it.
+type LogStorage = Box<dyn StorageBackend>;
 
 /// redb behind a write-ahead log.
 pub struct WalBackend {
@@ -84,9 +89,14 @@ pub struct WalBackend {
 }
 
 struct Log {
-    file: LogFile,
+    file: LogStorage,
     /// Where the next record goes.
     end: u64,
+    /// The bytes of the block `end` falls in, before `end`: every write is whole
+    /// [`LOG_BLOCK_BYTES`] blocks (see `log_file.rs`), so an append rewrites them.
+    tail: Vec<u8>,
+    /// The blocks of the last append, reused; kept so a failed one can be taken back.
+    blocks: Vec<u8>,
     /// Bytes of the file (zeros past `end` once grown).
     len: u64,
     /// The sequence number of the last record written (and applied to redb).
@@ -119,14 +129,8 @@ impl WalBackend {
     /// # Errors
     /// When either file cannot be opened or read, or redb fails.
     pub fn open(db: &Path, wal: &Path, durability: Durability) -> Result<Self, StorageError> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(wal)
-            .map_err(|e| io(&format!("cannot open {}", wal.display()), e))?;
-        let file = redb::backends::FileBackend::new(file).map_err(|e| io("open", e))?;
+        let file =
+            LogFile::open(wal).map_err(|e| io(&format!("cannot open {}", wal.display()), e))?;
         Self::with_storage(
             RedbBackend::open(db, Durability::None)?,
             Box::new(file),
@@ -141,7 +145,7 @@ impl WalBackend {
     /// When the log cannot be read or the replay fails.
     pub fn with_storage(
         redb: RedbBackend,
-        file: LogFile,
+        file: LogStorage,
         durability: Durability,
     ) -> Result<Self, StorageError> {
         let snap = redb.snapshot()?;
@@ -156,6 +160,8 @@ impl WalBackend {
         let mut log = Log {
             file,
             end: 0,
+            tail: Vec::new(),
+            blocks: Vec::new(),
             len,
             seq: durable_seq,
             failed: false,
@@ -343,45 +349,76 @@ impl Log {
         Ok(out)
     }
 
-    /// Makes the log empty: a zeroed first header, synced.
+    /// Makes the log empty: a zeroed first block, synced.
     fn clear(&mut self) -> Result<(), StorageError> {
         self.file
-            .write(0, &[0; HEADER_BYTES])
+            .write(0, &[0; LOG_BLOCK_BYTES])
             .map_err(|e| io("clear", e))?;
         self.file.sync_data().map_err(|e| io("sync", e))?;
+        self.len = self.len.max(LOG_BLOCK_BYTES as u64);
         self.end = 0;
+        self.tail.clear();
         Ok(())
     }
 
     /// Appends `record` at `end` and syncs, first growing the file by at least
-    /// `grow_bytes` of zeros when it is too short.
+    /// `grow_bytes` of zeros when it is too short. The write is whole blocks: the
+    /// block's bytes before `end` again, the record, zeros to the block's end. The bytes
+    /// before `end` are rewritten unchanged, as a page-cache writeback of that block
+    /// would rewrite them, so a torn write cannot change an earlier record.
     fn append(&mut self, record: &[u8], grow_bytes: u64) -> Result<(), StorageError> {
         let record_len = u64::try_from(record.len()).unwrap_or(u64::MAX);
         let needed = self.end + record_len;
-        if needed > self.len {
-            let grown = needed.max(self.len + grow_bytes);
+        let start = self.end - u64::try_from(self.tail.len()).unwrap_or(0);
+        let blocks_end = round_up(needed);
+        // Emptied first: after a failed grow there is nothing of this record to take back.
+        self.blocks.clear();
+        if blocks_end > self.len {
+            let grown = round_up(blocks_end.max(self.len + grow_bytes));
             let zeros = vec![0u8; usize::try_from(grown - self.len).unwrap_or(usize::MAX)];
             self.file
                 .write(self.len, &zeros)
                 .map_err(|e| io("grow", e))?;
             self.len = grown;
         }
+        self.blocks.extend_from_slice(&self.tail);
+        self.blocks.extend_from_slice(record);
+        let padded = usize::try_from(blocks_end - start).unwrap_or(usize::MAX);
+        self.blocks.resize(padded, 0);
         self.file
-            .write(self.end, record)
+            .write(start, &self.blocks)
             .map_err(|e| io("append", e))?;
         self.file.sync_data().map_err(|e| io("sync", e))?;
+        let in_block = usize::try_from(needed % LOG_BLOCK_BYTES as u64).unwrap_or(0);
+        let used = self.tail.len() + record.len();
+        self.tail.clear();
+        self.tail
+            .extend_from_slice(&self.blocks[used - in_block..used]);
         self.end = needed;
         Ok(())
     }
 
-    /// Takes back a record whose commit failed: its header zeroed and synced, so no
-    /// replay applies it.
-    fn take_back(&mut self, at: u64) -> Result<(), StorageError> {
+    /// Takes back the record of the append that just failed: its blocks written again
+    /// with its header zeroed, and synced, so no replay applies it.
+    fn take_back(&mut self) -> Result<(), StorageError> {
+        if self.blocks.is_empty() {
+            return Ok(());
+        }
+        let header = self.tail.len();
+        if let Some(h) = self.blocks.get_mut(header..header + HEADER_BYTES) {
+            h.fill(0);
+        }
+        let start = self.end - u64::try_from(self.tail.len()).unwrap_or(0);
         self.file
-            .write(at, &[0; HEADER_BYTES])
+            .write(start, &self.blocks)
             .map_err(|e| io("take back a failed record", e))?;
         self.file.sync_data().map_err(|e| io("sync", e))
     }
+}
+
+/// `n` rounded up to a whole number of [`LOG_BLOCK_BYTES`] blocks.
+fn round_up(n: u64) -> u64 {
+    n.next_multiple_of(LOG_BLOCK_BYTES as u64)
 }
 
 impl Backend for WalBackend {
@@ -421,11 +458,10 @@ impl Backend for WalBackend {
         }
         let seq = log.seq + 1;
         let record = encode(seq, batch)?;
-        let at = log.end;
         if let Err(e) = log.append(&record, t.grow_bytes) {
             // The record may have reached the disk: take it back, or a reopen would
             // replay a commit that was reported failed.
-            if log.take_back(at).is_err() {
+            if log.take_back().is_err() {
                 log.failed = true;
             }
             return Err(e);
