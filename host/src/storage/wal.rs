@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use redb::StorageBackend;
 
-use super::log_file::{LOG_BLOCK_BYTES, LogFile};
+use super::log_file::{LOG_BLOCK_BYTES, LOG_DIRECT_WRITE_BYTES, LogFile};
 use super::redb_file::RedbBackend;
 use super::{Backend, Durability, Overlay, Snapshot, StorageError, Table, WriteBatch};
 
@@ -97,6 +97,9 @@ struct Log {
     tail: Vec<u8>,
     /// The blocks of the last append, reused; kept so a failed one can be taken back.
     blocks: Vec<u8>,
+    /// Set from the write of `blocks` until its sync returned: a failure then may have
+    /// left the record on disk, to be taken back.
+    unsynced: bool,
     /// Bytes of the file (zeros past `end` once grown).
     len: u64,
     /// The sequence number of the last record written (and applied to redb).
@@ -162,6 +165,7 @@ impl WalBackend {
             end: 0,
             tail: Vec::new(),
             blocks: Vec::new(),
+            unsynced: false,
             len,
             seq: durable_seq,
             failed: false,
@@ -232,15 +236,17 @@ fn len_u32(n: usize) -> Result<[u8; 4], StorageError> {
         .map_err(|_| StorageError::Backend(format!("a key or value of {n} bytes")))
 }
 
-/// One record: header and payload.
-fn encode(seq: u64, batch: &WriteBatch) -> Result<Vec<u8>, StorageError> {
+/// Appends one record, header and payload, to `out`; returns its length. Refuses a
+/// batch too large for a record before writing anything.
+fn encode_into(out: &mut Vec<u8>, seq: u64, batch: &WriteBatch) -> Result<usize, StorageError> {
     let payload_len: usize = batch
         .ops()
         .iter()
         .map(|(_, k, v)| 6 + k.len() + v.as_ref().map_or(0, |v| 4 + v.len()))
         .sum();
     let payload_u32 = check_payload_len(u64::try_from(payload_len).unwrap_or(u64::MAX))?;
-    let mut out = Vec::with_capacity(HEADER_BYTES + payload_len);
+    let start = out.len();
+    out.reserve(HEADER_BYTES + payload_len);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&payload_u32.to_le_bytes());
@@ -255,8 +261,16 @@ fn encode(seq: u64, batch: &WriteBatch) -> Result<Vec<u8>, StorageError> {
             out.extend_from_slice(v);
         }
     }
-    let sum = checksum(&out[..16], &out[HEADER_BYTES..]);
-    out[16..HEADER_BYTES].copy_from_slice(&sum);
+    let record = &mut out[start..];
+    let sum = checksum(&record[..16], &record[HEADER_BYTES..]);
+    record[16..HEADER_BYTES].copy_from_slice(&sum);
+    Ok(record.len())
+}
+
+#[cfg(test)]
+fn encode(seq: u64, batch: &WriteBatch) -> Result<Vec<u8>, StorageError> {
+    let mut out = Vec::new();
+    encode_into(&mut out, seq, batch)?;
     Ok(out)
 }
 
@@ -361,47 +375,67 @@ impl Log {
         Ok(())
     }
 
-    /// Appends `record` at `end` and syncs, first growing the file by at least
-    /// `grow_bytes` of zeros when it is too short. The write is whole blocks: the
-    /// block's bytes before `end` again, the record, zeros to the block's end. The bytes
-    /// before `end` are rewritten unchanged, as a page-cache writeback of that block
-    /// would rewrite them, so a torn write cannot change an earlier record.
-    fn append(&mut self, record: &[u8], grow_bytes: u64) -> Result<(), StorageError> {
-        let record_len = u64::try_from(record.len()).unwrap_or(u64::MAX);
+    /// Appends record `seq` of `batch` at `end` and syncs, first growing the file by at
+    /// least `grow_bytes` of zeros when it is too short; returns the record's length.
+    /// The write is whole blocks: the block's bytes before `end` again, the record, zeros
+    /// to the block's end. The bytes before `end` are rewritten unchanged, as a page-cache
+    /// writeback of that block would rewrite them, so a torn write cannot change an
+    /// earlier record. The blocks are encoded into one buffer kept across appends: a
+    /// fresh one per group costs page faults.
+    fn append(
+        &mut self,
+        seq: u64,
+        batch: &WriteBatch,
+        grow_bytes: u64,
+    ) -> Result<u64, StorageError> {
+        self.blocks.clear();
+        let mut blocks = std::mem::take(&mut self.blocks);
+        blocks.extend_from_slice(&self.tail);
+        let encoded = encode_into(&mut blocks, seq, batch);
+        self.blocks = blocks;
+        let record_len = u64::try_from(encoded?).unwrap_or(u64::MAX);
         let needed = self.end + record_len;
         let start = self.end - u64::try_from(self.tail.len()).unwrap_or(0);
         let blocks_end = round_up(needed);
-        // Emptied first: after a failed grow there is nothing of this record to take back.
-        self.blocks.clear();
         if blocks_end > self.len {
-            let grown = round_up(blocks_end.max(self.len + grow_bytes));
-            let zeros = vec![0u8; usize::try_from(grown - self.len).unwrap_or(usize::MAX)];
-            self.file
-                .write(self.len, &zeros)
-                .map_err(|e| io("grow", e))?;
-            self.len = grown;
+            self.grow(round_up(blocks_end.max(self.len + grow_bytes)))?;
         }
-        self.blocks.extend_from_slice(&self.tail);
-        self.blocks.extend_from_slice(record);
         let padded = usize::try_from(blocks_end - start).unwrap_or(usize::MAX);
         self.blocks.resize(padded, 0);
+        self.unsynced = true;
         self.file
             .write(start, &self.blocks)
             .map_err(|e| io("append", e))?;
         self.file.sync_data().map_err(|e| io("sync", e))?;
+        self.unsynced = false;
         let in_block = usize::try_from(needed % LOG_BLOCK_BYTES as u64).unwrap_or(0);
-        let used = self.tail.len() + record.len();
+        let used = usize::try_from(needed - start).unwrap_or(usize::MAX);
         self.tail.clear();
         self.tail
             .extend_from_slice(&self.blocks[used - in_block..used]);
         self.end = needed;
+        Ok(record_len)
+    }
+
+    /// Writes zeros from the file's end up to `grown` bytes, a bounded piece at a time.
+    fn grow(&mut self, grown: u64) -> Result<(), StorageError> {
+        let piece = (LOG_DIRECT_WRITE_BYTES as u64).min(grown - self.len);
+        let zeros = vec![0u8; usize::try_from(piece).unwrap_or(usize::MAX)];
+        while self.len < grown {
+            let n = piece.min(grown - self.len);
+            let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
+            self.file
+                .write(self.len, &zeros[..n_usize])
+                .map_err(|e| io("grow", e))?;
+            self.len += n;
+        }
         Ok(())
     }
 
     /// Takes back the record of the append that just failed: its blocks written again
     /// with its header zeroed, and synced, so no replay applies it.
     fn take_back(&mut self) -> Result<(), StorageError> {
-        if self.blocks.is_empty() {
+        if !self.unsynced {
             return Ok(());
         }
         let header = self.tail.len();
@@ -412,7 +446,9 @@ impl Log {
         self.file
             .write(start, &self.blocks)
             .map_err(|e| io("take back a failed record", e))?;
-        self.file.sync_data().map_err(|e| io("sync", e))
+        self.file.sync_data().map_err(|e| io("sync", e))?;
+        self.unsynced = false;
+        Ok(())
     }
 }
 
@@ -457,18 +493,20 @@ impl Backend for WalBackend {
             log.clear()?;
         }
         let seq = log.seq + 1;
-        let record = encode(seq, batch)?;
-        if let Err(e) = log.append(&record, t.grow_bytes) {
-            // The record may have reached the disk: take it back, or a reopen would
-            // replay a commit that was reported failed.
-            if log.take_back().is_err() {
-                log.failed = true;
+        let record_len = match log.append(seq, batch, t.grow_bytes) {
+            Ok(n) => n,
+            Err(e) => {
+                // The record may have reached the disk: take it back, or a reopen would
+                // replay a commit that was reported failed.
+                if log.take_back().is_err() {
+                    log.failed = true;
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         log.seq = seq;
         log.overlay.insert(seq, batch);
-        log.unapplied_bytes += u64::try_from(record.len()).unwrap_or(u64::MAX);
+        log.unapplied_bytes += record_len;
         Ok(())
     }
 }
