@@ -50,24 +50,10 @@ impl SnapshotView {
     fn get_entry(&self, entry: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let lo = versioned_key(entry, 0);
         let hi = versioned_key(entry, self.version);
-        let mut found = None;
-        let mut bad = None;
-        self.snapshot.range(
-            Table::State,
-            Bound::Included(&lo),
-            Bound::Included(&hi),
-            true,
-            &mut |_, v| {
-                match decode_stored_value(v) {
-                    Ok(v) => found = v.map(<[u8]>::to_vec),
-                    Err(e) => bad = Some(e),
-                }
-                false
-            },
-        )?;
-        match bad {
-            Some(e) => Err(e.into()),
-            None => Ok(found),
+        // An entry's versions are written in increasing order, as `newest_in` asks.
+        match self.snapshot.newest_in(Table::State, &lo, &hi)? {
+            Some(stored) => Ok(decode_stored_value(&stored)?.map(<[u8]>::to_vec)),
+            None => Ok(None),
         }
     }
 }

@@ -137,6 +137,32 @@ pub trait Snapshot: Send + Sync {
         reverse: bool,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError>;
+
+    /// The value of the greatest key in `[lo, hi]`, for keys that are written in
+    /// increasing order (the versions of one state entry): a layer of newer writes that
+    /// holds a put in the range then answers without reading the layers below it.
+    ///
+    /// # Errors
+    /// When the backend cannot read.
+    fn newest_in(
+        &self,
+        table: Table,
+        lo: &[u8],
+        hi: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let mut found = None;
+        self.range(
+            table,
+            Bound::Included(lo),
+            Bound::Included(hi),
+            true,
+            &mut |_, v| {
+                found = Some(v.to_vec());
+                false
+            },
+        )?;
+        Ok(found)
+    }
 }
 
 /// Where the host's tables live.
