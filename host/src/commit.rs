@@ -240,17 +240,14 @@ fn merge(group: &[(u64, WriteBatch)]) -> WriteBatch {
     let mut ops: Vec<&crate::storage::Op> = Vec::new();
     for (_, batch) in group.iter().rev() {
         for op in batch.ops().iter().rev() {
-            if seen.insert((op.0, op.1.as_slice())) {
+            if seen.insert((op.0, &*op.1)) {
                 ops.push(op);
             }
         }
     }
     let mut merged = WriteBatch::new();
-    for (table, key, value) in ops.into_iter().rev() {
-        match value {
-            Some(v) => merged.put(*table, key.clone(), v.clone()),
-            None => merged.delete(*table, key.clone()),
-        }
+    for op in ops.into_iter().rev() {
+        merged.push(op.clone());
     }
     merged
 }

@@ -84,8 +84,10 @@ pub enum Durability {
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
-/// One write of a batch: a put (`Some`) or delete (`None`) of a key in a table.
-pub type Op = (Table, Vec<u8>, Option<Vec<u8>>);
+/// One write of a batch: a put (`Some`) or delete (`None`) of a key in a table. Keys
+/// and values are shared: the committer's and the log's overlays, a group's merge and
+/// the in-memory backend hold them without copying their bytes.
+pub type Op = (Table, Arc<[u8]>, Option<Arc<[u8]>>);
 
 /// Puts and deletes across tables, applied all together or not at all.
 #[derive(Debug, Default, Clone)]
@@ -100,11 +102,15 @@ impl WriteBatch {
     }
     /// Set `key` to `value` in `table`.
     pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.ops.push((table, key, Some(value)));
+        self.ops.push((table, key.into(), Some(value.into())));
     }
     /// Delete `key` from `table` (no error if absent).
     pub fn delete(&mut self, table: Table, key: Vec<u8>) {
-        self.ops.push((table, key, None));
+        self.ops.push((table, key.into(), None));
+    }
+    /// Adds a write already shared with another batch.
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
     }
     /// The operations in the order they were added; later ones win.
     pub fn ops(&self) -> &[Op] {

@@ -150,10 +150,10 @@ impl Backend for MemoryBackend {
             let map = &mut next[table.index()];
             match value {
                 Some(v) => {
-                    map.insert(Key::new(key), Bytes::from(v.as_slice()));
+                    map.insert(Key::new(key), Arc::clone(v));
                 }
                 None => {
-                    map.remove(key.as_slice());
+                    map.remove(&**key);
                 }
             }
         }

@@ -28,10 +28,7 @@ impl Overlay {
     /// Lays `batch`, numbered `seq`, over what is here.
     pub fn insert(&mut self, seq: u64, batch: &WriteBatch) {
         for (table, key, value) in batch.ops() {
-            self.tables[table.index()].insert(
-                Arc::from(key.as_slice()),
-                (seq, value.as_deref().map(Arc::from)),
-            );
+            self.tables[table.index()].insert(Arc::clone(key), (seq, value.clone()));
         }
     }
 
@@ -45,11 +42,8 @@ impl Overlay {
     pub fn remove_upto(&mut self, upto: u64, batch: &WriteBatch) {
         for (table, key, _) in batch.ops() {
             let map = &mut self.tables[table.index()];
-            if map
-                .get(key.as_slice())
-                .is_some_and(|(staged, _)| *staged <= upto)
-            {
-                map.remove(key.as_slice());
+            if map.get(&**key).is_some_and(|(staged, _)| *staged <= upto) {
+                map.remove(&**key);
             }
         }
     }

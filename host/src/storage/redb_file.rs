@@ -108,7 +108,7 @@ impl RedbBackend {
         let ops = batches
             .iter()
             .flat_map(|b| b.ops())
-            .map(|(t, k, v)| (*t, k.as_slice(), v.as_deref()));
+            .map(|(t, k, v)| (*t, &**k, v.as_deref()));
         self.commit_ops(ops, durable)
     }
 
