@@ -32,6 +32,8 @@ struct State {
     /// Why the last commit failed, until the backend is reopened.
     poisoned: Option<String>,
     flushing: bool,
+    /// Threads waiting on `flushed`: a notify is a futex syscall even with no waiter.
+    waiting: usize,
     commits: u64,
 }
 
@@ -60,6 +62,7 @@ impl Committer {
                 failed_upto: 0,
                 poisoned: None,
                 flushing: false,
+                waiting: 0,
                 commits: 0,
             }),
             flushed: Condvar::new(),
@@ -164,7 +167,7 @@ impl Committer {
                 return Err(Self::failure(&msg));
             }
             if s.flushing {
-                s = self.flushed.wait(s).map_err(|_| poisoned_lock())?;
+                s = self.wait_flushed(s)?;
                 continue;
             }
             let Some(backend) = s.backend.clone() else {
@@ -198,8 +201,21 @@ impl Committer {
                     s.poisoned = Some(e.to_string());
                 }
             }
-            self.flushed.notify_all();
+            if s.waiting > 0 {
+                self.flushed.notify_all();
+            }
         }
+    }
+
+    /// Waits until a group commit ends.
+    fn wait_flushed<'a>(
+        &self,
+        mut s: std::sync::MutexGuard<'a, State>,
+    ) -> Result<std::sync::MutexGuard<'a, State>, StorageError> {
+        s.waiting += 1;
+        let mut s = self.flushed.wait(s).map_err(|_| poisoned_lock())?;
+        s.waiting -= 1;
+        Ok(s)
     }
 
     /// After a failed commit: drops every staged batch and reopens the backend from what
@@ -210,7 +226,7 @@ impl Committer {
     pub fn recover(&self) -> Result<(), StorageError> {
         let mut s = self.lock()?;
         while s.flushing {
-            s = self.flushed.wait(s).map_err(|_| poisoned_lock())?;
+            s = self.wait_flushed(s)?;
         }
         if s.poisoned.is_none() {
             return Ok(());

@@ -64,19 +64,30 @@ pub struct Runtime {
     compat: String,
     disk_loads: AtomicU64,
     compiles: AtomicU64,
-    /// Executions running now, at most [`CONCURRENT_EXECUTIONS_MAX`].
-    running: Mutex<usize>,
+    /// Executions running now (at most [`CONCURRENT_EXECUTIONS_MAX`]) and threads
+    /// waiting for a turn.
+    running: Mutex<Turns>,
     finished: Condvar,
 }
 
 /// A turn to execute; the next waiting execution goes when it is dropped.
 pub(crate) struct ExecutionPermit<'a>(&'a Runtime);
 
+/// Executions running and threads waiting for one to finish.
+#[derive(Debug, Default)]
+struct Turns {
+    running: usize,
+    waiting: usize,
+}
+
 impl Drop for ExecutionPermit<'_> {
     fn drop(&mut self) {
-        let mut running = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
-        *running -= 1;
-        self.0.finished.notify_one();
+        let mut turns = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        turns.running -= 1;
+        // Only when someone waits: a notify is a futex syscall even with no waiter.
+        if turns.waiting > 0 {
+            self.0.finished.notify_one();
+        }
     }
 }
 
@@ -159,7 +170,7 @@ impl Runtime {
             compat,
             disk_loads: AtomicU64::new(0),
             compiles: AtomicU64::new(0),
-            running: Mutex::new(0),
+            running: Mutex::new(Turns::default()),
             finished: Condvar::new(),
         })
     }
@@ -167,14 +178,13 @@ impl Runtime {
     /// Waits for a turn to execute, so that concurrent executions never exhaust the
     /// instance pool.
     pub(crate) fn execution_permit(&self) -> ExecutionPermit<'_> {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        while *running >= CONCURRENT_EXECUTIONS_MAX {
-            running = self
-                .finished
-                .wait(running)
-                .unwrap_or_else(|e| e.into_inner());
+        let mut turns = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while turns.running >= CONCURRENT_EXECUTIONS_MAX {
+            turns.waiting += 1;
+            turns = self.finished.wait(turns).unwrap_or_else(|e| e.into_inner());
+            turns.waiting -= 1;
         }
-        *running += 1;
+        turns.running += 1;
         ExecutionPermit(self)
     }
 
