@@ -16,7 +16,7 @@ use crate::receipt::Receipt;
 use crate::tx::LoggedTx;
 
 /// Written once into a new data dir; a different value means a foreign format.
-pub const FORMAT: &[u8] = b"semel-data-v1";
+pub const FORMAT: &[u8] = b"semel-data-v2";
 /// Meta key of the format marker.
 pub const META_FORMAT: &[u8] = b"format";
 /// Meta key of the latest recorded version.

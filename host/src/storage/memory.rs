@@ -17,7 +17,7 @@ type Tables = [OrdMap<Key, Bytes>; Table::ALL.len()];
 /// Bytes of a key kept inside a map node: transaction ids (16), log keys (8) and most
 /// versioned state keys fit, so a lookup compares keys without a pointer chase (a
 /// cache miss per comparison once a table outgrows the cache).
-pub const INLINE_KEY_BYTES: usize = 46;
+pub(crate) const INLINE_KEY_BYTES: usize = 46;
 
 /// A map key: inline when short, shared when longer. Ordered as its bytes.
 #[derive(Clone)]
