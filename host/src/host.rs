@@ -110,6 +110,8 @@ pub(crate) struct Head {
 /// A transaction checked, hashed and with its code prepared: ready to run.
 struct Prepared<'a> {
     tx: std::borrow::Cow<'a, Transaction>,
+    /// The content's encoding, as the log stores it; hashed once, encoded once.
+    content: Vec<u8>,
     content_hash: [u8; 32],
     code_hash: Option<CodeHash>,
 }
@@ -365,9 +367,11 @@ impl Host {
             _ => std::borrow::Cow::Borrowed(tx),
         };
         tx.check()?;
-        let content_hash = tx.content_hash();
+        let content = tx.encode_content();
+        let content_hash = *blake3::hash(&content).as_bytes();
         let mut prepared = Prepared {
             tx,
+            content,
             content_hash,
             code_hash: None,
         };
@@ -463,6 +467,8 @@ impl Host {
         {
             batch.put(Table::Code, hash.0.to_vec(), code.clone());
         }
+        let lattice_bytes = lattice.to_bytes();
+        let state_root = LtHash::root_of_bytes(&lattice_bytes);
         let receipt = Receipt {
             tx_id: tx.id,
             status: run.status,
@@ -471,7 +477,7 @@ impl Host {
             results: run.results,
             events: run.events,
             gas_used: run.gas_used,
-            state_root: lattice.root(),
+            state_root,
             duplicate: false,
         };
         let record = TxRecord {
@@ -483,14 +489,14 @@ impl Host {
         batch.put(
             Table::Log,
             log_key(new_version).to_vec(),
-            encode_log_entry(&tx.id, &tx.encode_content()),
+            encode_log_entry(&tx.id, &p.content),
         );
         batch.put(
             Table::Meta,
             META_VERSION.to_vec(),
             new_version.to_le_bytes().to_vec(),
         );
-        batch.put(Table::Meta, META_LATTICE.to_vec(), lattice.to_bytes());
+        batch.put(Table::Meta, META_LATTICE.to_vec(), lattice_bytes);
         // Release this run's snapshot first: an in-memory backend then commits in place.
         drop((base, snapshot));
         let seq = self.committer.stage(batch)?;

@@ -166,7 +166,12 @@ impl LtHash {
 
     /// The state root this lattice commits to.
     pub fn root(&self) -> StateRoot {
-        StateRoot(*blake3::hash(&self.to_bytes()).as_bytes())
+        Self::root_of_bytes(&self.to_bytes())
+    }
+
+    /// The state root of a lattice given as [`LtHash::to_bytes`] gave it.
+    pub fn root_of_bytes(bytes: &[u8]) -> StateRoot {
+        StateRoot(*blake3::hash(bytes).as_bytes())
     }
 
     /// Little-endian lanes, as stored.
