@@ -43,8 +43,8 @@ pub use receipt::{CallResult, Receipt, Status};
 pub use state::{LtHash, StateRoot};
 pub use storage::{
     Backend, Durability, Entry, LOG_BLOCK_BYTES, LOG_DIRECT_WRITE_BYTES, LogFile, MemoryBackend,
-    Op, RedbBackend, Snapshot, Table, WAL_APPLY_BYTES, WAL_CHECKPOINT_BYTES, WAL_FILE,
-    WAL_GROW_BYTES, WAL_RECORD_BYTES_MAX, WalBackend, WalTuning, WriteBatch,
+    Op, RedbBackend, Snapshot, Table, WAL_APPLY_BYTES, WAL_BUFFER_KEEP_BYTES, WAL_CHECKPOINT_BYTES,
+    WAL_FILE, WAL_GROW_BYTES, WAL_RECORD_BYTES_MAX, WalBackend, WalTuning, WriteBatch,
 };
 pub use tx::{Call, DEFAULT_SENDER, Transaction, TxBody, parse_id};
 pub use uuid::Uuid;

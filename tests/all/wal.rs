@@ -1,6 +1,7 @@
 //! The write-ahead log in front of redb, at the backend seam: what a reopen replays from
-//! the log and what it must not — a torn or damaged last record, records of an earlier
-//! log cycle — and that a clean close leaves the log empty.
+//! the log and what it must not — a torn or damaged last record, an older record or
+//! another data dir's where the next record would be — and that a clean close leaves
+//! the log empty.
 
 use semel::{
     Backend, Durability, RedbBackend, Snapshot, StorageError, Table, WalBackend, WalTuning,
@@ -97,39 +98,52 @@ fn a_torn_or_damaged_last_record_is_not_replayed() {
     }
 }
 
-/// The end of the records a log image holds from offset 0 on, read as a reopen does.
-fn end_of_records(log: &[u8]) -> usize {
+/// The offsets of the records a log image holds from offset 0 on, read as a reopen
+/// does, and the end of the last.
+fn record_spans(log: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
     let mut at = 0;
     while log.get(at..at + 4) == Some(b"SWL1") {
         let len = u32::from_le_bytes(log[at + 12..at + 16].try_into().unwrap());
-        at += 48 + usize::try_from(len).unwrap();
+        let next = at + 48 + usize::try_from(len).unwrap();
+        spans.push((at, next));
+        at = next;
     }
-    at
+    spans
 }
 
 #[test]
-fn records_of_an_earlier_log_cycle_are_not_replayed() {
+fn only_the_next_record_of_this_data_dir_is_replayed() {
     // A checkpoint every few records: the log starts over at offset 0 again and again.
     let tuning = WalTuning {
         apply_bytes: 200,
         checkpoint_bytes: 600,
         grow_bytes: 4 << 10,
     };
-    // A whole record of an earlier cycle (number 1, KEY = 1), as it would lie past the
-    // newest records had it started where they end. (An append zeros the rest of its
-    // block, so on a real disk only a record starting on a later block boundary can.)
-    let first = crashed_after(1, log_only());
-    let stale = &first[1][..end_of_records(&first[1])];
     for n in 20..40 {
-        let mut image = crashed_after(n, tuning);
-        let end = end_of_records(&image[1]);
-        image[1][end..end + stale.len()].copy_from_slice(stale);
-        let wal = open(&FaultyDisk::with_image(image), tuning).unwrap();
-        assert_eq!(
-            value(&*wal.snapshot().unwrap()),
-            Some(n),
-            "after {n} commits"
-        );
+        let image = crashed_after(n, tuning);
+        let spans = record_spans(&image[1]);
+        let (first, end) = (spans[0], spans.last().unwrap().1);
+        // An older record of this data dir where the next one would be (as stale bytes
+        // of an earlier cycle can be, at a block boundary): not replayed.
+        let mut older = image.clone();
+        let copy = image[1][first.0..first.1].to_vec();
+        older[1][end..end + copy.len()].copy_from_slice(&copy);
+        // The next number, well formed, but another data dir's (checksummed with its
+        // key): not replayed either.
+        let other = crashed_after(n + 1, log_only());
+        let (at, next) = *record_spans(&other[1]).last().unwrap();
+        assert_eq!(other[1][at + 4..at + 12], (n + 1).to_le_bytes());
+        let mut foreign = image;
+        foreign[1][end..end + (next - at)].copy_from_slice(&other[1][at..next]);
+        for (what, image) in [("older", older), ("foreign", foreign)] {
+            let wal = open(&FaultyDisk::with_image(image), tuning).unwrap();
+            assert_eq!(
+                value(&*wal.snapshot().unwrap()),
+                Some(n),
+                "{what} record after {n} commits"
+            );
+        }
     }
 }
 
@@ -148,4 +162,17 @@ fn a_clean_close_checkpoints_and_empties_the_log() {
     no_log[1].clear();
     let wal = open(&FaultyDisk::with_image(no_log), log_only()).unwrap();
     assert_eq!(value(&*wal.snapshot().unwrap()), Some(3));
+}
+
+#[test]
+fn records_without_their_data_dirs_key_are_refused_not_dropped() {
+    // A log that holds records, beside a redb that has no log key (a data dir of an
+    // older version, or a log moved from another data dir): opening fails and says
+    // why, and the log is left as it was.
+    let mut image = crashed_after(3, log_only());
+    image[0].clear();
+    let disk = FaultyDisk::with_image(image.clone());
+    let e = open(&disk, log_only()).expect_err("refused");
+    assert!(e.to_string().contains("no log key"), "{e}");
+    assert_eq!(disk.files()[1], image[1]);
 }

@@ -86,7 +86,8 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// One write of a batch: a put (`Some`) or delete (`None`) of a key in a table. Keys
 /// and values are shared: the committer's and the log's overlays, a group's merge and
-/// the in-memory backend hold them without copying their bytes.
+/// the in-memory backend hold them without copying their bytes (the in-memory backend
+/// copies only short keys, into its map nodes).
 pub type Op = (Table, Arc<[u8]>, Option<Arc<[u8]>>);
 
 /// Puts and deletes across tables, applied all together or not at all.

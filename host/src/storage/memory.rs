@@ -30,14 +30,15 @@ enum Key {
 }
 
 impl Key {
-    fn new(key: &[u8]) -> Self {
+    /// A short key copied inline, a longer one shared.
+    fn new(key: &Bytes) -> Self {
         match u8::try_from(key.len()) {
             Ok(len) if key.len() <= INLINE_KEY_BYTES => {
                 let mut bytes = [0; INLINE_KEY_BYTES];
                 bytes[..key.len()].copy_from_slice(key);
                 Self::Inline { len, bytes }
             }
-            _ => Self::Shared(Bytes::from(key)),
+            _ => Self::Shared(Arc::clone(key)),
         }
     }
 

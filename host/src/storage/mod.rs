@@ -21,6 +21,6 @@ pub(crate) use memory::bounds_empty;
 pub(crate) use overlay::Overlay;
 pub use redb_file::RedbBackend;
 pub use wal::{
-    WAL_APPLY_BYTES, WAL_CHECKPOINT_BYTES, WAL_FILE, WAL_GROW_BYTES, WAL_RECORD_BYTES_MAX,
-    WalBackend, WalTuning,
+    WAL_APPLY_BYTES, WAL_BUFFER_KEEP_BYTES, WAL_CHECKPOINT_BYTES, WAL_FILE, WAL_GROW_BYTES,
+    WAL_RECORD_BYTES_MAX, WalBackend, WalTuning,
 };

@@ -12,7 +12,9 @@
 //!
 //! Opening replays the records after redb's number, in order, stopping at the first
 //! record that is torn, fails its checksum, or does not carry the next number (a record
-//! of an earlier cycle). Records hold final values (puts and deletes, never increments),
+//! of an earlier cycle). Checksums are keyed with a secret made with the data dir
+//! ([`WAL_MAC_KEY`]), so no byte string that was not a record of this data dir — a
+//! contract's value inside an old record, say — passes for one. Records hold final values (puts and deletes, never increments),
 //! so applying one twice changes nothing. After a replay redb is checkpointed and the log
 //! cleared, so an open reads one record header when nothing needs replaying.
 //!
@@ -21,7 +23,7 @@
 //! record unchanged and pads the last block with zeros.
 //!
 //! On-disk record (integers little-endian):
-//! `magic "SWL1" | seq u64 | payload length u32 | BLAKE3(first 16 bytes ‖ payload) | payload`,
+//! `magic "SWL1" | seq u64 | payload length u32 | keyed BLAKE3(first 16 bytes ‖ payload) | payload`,
 //! payload: per op `table u8 | kind u8 (1 put, 0 delete) | key length u32 | key
 //! [| value length u32 | value]`.
 
@@ -46,11 +48,19 @@ pub const WAL_GROW_BYTES: u64 = 8 << 20;
 /// Log bytes after which the logged batches are applied to redb (one write transaction,
 /// no sync): bounds the in-memory overlay and the pause of one apply.
 pub const WAL_APPLY_BYTES: u64 = 256 << 10;
+/// Bytes of the append buffer kept between appends at most: after a larger record (a
+/// big deploy) the buffer is freed rather than held for the backend's lifetime.
+pub const WAL_BUFFER_KEEP_BYTES: usize = 1 << 20;
 /// Bytes of one record's payload at most; a larger batch is refused before anything is
 /// written.
 pub const WAL_RECORD_BYTES_MAX: u64 = 1 << 30;
 /// The key, in the meta table, of the last log record redb holds (u64, little-endian).
 const WAL_SEQ_KEY: &[u8] = b"storage.wal_seq";
+/// The key, in the meta table, of the data dir's secret checksum key (32 random bytes,
+/// made with the data dir): a record's checksum is keyed with it, so bytes that were
+/// never a record of this data dir — a contract's value inside an old record, met by a
+/// replay past the end of the current ones — cannot pass for one.
+const WAL_MAC_KEY: &[u8] = b"storage.wal_key";
 
 const MAGIC: [u8; 4] = *b"SWL1";
 const HEADER_BYTES: usize = 48;
@@ -104,6 +114,8 @@ struct Log {
     len: u64,
     /// The sequence number of the last record written (and applied to redb).
     seq: u64,
+    /// The key of the records' checksums ([`WAL_MAC_KEY`]).
+    mac_key: [u8; 32],
     /// After a failure whose record may still be on disk: refuse commits until reopened.
     failed: bool,
     /// Log bytes of the records not yet applied to redb.
@@ -158,10 +170,12 @@ impl WalBackend {
             })?),
             None => 0,
         };
+        let stored_key = snap.get(Table::Meta, WAL_MAC_KEY)?;
         drop(snap);
         let len = file.len().map_err(|e| io("length", e))?;
         let mut log = Log {
             file,
+            mac_key: [0; 32],
             end: 0,
             tail: Vec::new(),
             blocks: Vec::new(),
@@ -172,6 +186,28 @@ impl WalBackend {
             unapplied_bytes: 0,
             overlay: Overlay::default(),
             base: None,
+        };
+        log.mac_key = match stored_key {
+            Some(key) => key.as_slice().try_into().map_err(|_| {
+                StorageError::Corrupt(format!("{} is not 32 bytes", WAL_MAC_KEY.escape_ascii()))
+            })?,
+            // Records without a key to check them by: refuse rather than drop them.
+            None if log.len >= HEADER_BYTES as u64 && log.holds_a_header()? => {
+                return Err(StorageError::Corrupt(
+                    "the write-ahead log holds records but the data dir has no log key: \
+                     it was written by an older version of Semel"
+                        .into(),
+                ));
+            }
+            None => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| io("make the log key (no OS randomness)", e))?;
+                let mut batch = WriteBatch::new();
+                batch.put(Table::Meta, WAL_MAC_KEY.to_vec(), key.to_vec());
+                redb.commit_batches(&[&batch], true)?;
+                key
+            }
         };
         let replay = log.read_from(durable_seq)?;
         if !replay.is_empty() {
@@ -238,7 +274,12 @@ fn len_u32(n: usize) -> Result<[u8; 4], StorageError> {
 
 /// Appends one record, header and payload, to `out`; returns its length. Refuses a
 /// batch too large for a record before writing anything.
-fn encode_into(out: &mut Vec<u8>, seq: u64, batch: &WriteBatch) -> Result<usize, StorageError> {
+fn encode_into(
+    out: &mut Vec<u8>,
+    mac_key: &[u8; 32],
+    seq: u64,
+    batch: &WriteBatch,
+) -> Result<usize, StorageError> {
     let payload_len: usize = batch
         .ops()
         .iter()
@@ -262,7 +303,7 @@ fn encode_into(out: &mut Vec<u8>, seq: u64, batch: &WriteBatch) -> Result<usize,
         }
     }
     let record = &mut out[start..];
-    let sum = checksum(&record[..16], &record[HEADER_BYTES..]);
+    let sum = checksum(mac_key, &record[..16], &record[HEADER_BYTES..]);
     record[16..HEADER_BYTES].copy_from_slice(&sum);
     Ok(record.len())
 }
@@ -270,12 +311,12 @@ fn encode_into(out: &mut Vec<u8>, seq: u64, batch: &WriteBatch) -> Result<usize,
 #[cfg(test)]
 fn encode(seq: u64, batch: &WriteBatch) -> Result<Vec<u8>, StorageError> {
     let mut out = Vec::new();
-    encode_into(&mut out, seq, batch)?;
+    encode_into(&mut out, &[7; 32], seq, batch)?;
     Ok(out)
 }
 
-fn checksum(head: &[u8], payload: &[u8]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
+fn checksum(mac_key: &[u8; 32], head: &[u8], payload: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(mac_key);
     h.update(head);
     h.update(payload);
     *h.finalize().as_bytes()
@@ -321,7 +362,10 @@ impl Log {
         Ok(head != [0; 4])
     }
 
-    /// The records after `durable_seq`, in order, and the end of the last one read.
+    /// The records after `durable_seq`, in order. Records redb already holds (a
+    /// checkpoint whose clear did not happen) are skipped, but only before the first
+    /// one replayed and only when their checksum holds; after that, any record but the
+    /// next one ends the replay.
     fn read_from(&self, durable_seq: u64) -> Result<Vec<(u64, WriteBatch)>, StorageError> {
         let mut out = Vec::new();
         let mut at = 0u64;
@@ -340,24 +384,28 @@ impl Log {
             let seq = u64::from_le_bytes(seq.try_into().unwrap_or_default());
             let len = u64::from(u32::from_le_bytes(len.try_into().unwrap_or_default()));
             let next = at + HEADER_BYTES as u64 + len;
-            if len > WAL_RECORD_BYTES_MAX || next > self.len || seq > expected {
+            let replaying = !out.is_empty();
+            if len > WAL_RECORD_BYTES_MAX
+                || next > self.len
+                || seq > expected
+                || (seq < expected && replaying)
+            {
+                break;
+            }
+            let mut payload = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+            self.file
+                .read(at + HEADER_BYTES as u64, &mut payload)
+                .map_err(|e| io("read a record", e))?;
+            if checksum(&self.mac_key, &header[..16], &payload) != sum {
                 break;
             }
             if seq == expected {
-                let mut payload = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-                self.file
-                    .read(at + HEADER_BYTES as u64, &mut payload)
-                    .map_err(|e| io("read a record", e))?;
-                if checksum(&header[..16], &payload) != sum {
-                    break;
-                }
                 let Some(batch) = decode(&payload) else {
                     break;
                 };
                 out.push((seq, batch));
                 expected += 1;
             }
-            // A record redb already holds (seq < expected) is skipped unread.
             at = next;
         }
         Ok(out)
@@ -391,7 +439,7 @@ impl Log {
         self.blocks.clear();
         let mut blocks = std::mem::take(&mut self.blocks);
         blocks.extend_from_slice(&self.tail);
-        let encoded = encode_into(&mut blocks, seq, batch);
+        let encoded = encode_into(&mut blocks, &self.mac_key, seq, batch);
         self.blocks = blocks;
         let record_len = u64::try_from(encoded?).unwrap_or(u64::MAX);
         let needed = self.end + record_len;
@@ -414,11 +462,17 @@ impl Log {
         self.tail
             .extend_from_slice(&self.blocks[used - in_block..used]);
         self.end = needed;
+        if self.blocks.capacity() > WAL_BUFFER_KEEP_BYTES {
+            self.blocks = Vec::new();
+        }
         Ok(record_len)
     }
 
-    /// Writes zeros from the file's end up to `grown` bytes, a bounded piece at a time.
+    /// Grows the file to `grown` bytes and writes zeros over the new part, a bounded
+    /// piece at a time: a length alone would leave a hole, whose blocks the first sync
+    /// into it would have to allocate.
     fn grow(&mut self, grown: u64) -> Result<(), StorageError> {
+        self.file.set_len(grown).map_err(|e| io("grow", e))?;
         let piece = (LOG_DIRECT_WRITE_BYTES as u64).min(grown - self.len);
         let zeros = vec![0u8; usize::try_from(piece).unwrap_or(usize::MAX)];
         while self.len < grown {
@@ -562,13 +616,43 @@ mod tests {
         let rec = encode(7, &b).unwrap();
         let payload = &rec[HEADER_BYTES..];
         assert_eq!(decode(payload).unwrap().ops(), b.ops());
-        assert_eq!(checksum(&rec[..16], payload), rec[16..48]);
+        assert_eq!(checksum(&[7; 32], &rec[..16], payload), rec[16..48]);
+        // Another data dir's key does not pass.
+        assert_ne!(checksum(&[8; 32], &rec[..16], payload), rec[16..48]);
         // A payload cut short does not decode.
         assert!(decode(&payload[..payload.len() - 1]).is_none());
         // An unknown table does not decode.
         let mut bad = payload.to_vec();
         bad[0] = 9;
         assert!(decode(&bad).is_none());
+    }
+
+    #[test]
+    fn a_large_record_does_not_keep_its_buffer() {
+        let redb =
+            RedbBackend::with_storage(redb::backends::InMemoryBackend::new(), Durability::None)
+                .unwrap();
+        let log = Box::new(redb::backends::InMemoryBackend::new());
+        let wal = WalBackend::with_storage(redb, log, Durability::Immediate).unwrap();
+        let commit = |bytes: usize| {
+            let mut b = WriteBatch::new();
+            b.put(Table::State, b"k".to_vec(), vec![1; bytes]);
+            wal.commit(&b).unwrap();
+            wal.log.lock().unwrap().blocks.capacity()
+        };
+        assert!(commit(100) <= WAL_BUFFER_KEEP_BYTES);
+        assert!(commit(WAL_BUFFER_KEEP_BYTES / 2) <= WAL_BUFFER_KEEP_BYTES);
+        assert_eq!(
+            commit(WAL_BUFFER_KEEP_BYTES + 1),
+            0,
+            "freed after a large record"
+        );
+        assert!(commit(100) > 0, "a small record keeps its buffer");
+        // The newest value is what reads see.
+        assert_eq!(
+            wal.snapshot().unwrap().get(Table::State, b"k").unwrap(),
+            Some(vec![1; 100])
+        );
     }
 
     #[test]
