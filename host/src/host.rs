@@ -368,7 +368,7 @@ impl Host {
         };
         tx.check()?;
         let content = tx.encode_content();
-        let content_hash = *blake3::hash(&content).as_bytes();
+        let content_hash = Transaction::hash_content(&content);
         let mut prepared = Prepared {
             tx,
             content,

@@ -198,7 +198,12 @@ impl Transaction {
     /// The hash that decides duplicate (same) versus conflict (different): sender, gas
     /// limit and calls, or for a deploy the name, code hash and init arguments.
     pub fn content_hash(&self) -> [u8; 32] {
-        *blake3::hash(&self.encode_content()).as_bytes()
+        Self::hash_content(&self.encode_content())
+    }
+
+    /// The content hash of a [`Transaction::encode_content`] encoding.
+    pub(crate) fn hash_content(content: &[u8]) -> [u8; 32] {
+        *blake3::hash(content).as_bytes()
     }
 
     /// The explicit encoding of the content, as the log stores it (code by hash).

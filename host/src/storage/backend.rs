@@ -157,19 +157,29 @@ pub trait Snapshot: Send + Sync {
         lo: &[u8],
         hi: &[u8],
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        let mut found = None;
-        self.range(
-            table,
-            Bound::Included(lo),
-            Bound::Included(hi),
-            true,
-            &mut |_, v| {
-                found = Some(v.to_vec());
-                false
-            },
-        )?;
-        Ok(found)
+        last_in_range(self, table, lo, hi)
     }
+}
+
+/// The value of the greatest key in `[lo, hi]`, by a reverse range walk of `snapshot`.
+pub(crate) fn last_in_range(
+    snapshot: &(impl Snapshot + ?Sized),
+    table: Table,
+    lo: &[u8],
+    hi: &[u8],
+) -> Result<Option<Vec<u8>>, StorageError> {
+    let mut found = None;
+    snapshot.range(
+        table,
+        Bound::Included(lo),
+        Bound::Included(hi),
+        true,
+        &mut |_, v| {
+            found = Some(v.to_vec());
+            false
+        },
+    )?;
+    Ok(found)
 }
 
 /// Where the host's tables live.

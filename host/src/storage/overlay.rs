@@ -103,20 +103,7 @@ impl Snapshot for StagedSnapshot {
             // counter's key, a redb range seek per transaction).
             Some((_, (_, Some(v)))) => Ok(Some(v.to_vec())),
             // A delete (a prune): the greatest live key may lie below, in either layer.
-            Some((_, (_, None))) => {
-                let mut found = None;
-                self.range(
-                    table,
-                    Bound::Included(lo),
-                    Bound::Included(hi),
-                    true,
-                    &mut |_, v| {
-                        found = Some(v.to_vec());
-                        false
-                    },
-                )?;
-                Ok(found)
-            }
+            Some((_, (_, None))) => super::backend::last_in_range(self, table, lo, hi),
             None => self.base.newest_in(table, lo, hi),
         }
     }

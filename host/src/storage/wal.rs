@@ -14,8 +14,8 @@
 //! record that is torn, fails its checksum, or does not carry the next number (a record
 //! of an earlier cycle). Checksums are keyed with a secret made with the data dir
 //! ([`WAL_MAC_KEY`]), so no byte string that was not a record of this data dir — a
-//! contract's value inside an old record, say — passes for one. Records hold final values (puts and deletes, never increments),
-//! so applying one twice changes nothing. After a replay redb is checkpointed and the log
+//! contract's value inside an old record, say — passes for one. Records hold final
+//! values (puts and deletes, never increments), so applying one twice changes nothing. After a replay redb is checkpointed and the log
 //! cleared, so an open reads one record header when nothing needs replaying.
 //!
 //! Every write is whole [`LOG_BLOCK_BYTES`] blocks, so that [`LogFile`] can send it
@@ -187,12 +187,14 @@ impl WalBackend {
             overlay: Overlay::default(),
             base: None,
         };
+        // Read once: the first header says whether the log holds anything.
+        let holds_records = log.len >= HEADER_BYTES as u64 && log.holds_a_header()?;
         log.mac_key = match stored_key {
             Some(key) => key.as_slice().try_into().map_err(|_| {
                 StorageError::Corrupt(format!("{} is not 32 bytes", WAL_MAC_KEY.escape_ascii()))
             })?,
             // Records without a key to check them by: refuse rather than drop them.
-            None if log.len >= HEADER_BYTES as u64 && log.holds_a_header()? => {
+            None if holds_records => {
                 return Err(StorageError::Corrupt(
                     "the write-ahead log holds records but the data dir has no log key: \
                      it was written by an older version of Semel"
@@ -220,7 +222,7 @@ impl WalBackend {
         }
         // The log is empty from here on: a replay is checkpointed above, and records
         // left from earlier cycles carry older numbers.
-        if log.len >= HEADER_BYTES as u64 && (!replay.is_empty() || log.holds_a_header()?) {
+        if holds_records {
             log.clear()?;
         }
         Ok(Self {
@@ -437,11 +439,9 @@ impl Log {
         grow_bytes: u64,
     ) -> Result<u64, StorageError> {
         self.blocks.clear();
-        let mut blocks = std::mem::take(&mut self.blocks);
-        blocks.extend_from_slice(&self.tail);
-        let encoded = encode_into(&mut blocks, &self.mac_key, seq, batch);
-        self.blocks = blocks;
-        let record_len = u64::try_from(encoded?).unwrap_or(u64::MAX);
+        self.blocks.extend_from_slice(&self.tail);
+        let encoded = encode_into(&mut self.blocks, &self.mac_key, seq, batch)?;
+        let record_len = u64::try_from(encoded).unwrap_or(u64::MAX);
         let needed = self.end + record_len;
         let start = self.end - u64::try_from(self.tail.len()).unwrap_or(0);
         let blocks_end = round_up(needed);
