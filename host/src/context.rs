@@ -10,6 +10,7 @@ use wasmtime::{AsContextMut, Memory};
 
 use crate::engine::Runtime;
 use crate::limits::EVENTS_PER_TX_MAX;
+use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{MergedView, ReadSet, StateView, WriteSet};
 use crate::storage::{Snapshot, StorageError};
 
@@ -73,6 +74,8 @@ pub(crate) struct TxCtx {
     pub sender: Arc<str>,
     /// Print contract `log` text to stderr.
     pub debug_log: bool,
+    /// Registry entries read lately: the writer's, lent to this run.
+    pub contracts: ContractCache,
 }
 
 impl TxCtx {
@@ -93,6 +96,25 @@ impl TxCtx {
             return Ok(v.map(<[u8]>::to_vec));
         }
         self.reads.read(&*self.base, ns, key)
+    }
+
+    /// The registry entry of contract `name` as the running frame sees it.
+    ///
+    /// # Errors
+    /// When the base view fails or the entry does not decode.
+    pub fn contract(&mut self, name: &str) -> Result<Option<ContractRecord>, StorageError> {
+        if let Some(v) = self.writes.get(REGISTRY_NS, name.as_bytes()) {
+            return Ok(v.map(ContractRecord::decode).transpose()?);
+        }
+        if let Some(cached) = self.contracts.get(name, self.base.version()) {
+            return Ok(cached);
+        }
+        let Some(bytes) = self.reads.read(&*self.base, REGISTRY_NS, name.as_bytes())? else {
+            return Ok(None);
+        };
+        let record = ContractRecord::decode(&bytes)?;
+        self.contracts.insert(name, record);
+        Ok(Some(record))
     }
 
     /// The running frame.

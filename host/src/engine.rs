@@ -351,6 +351,7 @@ mod tests {
             tx_id: [0; 16],
             sender: Arc::from("s"),
             debug_log: false,
+            contracts: Default::default(),
         };
         Store::new(runtime.engine(), ctx)
     }

@@ -15,7 +15,7 @@ use crate::engine::{CodeHash, Runtime};
 use crate::frames::{FrameEnd, FrameKind, run_frame};
 use crate::gas::{DEPLOY_BYTE_GAS, FRAME_GAS};
 use crate::receipt::{CallResult, Status};
-use crate::registry::{ContractRecord, REGISTRY_NS};
+use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{ReadSet, StateView, WriteSet};
 use crate::storage::{Snapshot, StorageError};
 use crate::tx::Call;
@@ -45,6 +45,8 @@ pub(crate) struct RunSetup {
     pub new_version: u64,
     pub read_only: bool,
     pub debug_log: bool,
+    /// Registry entries read lately; the run hands them back in its [`Execution`].
+    pub contracts: ContractCache,
 }
 
 /// The outcome of a run, before it is committed.
@@ -58,6 +60,8 @@ pub(crate) struct Execution {
     pub writes: WriteSet,
     /// Base values the run read: the commit takes old values from here.
     pub reads: ReadSet,
+    /// The setup's registry entries, with those this run read.
+    pub contracts: ContractCache,
 }
 
 /// Runs `work`.
@@ -65,7 +69,7 @@ pub(crate) struct Execution {
 /// # Errors
 /// Only host failures; every contract failure is an [`Execution`] with
 /// [`Status::Reverted`].
-pub(crate) fn execute(setup: RunSetup, work: &Work<'_>) -> Result<Execution, StorageError> {
+pub(crate) fn execute(mut setup: RunSetup, work: &Work<'_>) -> Result<Execution, StorageError> {
     // Held until the store (declared after it) is dropped with its instances.
     let runtime = Arc::clone(&setup.runtime);
     let _turn = runtime.execution_permit();
@@ -83,6 +87,7 @@ pub(crate) fn execute(setup: RunSetup, work: &Work<'_>) -> Result<Execution, Sto
         tx_id: *setup.tx_id.as_bytes(),
         sender: Arc::clone(&setup.sender),
         debug_log: setup.debug_log,
+        contracts: std::mem::take(&mut setup.contracts),
     };
     let mut store = Store::new(setup.runtime.engine(), ctx);
     store
@@ -127,6 +132,7 @@ pub(crate) fn execute(setup: RunSetup, work: &Work<'_>) -> Result<Execution, Sto
             WriteSet::new()
         },
         reads: ctx.reads,
+        contracts: ctx.contracts,
     })
 }
 
@@ -176,7 +182,7 @@ fn run_deploy(
     )?;
     let taken = store
         .data_mut()
-        .get(REGISTRY_NS, name.as_bytes())
+        .contract(name)
         .map_err(|e| wasmtime::Error::new(Abort::Host(e)))?;
     if taken.is_some() {
         return Ok(Err(format!(

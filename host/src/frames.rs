@@ -13,7 +13,6 @@ use crate::abi::{INIT_METHOD, MEMORY_EXPORT};
 use crate::context::{Abort, Frame, TxCtx, charge};
 use crate::gas::FRAME_GAS;
 use crate::limits::{CALL_DEPTH_MAX, INSTANCES_PER_TX_MAX};
-use crate::registry::{ContractRecord, REGISTRY_NS};
 use crate::storage::{StorageError, Table};
 
 /// How a frame ended, when it did not end the transaction.
@@ -73,14 +72,9 @@ pub(crate) fn run_frame(
             "more than INSTANCES_PER_TX_MAX ({INSTANCES_PER_TX_MAX}) contract calls in one transaction"
         ));
     }
-    let Some(record) = store
-        .data_mut()
-        .get(REGISTRY_NS, contract.as_bytes())
-        .map_err(host)?
-    else {
+    let Some(record) = store.data_mut().contract(contract).map_err(host)? else {
         return failed(format!("unknown contract {contract}"));
     };
-    let record = ContractRecord::decode(&record).map_err(|e| host(e.into()))?;
     let ctx = store.data();
     let runtime = Arc::clone(&ctx.runtime);
     let code = Arc::clone(&ctx.code);

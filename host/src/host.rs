@@ -17,7 +17,7 @@ use crate::error::{InputError, QueryError, StorageError, SubmitError};
 use crate::executor::{Execution, RunSetup, Work, execute};
 use crate::limits::QUERY_GAS_LIMIT;
 use crate::receipt::{Receipt, Status};
-use crate::registry::{ContractRecord, REGISTRY_NS};
+use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{
     EntryCache, LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key,
     versioned_key,
@@ -105,6 +105,8 @@ pub(crate) struct Head {
     pub horizon: u64,
     /// Lanes of the entries the lattice gained lately: see [`EntryCache`].
     pub entry_cache: EntryCache,
+    /// Registry entries the writer read lately: see [`ContractCache`].
+    pub contracts: ContractCache,
 }
 
 /// A transaction checked, hashed and with its code prepared: ready to run.
@@ -262,6 +264,7 @@ impl Host {
                     lattice: LtHash::default(),
                     horizon: 0,
                     entry_cache: EntryCache::default(),
+                    contracts: ContractCache::default(),
                 }
             }
             Some(f) if f == FORMAT => read_head(&*snap)?,
@@ -451,8 +454,10 @@ impl Host {
             new_version,
             read_only: false,
             debug_log: self.options.debug_log,
+            contracts: std::mem::take(&mut head.contracts),
         };
-        let run = execute(setup, &work)?;
+        let mut run = execute(setup, &work)?;
+        head.contracts = std::mem::take(&mut run.contracts);
         let mut lattice = head.lattice.clone();
         let mut batch = WriteBatch::new();
         self.stage_writes(
@@ -651,6 +656,7 @@ impl Host {
             new_version: version,
             read_only: true,
             debug_log: self.options.debug_log,
+            contracts: ContractCache::default(),
         };
         let mut run = execute(setup, &Work::Calls(&calls))?;
         match run.status {
@@ -812,6 +818,7 @@ fn read_head(snap: &dyn Snapshot) -> Result<Head, StorageError> {
         lattice: LtHash::from_bytes(&lattice)?,
         horizon,
         entry_cache: EntryCache::default(),
+        contracts: ContractCache::default(),
     })
 }
 

@@ -1,10 +1,16 @@
 //! The contract registry: which contracts exist, with what code, since which version.
 //! Its entries live in the state under [`REGISTRY_NS`], so the state root commits to
-//! them and historical reads see the registry as it was.
+//! them and historical reads see the registry as it was. [`ContractCache`] keeps the
+//! entries the writer read lately, since every call looks its contract up.
+
+use std::collections::HashMap;
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::engine::CodeHash;
 pub use crate::state::REGISTRY_NS;
+
+/// Registry entries a [`ContractCache`] holds at most (under 100 bytes each).
+pub const CONTRACT_CACHE_ENTRIES: usize = 4096;
 
 /// A deployed contract's registry entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +39,61 @@ impl ContractRecord {
     }
 }
 
+/// Registry entries read by the writer, by contract name.
+///
+/// An entry is written once, by its contract's deploy, and never changed or removed, so
+/// a cached entry answers a read at any version: the entry itself at or after the
+/// deploy's version, none before it. Only the writer fills it, from the state it runs
+/// against; that state may hold batches that are not durable yet, so the cache lives
+/// in the writer's head and starts empty when a failed commit makes the head reload.
+#[derive(Debug, Default)]
+pub(crate) struct ContractCache(HashMap<Box<str>, ContractRecord>);
+
+impl ContractCache {
+    /// `Some(entry)` when the cache can answer a read of `name` at `version`:
+    /// `Some(None)` when the contract was deployed after it. `None` when not cached.
+    pub(crate) fn get(&self, name: &str, version: u64) -> Option<Option<ContractRecord>> {
+        let record = self.0.get(name)?;
+        Some((record.version <= version).then_some(*record))
+    }
+
+    /// Remembers `name`'s entry; a full cache starts over, so it stays bounded.
+    pub(crate) fn insert(&mut self, name: &str, record: ContractRecord) {
+        if self.0.len() >= CONTRACT_CACHE_ENTRIES {
+            self.0.clear();
+        }
+        self.0.insert(name.into(), record);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_answers_by_version_and_stays_bounded() {
+        let record = |version| ContractRecord {
+            code_hash: CodeHash([1; 32]),
+            version,
+        };
+        let mut cache = ContractCache::default();
+        assert_eq!(cache.get("a", 9), None);
+        cache.insert("a", record(5));
+        assert_eq!(cache.get("a", 4), Some(None), "not deployed yet at 4");
+        assert_eq!(cache.get("a", 5), Some(Some(record(5))));
+        assert_eq!(cache.get("a", 9), Some(Some(record(5))));
+        for i in 0..CONTRACT_CACHE_ENTRIES + 10 {
+            cache.insert(&format!("c{i}"), record(1));
+            assert!(cache.len() <= CONTRACT_CACHE_ENTRIES);
+        }
+        assert_eq!(cache.get("a", 9), None, "a full cache started over");
+    }
+
     #[test]
     fn round_trip() {
         let r = super::ContractRecord {

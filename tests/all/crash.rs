@@ -293,3 +293,44 @@ fn injected_io_errors_give_err_and_the_host_recovers() {
         "only {faults_hit} of 12 injected faults hit a submit"
     );
 }
+
+/// A call that ran after a deploy staged in the same group read the new registry entry;
+/// when that group's commit fails, the writer must forget the entry with the rest of
+/// the group, so later calls see the contract only if the deploy is really recorded.
+#[test]
+fn a_failed_groups_deploy_is_forgotten_by_the_contract_cache() {
+    let mut lost = 0;
+    for point in 0..12 {
+        let disk = FaultyDisk::default();
+        let host = open(&disk);
+        // Warm: the log and redb have been written once, so the fault lands in the group.
+        host.submit(&Transaction::deploy("other", wat("counter"), Vec::new()))
+            .unwrap();
+        let deploy = Transaction::deploy("counter", wat("counter"), Vec::new());
+        let call = Transaction::call("counter", "inc", Vec::new());
+        disk.fault_at(point, Fault::Error);
+        let results = host.submit_all(&[deploy.clone(), call]);
+        if results.iter().any(Result::is_ok) {
+            continue;
+        }
+        // Past the version the lost deploy had taken, so only the cache could claim it.
+        host.submit(&Transaction::call("other", "inc", Vec::new()))
+            .unwrap();
+        let after = host
+            .submit(&Transaction::call("counter", "inc", Vec::new()))
+            .unwrap_or_else(|e| panic!("fault at {point}: the call after recovery: {e}"));
+        match host.receipt(&deploy.id).unwrap() {
+            None => {
+                lost += 1;
+                assert_eq!(after.status, Status::Reverted, "fault at {point}");
+                let error = after.error.unwrap_or_default();
+                assert!(
+                    error.contains("unknown contract counter"),
+                    "fault at {point}: {error}"
+                );
+            }
+            Some(_) => assert_eq!(after.status, Status::Committed, "fault at {point}"),
+        }
+    }
+    assert!(lost > 0, "no fault point lost the group's deploy");
+}
