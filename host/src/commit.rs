@@ -5,9 +5,16 @@
 //! A failed backend commit fails every staged batch, poisons the committer, and the next
 //! writer reopens the backend from disk: a commit is never retried over the same dirty
 //! state. Nothing here knows what a transaction is; it moves [`WriteBatch`]es.
+//!
+//! A submitter on its way to stage holds an [`Arrival`]. A group's leader waits for
+//! those (at most [`GROUP_WAIT_MICROS_MAX`]) before it commits, so that clients sending
+//! one transaction at a time share commits: without the wait, two such clients take
+//! turns, one transaction per fsync, as each stages while the other's fsync runs.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use crate::limits::GROUP_WAIT_MICROS_MAX;
 use crate::storage::{Backend, Overlay, Snapshot, StorageError, Table, WriteBatch};
 
 /// Reopens the backend from what is durable, after a failed commit.
@@ -34,6 +41,10 @@ struct State {
     flushing: bool,
     /// Threads waiting on `flushed`: a notify is a futex syscall even with no waiter.
     waiting: usize,
+    /// Live [`Arrival`]s: submitters that will stage soon.
+    arriving: usize,
+    /// A leader waits on `arrived` for the arriving to stage.
+    leader_waiting: bool,
     commits: u64,
 }
 
@@ -41,7 +52,24 @@ struct State {
 pub(crate) struct Committer {
     state: Mutex<State>,
     flushed: Condvar,
+    arrived: Condvar,
     reopen: Option<Reopen>,
+    /// How long a leader waits for arriving submitters: [`GROUP_WAIT_MICROS_MAX`].
+    group_wait: Duration,
+}
+
+/// A submitter that is about to execute and stage: see the module docs. Dropped once
+/// it has staged (or given up).
+pub(crate) struct Arrival<'a>(&'a Committer);
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.arriving -= 1;
+        if s.arriving == 0 && s.leader_waiting {
+            self.0.arrived.notify_one();
+        }
+    }
 }
 
 fn poisoned_lock() -> StorageError {
@@ -63,11 +91,31 @@ impl Committer {
                 poisoned: None,
                 flushing: false,
                 waiting: 0,
+                arriving: 0,
+                leader_waiting: false,
                 commits: 0,
             }),
             flushed: Condvar::new(),
+            arrived: Condvar::new(),
             reopen,
+            group_wait: Duration::from_micros(GROUP_WAIT_MICROS_MAX),
         }
+    }
+
+    /// The same committer with another leader's wait, so tests can make grouping certain.
+    #[cfg(test)]
+    fn with_group_wait(mut self, wait: Duration) -> Self {
+        self.group_wait = wait;
+        self
+    }
+
+    /// Marks a submitter on its way to stage, until the returned guard drops.
+    ///
+    /// # Errors
+    /// Only if a panic poisoned the committer.
+    pub fn arrive(&self) -> Result<Arrival<'_>, StorageError> {
+        self.lock()?.arriving += 1;
+        Ok(Arrival(self))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, StorageError> {
@@ -173,13 +221,18 @@ impl Committer {
             let Some(backend) = s.backend.clone() else {
                 return Err(Self::failure("backend closed"));
             };
+            s.flushing = true;
+            s = self.await_arrivals(s)?;
             let group = std::mem::take(&mut s.queue);
             let Some(&(upto, _)) = group.last() else {
+                s.flushing = false;
+                if s.waiting > 0 {
+                    self.flushed.notify_all();
+                }
                 return Err(StorageError::Backend(format!(
                     "batch {seq} was never staged"
                 )));
             };
-            s.flushing = true;
             drop(s);
             // A group of one (one client, one transaction at a time) is committed as it is.
             let merged = match group.as_slice() {
@@ -205,6 +258,31 @@ impl Committer {
                 self.flushed.notify_all();
             }
         }
+    }
+
+    /// A leader's wait for submitters on their way to stage, up to `group_wait`.
+    fn await_arrivals<'a>(
+        &self,
+        mut s: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, StorageError> {
+        if s.arriving == 0 {
+            return Ok(s);
+        }
+        let deadline = Instant::now() + self.group_wait;
+        s.leader_waiting = true;
+        while s.arriving > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = self
+                .arrived
+                .wait_timeout(s, left)
+                .map_err(|_| poisoned_lock())?
+                .0;
+        }
+        s.leader_waiting = false;
+        Ok(s)
     }
 
     /// Waits until a group commit ends.
@@ -347,5 +425,45 @@ mod tests {
         committer.wait_durable(seqs[0]).unwrap();
         assert_eq!(committer.commits(), 1);
         assert_eq!(committer.pending_seq(Table::Log, &[4]).unwrap(), None);
+    }
+
+    fn one_write(key: u8) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        b.put(Table::Log, vec![key], vec![key]);
+        b
+    }
+
+    #[test]
+    fn a_leader_waits_for_an_arriving_submitter_and_commits_both_at_once() {
+        let committer = Arc::new(
+            Committer::new(Box::new(Grouped(MemoryBackend::new())), None)
+                .with_group_wait(Duration::from_secs(60)),
+        );
+        let arrival = committer.arrive().unwrap();
+        let first = committer.stage(one_write(1)).unwrap();
+        let leader = {
+            let committer = Arc::clone(&committer);
+            std::thread::spawn(move || committer.wait_durable(first))
+        };
+        // Long enough for the leader to have committed alone, were it not waiting.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(committer.commits(), 0, "the leader did not wait");
+        let second = committer.stage(one_write(2)).unwrap();
+        drop(arrival);
+        leader.join().unwrap().unwrap();
+        committer.wait_durable(second).unwrap();
+        assert_eq!(committer.commits(), 1, "both batches in one commit");
+    }
+
+    #[test]
+    fn a_leader_waits_for_a_submitter_that_never_stages_only_up_to_the_bound() {
+        let committer = Committer::new(Box::new(Grouped(MemoryBackend::new())), None);
+        // An arrival that never stages.
+        let _arrival = committer.arrive().unwrap();
+        let seq = committer.stage(one_write(1)).unwrap();
+        let started = Instant::now();
+        committer.wait_durable(seq).unwrap();
+        assert!(started.elapsed() >= Duration::from_micros(GROUP_WAIT_MICROS_MAX));
+        assert_eq!(committer.commits(), 1);
     }
 }

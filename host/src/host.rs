@@ -322,6 +322,7 @@ impl Host {
     pub fn submit(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
         let prepared = self.prepare(tx)?;
         let staged = {
+            let _arrival = self.committer.arrive()?;
             let mut head = self.writer()?;
             self.run_and_stage(&mut head, &prepared)?
         };
@@ -333,6 +334,7 @@ impl Host {
     /// host is otherwise idle). One result per transaction, in order.
     pub fn submit_all(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
         let prepared: Vec<_> = txs.iter().map(|tx| self.prepare(tx)).collect();
+        let arrival = self.committer.arrive();
         let staged: Vec<Result<Staged, SubmitError>> = match self.writer() {
             Ok(mut head) => prepared
                 .into_iter()
@@ -346,6 +348,7 @@ impl Host {
                     .collect()
             }
         };
+        drop(arrival);
         staged
             .into_iter()
             .map(|s| s.and_then(|s| self.acknowledge(s)))

@@ -62,3 +62,7 @@ pub const INSTANCES_PER_TX_MAX: usize = 256;
 /// may hold `INSTANCES_PER_TX_MAX` instances, so together they never exhaust the pool of
 /// `INSTANCES_MAX` (which would otherwise be a host failure that depends on timing).
 pub const CONCURRENT_EXECUTIONS_MAX: usize = 3;
+/// How long a group commit's leader waits, in microseconds, for submitters that are
+/// executing and about to stage, so that they share its commit (and fsync). Bounds the
+/// latency a slow transaction can add to others' commits.
+pub const GROUP_WAIT_MICROS_MAX: u64 = 100;
