@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -31,6 +31,7 @@ use crate::txlog::{
     decode_u64, encode_log_entry, log_key,
 };
 use crate::validate;
+use crate::writer_lock::WriterLock;
 
 /// File name of the database inside a data dir.
 pub const DB_FILE: &str = "semel.redb";
@@ -128,7 +129,7 @@ struct Staged {
 pub struct Host {
     runtime: Arc<Runtime>,
     committer: Committer,
-    head: Mutex<Head>,
+    head: WriterLock<Head>,
     options: HostOptions,
     _lock: Option<File>,
 }
@@ -278,7 +279,7 @@ impl Host {
         Ok(Self {
             runtime,
             committer: Committer::new(backend, reopen),
-            head: Mutex::new(head),
+            head: WriterLock::new(head),
             options,
             _lock: None,
         })

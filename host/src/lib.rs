@@ -30,6 +30,7 @@ mod tx;
 mod txlog;
 mod validate;
 mod verify;
+mod writer_lock;
 
 pub use abi::{AbiType, HOST_FUNCTIONS, HostFunction, IMPORT_MODULE, signature_text};
 pub use context::Event;

@@ -66,3 +66,6 @@ pub const CONCURRENT_EXECUTIONS_MAX: usize = 3;
 /// executing and about to stage, so that they share its commit (and fsync). Bounds the
 /// latency a slow transaction can add to others' commits.
 pub const GROUP_WAIT_MICROS_MAX: u64 = 100;
+/// How long a submitter waiting for the writer lock polls it, in microseconds, before
+/// it sleeps (see `writer_lock.rs`).
+pub const WRITER_SPIN_MICROS_MAX: u64 = 50;

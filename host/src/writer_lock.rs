@@ -1,0 +1,118 @@
+//! The host's writer lock: a mutex whose waiters spin a little before they sleep.
+//!
+//! The writer lock is held for one transaction at a time (about 10 µs in memory), and a
+//! submitter usually wants it a moment after another releases it. A waiter that sleeps
+//! costs a futex wake and, on a virtual machine, the wake-up of an idle vCPU, which take
+//! longer than the transaction itself: two in-memory clients ran at half the speed of
+//! one. So a waiter first polls for up to [`WRITER_SPIN_MICROS_MAX`]. At most one
+//! waiter fewer than there are cores spins, so spinning never takes a core from the
+//! holder; the rest sleep at once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LockResult, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use crate::limits::WRITER_SPIN_MICROS_MAX;
+
+/// Polls between two attempts: short, as the holder's gap between two holds is short.
+const SPINS_PER_ATTEMPT: u32 = 16;
+
+/// A mutex for the writer: see the module docs.
+pub(crate) struct WriterLock<T> {
+    inner: Mutex<T>,
+    spinning: AtomicUsize,
+    /// Waiters that may spin at once: the cores but one.
+    spin_slots: usize,
+}
+
+impl<T> WriterLock<T> {
+    pub fn new(value: T) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            inner: Mutex::new(value),
+            spinning: AtomicUsize::new(0),
+            spin_slots: cores - 1,
+        }
+    }
+
+    /// Locks, spinning first when a spin slot is free; poisoned as `Mutex::lock` is.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        match self.inner.try_lock() {
+            Ok(guard) => return Ok(guard),
+            Err(TryLockError::Poisoned(e)) => return Err(e),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        if self.spinning.fetch_add(1, Ordering::Relaxed) < self.spin_slots {
+            let deadline = Instant::now() + Duration::from_micros(WRITER_SPIN_MICROS_MAX);
+            while Instant::now() < deadline {
+                for _ in 0..SPINS_PER_ATTEMPT {
+                    std::hint::spin_loop();
+                }
+                match self.inner.try_lock() {
+                    Ok(guard) => {
+                        self.spinning.fetch_sub(1, Ordering::Relaxed);
+                        return Ok(guard);
+                    }
+                    Err(TryLockError::Poisoned(e)) => {
+                        self.spinning.fetch_sub(1, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    Err(TryLockError::WouldBlock) => {}
+                }
+            }
+        }
+        self.spinning.fetch_sub(1, Ordering::Relaxed);
+        self.inner.lock()
+    }
+
+    /// Waiters spinning now.
+    #[cfg(test)]
+    fn spinning(&self) -> usize {
+        self.spinning.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_waiter_gets_the_lock_after_a_hold_longer_than_its_spin() {
+        let lock = Arc::new(WriterLock::new(0u32));
+        let guard = lock.lock().unwrap();
+        let waiter = {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || {
+                let mut g = lock.lock().unwrap();
+                *g += 1;
+            })
+        };
+        // Far past the spin: the waiter must have gone to sleep, and still wake.
+        std::thread::sleep(Duration::from_micros(WRITER_SPIN_MICROS_MAX) * 100);
+        assert_eq!(lock.spinning(), 0, "a waiter spun past its bound");
+        drop(guard);
+        waiter.join().unwrap();
+        assert_eq!(*lock.lock().unwrap(), 1);
+    }
+
+    #[test]
+    fn counts_stay_exact_under_contention() {
+        let lock = Arc::new(WriterLock::new(0u64));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        *lock.lock().unwrap() += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*lock.lock().unwrap(), 40_000);
+        assert_eq!(lock.spinning(), 0);
+    }
+}
