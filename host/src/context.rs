@@ -4,7 +4,8 @@
 //! Host functions (`imports.rs`) and frame execution (`frames.rs`) both work on
 //! [`TxCtx`]; the transaction executor (`executor.rs`) builds one and takes it apart.
 
-use std::sync::Arc;
+use std::ops::Bound;
+use std::sync::{Arc, LazyLock};
 
 use wasmtime::{AsContextMut, Memory};
 
@@ -12,7 +13,7 @@ use crate::engine::Runtime;
 use crate::limits::EVENTS_PER_TX_MAX;
 use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{MergedView, ReadSet, StateView, WriteSet};
-use crate::storage::{Snapshot, StorageError};
+use crate::storage::{Snapshot, StorageError, Table};
 
 /// An event kept in the receipt unless its frame reverts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +118,15 @@ impl TxCtx {
         Ok(Some(record))
     }
 
+    /// Lets go of the state this run read (once it is over), so that the store can
+    /// outlive the writer's turn without holding a snapshot: an in-memory backend
+    /// commits in place only when no snapshot shares its maps.
+    pub fn release_state(&mut self) {
+        let released: Arc<Released> = Arc::clone(&RELEASED);
+        self.base = released.clone();
+        self.code = released;
+    }
+
     /// The running frame.
     ///
     /// # Panics
@@ -159,5 +169,46 @@ pub(crate) fn charge(mut store: impl AsContextMut<Data = TxCtx>, gas: u64) -> wa
             store.set_fuel(0)?;
             Err(wasmtime::Error::new(Abort::OutOfGas))
         }
+    }
+}
+
+/// The state of a finished run's context: nothing, read by nobody.
+struct Released;
+
+static RELEASED: LazyLock<Arc<Released>> = LazyLock::new(|| Arc::new(Released));
+
+impl StateView for Released {
+    fn version(&self) -> u64 {
+        0
+    }
+
+    fn get(&self, _: &str, _: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
+    }
+
+    fn next_key(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
+    }
+}
+
+impl Snapshot for Released {
+    fn get(&self, _: Table, _: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
+    }
+
+    fn range(
+        &self,
+        _: Table,
+        _: Bound<&[u8]>,
+        _: Bound<&[u8]>,
+        _: bool,
+        _: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
@@ -71,7 +71,7 @@ pub struct Runtime {
 }
 
 /// A turn to execute; the next waiting execution goes when it is dropped.
-pub(crate) struct ExecutionPermit<'a>(&'a Runtime);
+pub(crate) struct ExecutionPermit(Arc<Runtime>);
 
 /// Executions running and threads waiting for one to finish.
 #[derive(Debug, Default)]
@@ -80,7 +80,7 @@ struct Turns {
     waiting: usize,
 }
 
-impl Drop for ExecutionPermit<'_> {
+impl Drop for ExecutionPermit {
     fn drop(&mut self) {
         let mut turns = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
         turns.running -= 1;
@@ -177,7 +177,7 @@ impl Runtime {
 
     /// Waits for a turn to execute, so that concurrent executions never exhaust the
     /// instance pool.
-    pub(crate) fn execution_permit(&self) -> ExecutionPermit<'_> {
+    pub(crate) fn execution_permit(self: &Arc<Self>) -> ExecutionPermit {
         let mut turns = self.running.lock().unwrap_or_else(|e| e.into_inner());
         while turns.running >= CONCURRENT_EXECUTIONS_MAX {
             turns.waiting += 1;
@@ -185,7 +185,7 @@ impl Runtime {
             turns.waiting -= 1;
         }
         turns.running += 1;
-        ExecutionPermit(self)
+        ExecutionPermit(Arc::clone(self))
     }
 
     /// Disk loads and compiles so far.

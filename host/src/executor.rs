@@ -11,7 +11,7 @@ use uuid::Uuid;
 use wasmtime::Store;
 
 use crate::context::{Abort, Event, TxCtx, charge};
-use crate::engine::{CodeHash, Runtime};
+use crate::engine::{CodeHash, ExecutionPermit, Runtime};
 use crate::frames::{FrameEnd, FrameKind, run_frame};
 use crate::gas::{DEPLOY_BYTE_GAS, FRAME_GAS};
 use crate::receipt::{CallResult, Status};
@@ -64,15 +64,26 @@ pub(crate) struct Execution {
     pub contracts: ContractCache,
 }
 
-/// Runs `work`.
+/// A finished run's store, with its instances, and its turn to execute. Dropping it
+/// frees the instances (wasmtime then clears their memory): a writer does that after it
+/// has released its lock, so the next transaction need not wait for it.
+pub(crate) struct Spent {
+    // Dropped in this order: the instances go back to the pool before the turn ends.
+    _store: Store<TxCtx>,
+    _turn: ExecutionPermit,
+}
+
+/// Runs `work`; the run's store comes back [`Spent`], to drop when convenient.
 ///
 /// # Errors
 /// Only host failures; every contract failure is an [`Execution`] with
 /// [`Status::Reverted`].
-pub(crate) fn execute(mut setup: RunSetup, work: &Work<'_>) -> Result<Execution, StorageError> {
-    // Held until the store (declared after it) is dropped with its instances.
-    let runtime = Arc::clone(&setup.runtime);
-    let _turn = runtime.execution_permit();
+pub(crate) fn execute(
+    mut setup: RunSetup,
+    work: &Work<'_>,
+) -> Result<(Execution, Spent), StorageError> {
+    // Held until the store is dropped with its instances (see `Spent`).
+    let turn = setup.runtime.execution_permit();
     let ctx = TxCtx {
         runtime: Arc::clone(&setup.runtime),
         code: Arc::clone(&setup.code),
@@ -104,7 +115,18 @@ pub(crate) fn execute(mut setup: RunSetup, work: &Work<'_>) -> Result<Execution,
     };
     let gas_left = store.get_fuel().unwrap_or(0);
     let gas_used = setup.gas_limit.saturating_sub(gas_left);
-    let ctx = store.into_data();
+    let ctx = store.data_mut();
+    ctx.release_state();
+    let (writes, reads, events, contracts) = (
+        std::mem::take(&mut ctx.writes),
+        std::mem::take(&mut ctx.reads),
+        std::mem::take(&mut ctx.events),
+        std::mem::take(&mut ctx.contracts),
+    );
+    let spent = Spent {
+        _store: store,
+        _turn: turn,
+    };
     let (status, error, results) = match outcome {
         Ok(Ok(results)) => (Status::Committed, None, results),
         Ok(Err(message)) => (Status::Reverted, Some(message), Vec::new()),
@@ -120,20 +142,17 @@ pub(crate) fn execute(mut setup: RunSetup, work: &Work<'_>) -> Result<Execution,
         },
     };
     let committed = status == Status::Committed;
-    Ok(Execution {
+    let run = Execution {
         status,
         error,
         results,
-        events: if committed { ctx.events } else { Vec::new() },
+        events: if committed { events } else { Vec::new() },
         gas_used,
-        writes: if committed {
-            ctx.writes
-        } else {
-            WriteSet::new()
-        },
-        reads: ctx.reads,
-        contracts: ctx.contracts,
-    })
+        writes: if committed { writes } else { WriteSet::new() },
+        reads,
+        contracts,
+    };
+    Ok((run, spent))
 }
 
 /// `Ok(Ok(results))`: every call returned; `Ok(Err(msg))`: a call failed.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::commit::{Committer, Reopen};
 use crate::engine::{CodeHash, Runtime};
 use crate::error::{InputError, QueryError, StorageError, SubmitError};
-use crate::executor::{Execution, RunSetup, Work, execute};
+use crate::executor::{Execution, RunSetup, Spent, Work, execute};
 use crate::limits::QUERY_GAS_LIMIT;
 use crate::receipt::{Receipt, Status};
 use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
@@ -123,6 +123,8 @@ struct Prepared<'a> {
 struct Staged {
     receipt: Receipt,
     wait_for: Option<u64>,
+    /// The run's store, to drop once the writer lock is released.
+    spent: Option<Spent>,
 }
 
 /// A Semel host over one backend.
@@ -322,11 +324,13 @@ impl Host {
     /// storage fails (nothing recorded).
     pub fn submit(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
         let prepared = self.prepare(tx)?;
-        let staged = {
+        let mut staged = {
             let _arrival = self.committer.arrive()?;
             let mut head = self.writer()?;
             self.run_and_stage(&mut head, &prepared)?
         };
+        // Outside the writer lock: freeing instances clears their memory.
+        drop(staged.spent.take());
         self.acknowledge(staged)
     }
 
@@ -337,9 +341,15 @@ impl Host {
         let prepared: Vec<_> = txs.iter().map(|tx| self.prepare(tx)).collect();
         let arrival = self.committer.arrive();
         let staged: Vec<Result<Staged, SubmitError>> = match self.writer() {
+            // Each run's store is dropped at once: kept, they would hold every turn to
+            // execute, which the next run of the list waits for.
             Ok(mut head) => prepared
                 .into_iter()
-                .map(|p| p.and_then(|p| self.run_and_stage(&mut head, &p)))
+                .map(|p| {
+                    let mut staged = p.and_then(|p| self.run_and_stage(&mut head, &p))?;
+                    staged.spent = None;
+                    Ok(staged)
+                })
                 .collect(),
             Err(e) => {
                 let msg = e.to_string();
@@ -414,7 +424,11 @@ impl Host {
             return Ok(None);
         };
         let wait_for = self.committer.pending_seq(Table::Txs, p.tx.id.as_bytes())?;
-        Ok(Some(Staged { receipt, wait_for }))
+        Ok(Some(Staged {
+            receipt,
+            wait_for,
+            spent: None,
+        }))
     }
 
     /// Runs a prepared transaction against the latest state and stages its batch.
@@ -460,7 +474,7 @@ impl Host {
             debug_log: self.options.debug_log,
             contracts: std::mem::take(&mut head.contracts),
         };
-        let mut run = execute(setup, &work)?;
+        let (mut run, spent) = execute(setup, &work)?;
         head.contracts = std::mem::take(&mut run.contracts);
         let mut lattice = head.lattice.clone();
         let mut batch = WriteBatch::new();
@@ -514,6 +528,7 @@ impl Host {
         Ok(Staged {
             receipt: record.receipt,
             wait_for: Some(seq),
+            spent: Some(spent),
         })
     }
 
@@ -662,7 +677,7 @@ impl Host {
             debug_log: self.options.debug_log,
             contracts: ContractCache::default(),
         };
-        let mut run = execute(setup, &Work::Calls(&calls))?;
+        let (mut run, _spent) = execute(setup, &Work::Calls(&calls))?;
         match run.status {
             Status::Committed => Ok(QueryOutput {
                 version,

@@ -430,6 +430,48 @@ fn concurrent_executions_wait_instead_of_exhausting_the_pool() {
     }
 }
 
+/// The same for transactions: a submitted run's store (its instances and its turn) is
+/// freed after the writer lock, so submitters, lists of transactions and queries at once
+/// must neither exhaust the pool nor wait on each other for good.
+#[test]
+fn concurrent_submissions_wait_instead_of_exhausting_the_pool() {
+    let host = std::sync::Arc::new(probe_host());
+    let heavy = || Transaction::call("probe", "calls", sizes(INSTANCES_PER_TX_MAX - 1, 0));
+    // A list longer than the turns: its runs must not keep their turns to its end.
+    let list: Vec<_> = (0..=CONCURRENT_EXECUTIONS_MAX).map(|_| heavy()).collect();
+    let (done, finished) = std::sync::mpsc::channel();
+    for i in 0..CONCURRENT_EXECUTIONS_MAX + 2 {
+        let (host, list, done) = (std::sync::Arc::clone(&host), list.clone(), done.clone());
+        std::thread::spawn(move || {
+            let statuses: Vec<Status> = match i % 3 {
+                0 => host
+                    .submit_all(&list)
+                    .into_iter()
+                    .map(|r| r.unwrap().status)
+                    .collect(),
+                1 => {
+                    let q = host.query("probe", "calls", &sizes(INSTANCES_PER_TX_MAX - 1, 0), None);
+                    q.unwrap();
+                    vec![host.submit(&heavy()).unwrap().status]
+                }
+                _ => (0..3)
+                    .map(|_| host.submit(&heavy()).unwrap().status)
+                    .collect(),
+            };
+            done.send(statuses).unwrap();
+        });
+    }
+    for _ in 0..CONCURRENT_EXECUTIONS_MAX + 2 {
+        let statuses = finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("a submitter waited two minutes: the turns deadlocked");
+        assert!(
+            statuses.iter().all(|s| *s == Status::Committed),
+            "{statuses:?}"
+        );
+    }
+}
+
 /// Recurses to the depth given as a u32 input; each level is one small wasm frame.
 const DEEP: &str = r#"(module
   (import "semel" "input_read" (func $input_read (param i32)))
