@@ -7,9 +7,9 @@
 use std::ops::Bound;
 use std::sync::{Arc, LazyLock};
 
-use wasmtime::{AsContextMut, Memory};
+use wasmtime::{AsContextMut, Instance, Memory};
 
-use crate::engine::Runtime;
+use crate::engine::{CodeHash, Runtime};
 use crate::limits::EVENTS_PER_TX_MAX;
 use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{MergedView, ReadSet, StateView, WriteSet};
@@ -77,9 +77,42 @@ pub(crate) struct TxCtx {
     pub debug_log: bool,
     /// Registry entries read lately: the writer's, lent to this run.
     pub contracts: ContractCache,
+    /// An instance made before the run (see `executor::Early`), until a frame of its
+    /// code takes it.
+    pub ready: Option<Ready>,
+}
+
+/// A fresh instance made ahead of its frame.
+pub(crate) struct Ready {
+    pub code: CodeHash,
+    pub instance: Instance,
+    /// The fuel its instantiation took, charged when a frame takes it.
+    pub cost: u64,
 }
 
 impl TxCtx {
+    /// A context that reads nothing yet: the executor gives it its run's state and ids.
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        let released: Arc<Released> = Arc::clone(&RELEASED);
+        Self {
+            runtime,
+            code: released.clone(),
+            base: released,
+            writes: WriteSet::new(),
+            reads: ReadSet::new(),
+            events: Vec::new(),
+            events_emitted: 0,
+            frames: Vec::new(),
+            instances: 0,
+            read_only: true,
+            tx_id: [0; 16],
+            sender: Arc::clone(&NO_SENDER),
+            debug_log: false,
+            contracts: ContractCache::default(),
+            ready: None,
+        }
+    }
+
     /// State as the running frame sees it: base plus this transaction's writes.
     pub fn view(&self) -> MergedView<'_> {
         MergedView {
@@ -176,6 +209,9 @@ pub(crate) fn charge(mut store: impl AsContextMut<Data = TxCtx>, gas: u64) -> wa
 struct Released;
 
 static RELEASED: LazyLock<Arc<Released>> = LazyLock::new(|| Arc::new(Released));
+
+/// The sender of a context that has no run yet.
+static NO_SENDER: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
 
 impl StateView for Released {
     fn version(&self) -> u64 {

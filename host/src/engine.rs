@@ -71,22 +71,32 @@ pub struct Runtime {
 }
 
 /// A turn to execute; the next waiting execution goes when it is dropped.
-pub(crate) struct ExecutionPermit(Arc<Runtime>);
+pub(crate) struct ExecutionPermit {
+    runtime: Arc<Runtime>,
+    /// Taken ahead of the writer lock: see [`Runtime::try_early_permit`].
+    early: bool,
+}
 
-/// Executions running and threads waiting for one to finish.
+/// Executions running, how many of them took their turn early, and threads waiting for
+/// one to finish.
 #[derive(Debug, Default)]
 struct Turns {
     running: usize,
+    early: usize,
     waiting: usize,
 }
 
 impl Drop for ExecutionPermit {
     fn drop(&mut self) {
-        let mut turns = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        let rt = &self.runtime;
+        let mut turns = rt.running.lock().unwrap_or_else(|e| e.into_inner());
         turns.running -= 1;
+        if self.early {
+            turns.early -= 1;
+        }
         // Only when someone waits: a notify is a futex syscall even with no waiter.
         if turns.waiting > 0 {
-            self.0.finished.notify_one();
+            rt.finished.notify_one();
         }
     }
 }
@@ -185,7 +195,28 @@ impl Runtime {
             turns.waiting -= 1;
         }
         turns.running += 1;
-        ExecutionPermit(Arc::clone(self))
+        ExecutionPermit {
+            runtime: Arc::clone(self),
+            early: false,
+        }
+    }
+
+    /// A turn for a transaction that waits for the writer lock, if one is free now.
+    /// Early turns are never the last free one, so whoever holds the writer lock (and
+    /// has none) gets a turn: those holding early turns wait for that lock.
+    pub(crate) fn try_early_permit(self: &Arc<Self>) -> Option<ExecutionPermit> {
+        let mut turns = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if turns.running >= CONCURRENT_EXECUTIONS_MAX
+            || turns.early + 1 >= CONCURRENT_EXECUTIONS_MAX
+        {
+            return None;
+        }
+        turns.running += 1;
+        turns.early += 1;
+        Some(ExecutionPermit {
+            runtime: Arc::clone(self),
+            early: true,
+        })
     }
 
     /// Disk loads and compiles so far.
@@ -248,7 +279,8 @@ impl Runtime {
             .ok_or_else(|| StorageError::Backend("module cache lost an entry".into()))
     }
 
-    fn cached(&self, hash: &CodeHash) -> Option<InstancePre<TxCtx>> {
+    /// The instantiable module of `hash`, if it is in memory.
+    pub(crate) fn cached(&self, hash: &CodeHash) -> Option<InstancePre<TxCtx>> {
         self.modules.read().ok()?.get(hash).cloned()
     }
 
@@ -332,27 +364,15 @@ mod tests {
 
     use super::*;
     use crate::abi::{AbiType, HOST_FUNCTIONS, IMPORT_MODULE};
-    use crate::state::{SnapshotView, WriteSet};
+    use crate::state::SnapshotView;
     use crate::storage::{Backend, MemoryBackend};
 
     fn store(runtime: &Arc<Runtime>) -> Store<TxCtx> {
         let snap = MemoryBackend::new().snapshot().unwrap();
-        let ctx = TxCtx {
-            runtime: Arc::clone(runtime),
-            code: Arc::clone(&snap),
-            base: Arc::new(SnapshotView::new(snap, 0)),
-            writes: WriteSet::new(),
-            reads: crate::state::ReadSet::new(),
-            events: Vec::new(),
-            events_emitted: 0,
-            frames: Vec::new(),
-            instances: 0,
-            read_only: true,
-            tx_id: [0; 16],
-            sender: Arc::from("s"),
-            debug_log: false,
-            contracts: Default::default(),
-        };
+        let mut ctx = TxCtx::new(Arc::clone(runtime));
+        ctx.code = Arc::clone(&snap);
+        ctx.base = Arc::new(SnapshotView::new(snap, 0));
+        ctx.sender = Arc::from("s");
         Store::new(runtime.engine(), ctx)
     }
 

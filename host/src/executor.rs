@@ -10,7 +10,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use wasmtime::Store;
 
-use crate::context::{Abort, Event, TxCtx, charge};
+use crate::context::{Abort, Event, Ready, TxCtx, charge};
 use crate::engine::{CodeHash, ExecutionPermit, Runtime};
 use crate::frames::{FrameEnd, FrameKind, run_frame};
 use crate::gas::{DEPLOY_BYTE_GAS, FRAME_GAS};
@@ -73,7 +73,48 @@ pub(crate) struct Spent {
     _turn: ExecutionPermit,
 }
 
-/// Runs `work`; the run's store comes back [`Spent`], to drop when convenient.
+/// Fuel an early instantiation may use: any module's data fits many times over.
+const EARLY_FUEL: u64 = u64::MAX / 2;
+
+/// A store made ready before the writer lock — its turn taken and the contract the
+/// transaction calls first already instantiated — work that needs no state, so it runs
+/// while another transaction holds the lock. A fresh instance is the same whenever it
+/// is made (instantiation runs no wasm and uses no gas), so a run that uses it behaves
+/// exactly as one that instantiates under the lock.
+pub(crate) struct Early {
+    store: Store<TxCtx>,
+    turn: ExecutionPermit,
+    code: CodeHash,
+}
+
+impl Early {
+    /// The code instantiated ahead.
+    pub(crate) fn code(&self) -> CodeHash {
+        self.code
+    }
+}
+
+/// An [`Early`] store with `code` instantiated, when a turn is free at once and the
+/// module is compiled; `None` otherwise (the run then does it all under the lock).
+pub(crate) fn prepare_early(runtime: &Arc<Runtime>, code: CodeHash) -> Option<Early> {
+    let pre = runtime.cached(&code)?;
+    let turn = runtime.try_early_permit()?;
+    let mut store = Store::new(runtime.engine(), TxCtx::new(Arc::clone(runtime)));
+    // Instantiating charges fuel (active data segments are priced per byte): measured
+    // here, charged when a frame takes the instance, as if it instantiated then.
+    store.set_fuel(EARLY_FUEL).ok()?;
+    let instance = pre.instantiate(&mut store).ok()?;
+    let cost = EARLY_FUEL.checked_sub(store.get_fuel().ok()?)?;
+    store.data_mut().ready = Some(Ready {
+        code,
+        instance,
+        cost,
+    });
+    Some(Early { store, turn, code })
+}
+
+/// Runs `work`, in the `early` store when there is one; the run's store comes back
+/// [`Spent`], to drop when convenient.
 ///
 /// # Errors
 /// Only host failures; every contract failure is an [`Execution`] with
@@ -81,26 +122,25 @@ pub(crate) struct Spent {
 pub(crate) fn execute(
     mut setup: RunSetup,
     work: &Work<'_>,
+    early: Option<Early>,
 ) -> Result<(Execution, Spent), StorageError> {
     // Held until the store is dropped with its instances (see `Spent`).
-    let turn = setup.runtime.execution_permit();
-    let ctx = TxCtx {
-        runtime: Arc::clone(&setup.runtime),
-        code: Arc::clone(&setup.code),
-        base: Arc::clone(&setup.base),
-        writes: WriteSet::new(),
-        reads: ReadSet::new(),
-        events: Vec::new(),
-        events_emitted: 0,
-        frames: Vec::new(),
-        instances: 0,
-        read_only: setup.read_only,
-        tx_id: *setup.tx_id.as_bytes(),
-        sender: Arc::clone(&setup.sender),
-        debug_log: setup.debug_log,
-        contracts: std::mem::take(&mut setup.contracts),
+    let (mut store, turn) = match early {
+        Some(Early { store, turn, .. }) => (store, turn),
+        None => {
+            let turn = setup.runtime.execution_permit();
+            let ctx = TxCtx::new(Arc::clone(&setup.runtime));
+            (Store::new(setup.runtime.engine(), ctx), turn)
+        }
     };
-    let mut store = Store::new(setup.runtime.engine(), ctx);
+    let ctx = store.data_mut();
+    ctx.code = Arc::clone(&setup.code);
+    ctx.base = Arc::clone(&setup.base);
+    ctx.read_only = setup.read_only;
+    ctx.tx_id = *setup.tx_id.as_bytes();
+    ctx.sender = Arc::clone(&setup.sender);
+    ctx.debug_log = setup.debug_log;
+    ctx.contracts = std::mem::take(&mut setup.contracts);
     store
         .set_fuel(setup.gas_limit)
         .map_err(|e| StorageError::Backend(format!("fuel: {e}")))?;

@@ -75,16 +75,22 @@ pub(crate) fn run_frame(
     let Some(record) = store.data_mut().contract(contract).map_err(host)? else {
         return failed(format!("unknown contract {contract}"));
     };
-    let ctx = store.data();
-    let runtime = Arc::clone(&ctx.runtime);
-    let code = Arc::clone(&ctx.code);
-    let pre = runtime
-        .instance_pre(&record.code_hash, &|| {
-            code.get(Table::Code, &record.code_hash.0)
-        })
-        .map_err(host)?;
-    charge(&mut store, FRAME_GAS)?;
-    let instance = match pre.instantiate(&mut store) {
+    let instance = match take_ready(&mut store, &record.code_hash)? {
+        Some(instance) => Ok(instance),
+        None => {
+            let ctx = store.data();
+            let runtime = Arc::clone(&ctx.runtime);
+            let code = Arc::clone(&ctx.code);
+            let pre = runtime
+                .instance_pre(&record.code_hash, &|| {
+                    code.get(Table::Code, &record.code_hash.0)
+                })
+                .map_err(host)?;
+            charge(&mut store, FRAME_GAS)?;
+            pre.instantiate(&mut store)
+        }
+    };
+    let instance = match instance {
         Ok(instance) => instance,
         // A trap while initializing (a segment out of bounds) is the module's fault.
         Err(e) if e.downcast_ref::<Trap>().is_some() => {
@@ -140,6 +146,29 @@ pub(crate) fn run_frame(
             classify(e)
         }
     }
+}
+
+/// The instance made ahead for `code` (see `executor::Early`), with the frame's gas and
+/// its instantiation's fuel charged as instantiating here would. `None` when there is
+/// none, or too little fuel for it: the frame then instantiates, and fails, as ever.
+fn take_ready(
+    store: &mut wasmtime::StoreContextMut<'_, TxCtx>,
+    code: &crate::engine::CodeHash,
+) -> wasmtime::Result<Option<wasmtime::Instance>> {
+    let Some(ready) = store.data_mut().ready.take_if(|r| r.code == *code) else {
+        return Ok(None);
+    };
+    let left = store.get_fuel()?;
+    // Instantiating traps unless some fuel is left after it, as wasm code does.
+    let Some(rest) = left
+        .checked_sub(FRAME_GAS)
+        .and_then(|l| l.checked_sub(ready.cost))
+        .filter(|rest| *rest > 0)
+    else {
+        return Ok(None);
+    };
+    store.set_fuel(rest)?;
+    Ok(Some(ready.instance))
 }
 
 /// Sorts a frame's error into a failure its caller sees, or one that ends the transaction.

@@ -14,10 +14,10 @@ use uuid::Uuid;
 use crate::commit::{Committer, Reopen};
 use crate::engine::{CodeHash, Runtime};
 use crate::error::{InputError, QueryError, StorageError, SubmitError};
-use crate::executor::{Execution, RunSetup, Spent, Work, execute};
+use crate::executor::{Early, Execution, RunSetup, Spent, Work, execute, prepare_early};
 use crate::limits::QUERY_GAS_LIMIT;
 use crate::receipt::{Receipt, Status};
-use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
+use crate::registry::{CodeHints, ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{
     EntryCache, LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key,
     versioned_key,
@@ -131,6 +131,8 @@ struct Staged {
 pub struct Host {
     runtime: Arc<Runtime>,
     committer: Committer,
+    /// Which code each contract runs, for instantiating before the writer lock.
+    hints: CodeHints,
     head: WriterLock<Head>,
     options: HostOptions,
     _lock: Option<File>,
@@ -281,6 +283,7 @@ impl Host {
         Ok(Self {
             runtime,
             committer: Committer::new(backend, reopen),
+            hints: CodeHints::default(),
             head: WriterLock::new(head),
             options,
             _lock: None,
@@ -326,8 +329,9 @@ impl Host {
         let prepared = self.prepare(tx)?;
         let mut staged = {
             let _arrival = self.committer.arrive()?;
+            let early = self.prepare_early(&prepared);
             let mut head = self.writer()?;
-            self.run_and_stage(&mut head, &prepared)?
+            self.run_and_stage(&mut head, &prepared, early)?
         };
         // Outside the writer lock: freeing instances clears their memory.
         drop(staged.spent.take());
@@ -346,7 +350,7 @@ impl Host {
             Ok(mut head) => prepared
                 .into_iter()
                 .map(|p| {
-                    let mut staged = p.and_then(|p| self.run_and_stage(&mut head, &p))?;
+                    let mut staged = p.and_then(|p| self.run_and_stage(&mut head, &p, None))?;
                     staged.spent = None;
                     Ok(staged)
                 })
@@ -402,6 +406,16 @@ impl Host {
         Ok(prepared)
     }
 
+    /// A store with the first called contract instantiated, made before the writer lock
+    /// while a turn is free (see `executor::Early`).
+    fn prepare_early(&self, p: &Prepared<'_>) -> Option<Early> {
+        let TxBody::Calls(calls) = &p.tx.body else {
+            return None;
+        };
+        let code = self.hints.get(&calls.first()?.contract)?;
+        prepare_early(&self.runtime, code)
+    }
+
     /// The host's writer lock, after reopening storage if a commit failed.
     pub(crate) fn writer(&self) -> Result<MutexGuard<'_, Head>, StorageError> {
         let mut head = self.head()?;
@@ -432,7 +446,12 @@ impl Host {
     }
 
     /// Runs a prepared transaction against the latest state and stages its batch.
-    fn run_and_stage(&self, head: &mut Head, p: &Prepared<'_>) -> Result<Staged, SubmitError> {
+    fn run_and_stage(
+        &self,
+        head: &mut Head,
+        p: &Prepared<'_>,
+        early: Option<Early>,
+    ) -> Result<Staged, SubmitError> {
         self.recover_if_needed(head)?;
         if let Some(staged) = self.already_recorded(p)? {
             return Ok(staged);
@@ -474,8 +493,16 @@ impl Host {
             debug_log: self.options.debug_log,
             contracts: std::mem::take(&mut head.contracts),
         };
-        let (mut run, spent) = execute(setup, &work)?;
+        let hinted = early.as_ref().map(Early::code);
+        let (mut run, spent) = execute(setup, &work, early)?;
         head.contracts = std::mem::take(&mut run.contracts);
+        if let TxBody::Calls(calls) = &tx.body
+            && let Some(first) = calls.first()
+            && let Some(Some(record)) = head.contracts.get(&first.contract, u64::MAX)
+            && hinted != Some(record.code_hash)
+        {
+            self.hints.note(&first.contract, record.code_hash);
+        }
         let mut lattice = head.lattice.clone();
         let mut batch = WriteBatch::new();
         self.stage_writes(
@@ -677,7 +704,7 @@ impl Host {
             debug_log: self.options.debug_log,
             contracts: ContractCache::default(),
         };
-        let (mut run, _spent) = execute(setup, &Work::Calls(&calls))?;
+        let (mut run, _spent) = execute(setup, &Work::Calls(&calls), None)?;
         match run.status {
             Status::Committed => Ok(QueryOutput {
                 version,

@@ -4,6 +4,7 @@
 //! entries the writer read lately, since every call looks its contract up.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::engine::CodeHash;
@@ -71,6 +72,33 @@ impl ContractCache {
     }
 }
 
+/// The code each contract was last seen to run, by name: what a submitter instantiates
+/// before it takes the writer lock (`executor::Early`). Only a hint — the run looks the
+/// contract up itself and instantiates anew if the code differs — so it needs none of
+/// [`ContractCache`]'s care. At most [`CONTRACT_CACHE_ENTRIES`].
+#[derive(Debug, Default)]
+pub(crate) struct CodeHints(RwLock<HashMap<Box<str>, CodeHash>>);
+
+impl CodeHints {
+    /// The code `name` last ran, if known.
+    pub(crate) fn get(&self, name: &str) -> Option<CodeHash> {
+        self.0.read().ok()?.get(name).copied()
+    }
+
+    /// Notes that `name` runs `code`.
+    pub(crate) fn note(&self, name: &str, code: CodeHash) {
+        if self.get(name) == Some(code) {
+            return;
+        }
+        if let Ok(mut hints) = self.0.write() {
+            if hints.len() >= CONTRACT_CACHE_ENTRIES {
+                hints.clear();
+            }
+            hints.insert(name.into(), code);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +120,19 @@ mod tests {
             assert!(cache.len() <= CONTRACT_CACHE_ENTRIES);
         }
         assert_eq!(cache.get("a", 9), None, "a full cache started over");
+    }
+
+    #[test]
+    fn hints_keep_the_latest_code_and_stay_bounded() {
+        let hints = CodeHints::default();
+        assert_eq!(hints.get("a"), None);
+        hints.note("a", CodeHash([1; 32]));
+        hints.note("a", CodeHash([2; 32]));
+        assert_eq!(hints.get("a"), Some(CodeHash([2; 32])));
+        for i in 0..CONTRACT_CACHE_ENTRIES + 10 {
+            hints.note(&format!("c{i}"), CodeHash([3; 32]));
+        }
+        assert!(hints.0.read().unwrap().len() <= CONTRACT_CACHE_ENTRIES);
     }
 
     #[test]

@@ -416,3 +416,53 @@ fn a_duplicate_of_a_staged_transaction_waits_for_its_commit() {
     );
     assert_eq!(count(&host, None), "1");
 }
+
+/// A submitter instantiates the contract it calls first before it takes the writer lock
+/// (`submit`); a list (`submit_all`) instantiates under the lock. Both must give the
+/// same receipts at every gas limit, including those where the gas runs out before,
+/// during and just after the instantiation (which costs fuel: data segments are priced
+/// per byte).
+#[test]
+fn instantiating_before_the_writer_lock_changes_no_receipt() {
+    let code = std::fs::read(crate::util::repo().join("contracts/wasm/counter.wasm")).unwrap();
+    let (early, late) = (Host::in_memory().unwrap(), Host::in_memory().unwrap());
+    let both = |tx: &Transaction| -> Receipt {
+        let a = early.submit(tx).unwrap();
+        let b = late
+            .submit_all(std::slice::from_ref(tx))
+            .pop()
+            .unwrap()
+            .unwrap();
+        assert_eq!(a, b, "gas limit {}", tx.gas_limit);
+        a
+    };
+    both(&Transaction::deploy("counter", code, Vec::new()));
+    let inc = |gas: u64| Transaction::call("counter", "inc", Vec::new()).with_gas_limit(gas);
+    let full = both(&inc(semel::limits::GAS_LIMIT_DEFAULT));
+    assert_eq!(full.status, Status::Committed);
+    // The smallest limit that gets past instantiation, found by bisection.
+    let instantiates = |gas: u64| {
+        let r = both(&inc(gas));
+        !r.error.unwrap_or_default().contains("cannot instantiate") && gas >= 2_000
+    };
+    let (mut lo, mut hi) = (2_000, full.gas_used);
+    assert!(!instantiates(lo) && instantiates(hi));
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if instantiates(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    assert!(
+        hi > 2_001,
+        "instantiation took no fuel, so this test shows nothing"
+    );
+    let mut limits: Vec<u64> = (0..full.gas_used).step_by(997).collect();
+    limits.extend([1_999, 2_000, 2_001, hi - 2, hi - 1, hi, hi + 1]);
+    limits.extend((full.gas_used - 2)..=(full.gas_used + 2));
+    for gas in limits {
+        both(&inc(gas.max(1)));
+    }
+}
