@@ -79,8 +79,9 @@ const EARLY_FUEL: u64 = u64::MAX / 2;
 /// A store made ready before the writer lock — its turn taken and the contract the
 /// transaction calls first already instantiated — work that needs no state, so it runs
 /// while another transaction holds the lock. A fresh instance is the same whenever it
-/// is made (instantiation runs no wasm and uses no gas), so a run that uses it behaves
-/// exactly as one that instantiates under the lock.
+/// is made (instantiation runs no wasm), and the fuel its making used is charged when a
+/// frame takes it, so a run that uses it behaves exactly as one that instantiates under
+/// the lock.
 pub(crate) struct Early {
     store: Store<TxCtx>,
     turn: ExecutionPermit,
