@@ -35,6 +35,17 @@ impl<T> WriterLock<T> {
         }
     }
 
+    /// The lock if it is free now; `Ok(None)` when another thread holds it.
+    pub fn try_lock(&self) -> LockResult<Option<MutexGuard<'_, T>>> {
+        match self.inner.try_lock() {
+            Ok(guard) => Ok(Some(guard)),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Poisoned(e)) => {
+                Err(std::sync::PoisonError::new(Some(e.into_inner())))
+            }
+        }
+    }
+
     /// Locks, spinning first when a spin slot is free; poisoned as `Mutex::lock` is.
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         match self.inner.try_lock() {

@@ -417,8 +417,9 @@ fn a_duplicate_of_a_staged_transaction_waits_for_its_commit() {
     assert_eq!(count(&host, None), "1");
 }
 
-/// A submitter instantiates the contract it calls first before it takes the writer lock
-/// (`submit`); a list (`submit_all`) instantiates under the lock. Both must give the
+/// A submitter that finds the writer lock busy instantiates the contract it calls first
+/// while it waits (`submit`, forced here); a list (`submit_all`) instantiates under the
+/// lock. Both must give the
 /// same receipts at every gas limit, including those where the gas runs out before,
 /// during and just after the instantiation (which costs fuel: data segments are priced
 /// per byte).
@@ -427,7 +428,7 @@ fn instantiating_before_the_writer_lock_changes_no_receipt() {
     let code = std::fs::read(crate::util::repo().join("contracts/wasm/counter.wasm")).unwrap();
     let (early, late) = (Host::in_memory().unwrap(), Host::in_memory().unwrap());
     let both = |tx: &Transaction| -> Receipt {
-        let a = early.submit(tx).unwrap();
+        let a = early.submit_instantiating_early(tx).unwrap();
         let b = late
             .submit_all(std::slice::from_ref(tx))
             .pop()
