@@ -15,7 +15,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::limits::GROUP_WAIT_MICROS_MAX;
-use crate::storage::{Backend, Overlay, Snapshot, StorageError, Table, WriteBatch};
+use crate::storage::{Backend, Op, Overlay, Snapshot, StorageError, Table, WriteBatch};
+
+/// Writes a group merge's buffer may keep for the next group (about 40 bytes each):
+/// enough for groups of thousands of transactions; a larger one's buffer is freed.
+const MERGE_KEEP_OPS: usize = 1 << 16;
 
 /// Reopens the backend from what is durable, after a failed commit.
 pub(crate) type Reopen = Box<dyn Fn() -> Result<Box<dyn Backend>, StorageError> + Send + Sync>;
@@ -41,6 +45,8 @@ struct State {
     flushing: bool,
     /// Threads waiting on `flushed`: a notify is a futex syscall even with no waiter.
     waiting: usize,
+    /// The last group merge's buffer, emptied, for the next (see `merge`).
+    spare: Vec<Op>,
     /// Live [`Arrival`]s: submitters that will stage soon.
     arriving: usize,
     /// A leader waits on `arrived` for the arriving to stage.
@@ -91,6 +97,7 @@ impl Committer {
                 poisoned: None,
                 flushing: false,
                 waiting: 0,
+                spare: Vec::new(),
                 arriving: 0,
                 leader_waiting: false,
                 commits: 0,
@@ -224,6 +231,7 @@ impl Committer {
             s.flushing = true;
             s = self.await_arrivals(s)?;
             let group = std::mem::take(&mut s.queue);
+            let spare = std::mem::take(&mut s.spare);
             let Some(&(upto, _)) = group.last() else {
                 s.flushing = false;
                 if s.waiting > 0 {
@@ -237,7 +245,7 @@ impl Committer {
             // A group of one (one client, one transaction at a time) is committed as it is.
             let merged = match group.as_slice() {
                 [(_, only)] => std::borrow::Cow::Borrowed(only),
-                _ => std::borrow::Cow::Owned(merge(&group)),
+                _ => std::borrow::Cow::Owned(merge(&group, spare)),
             };
             let result = backend.commit(&merged);
             s = self.lock()?;
@@ -252,6 +260,13 @@ impl Committer {
                 Err(e) => {
                     s.failed_upto = s.next_seq - 1;
                     s.poisoned = Some(e.to_string());
+                }
+            }
+            if let std::borrow::Cow::Owned(merged) = merged {
+                let mut spare = merged.into_ops();
+                if spare.capacity() <= MERGE_KEEP_OPS {
+                    spare.clear();
+                    s.spare = spare;
                 }
             }
             if s.waiting > 0 {
@@ -329,21 +344,20 @@ impl Committer {
 
 /// One batch with the group's final write of each key (later batches win): a key
 /// written by every transaction, such as the head, is written once.
-fn merge(group: &[(u64, WriteBatch)]) -> WriteBatch {
-    let mut seen = std::collections::HashSet::new();
-    let mut ops: Vec<&crate::storage::Op> = Vec::new();
+fn merge(group: &[(u64, WriteBatch)], mut into: Vec<Op>) -> WriteBatch {
+    // Sized once: a group of hundreds of transactions would otherwise regrow these, and
+    // on this host's VMs large fresh allocations cost page faults.
+    let writes: usize = group.iter().map(|(_, b)| b.ops().len()).sum();
+    let mut seen = std::collections::HashSet::with_capacity(writes);
     for (_, batch) in group.iter().rev() {
         for op in batch.ops().iter().rev() {
             if seen.insert((op.0, &*op.1)) {
-                ops.push(op);
+                into.push(op.clone());
             }
         }
     }
-    let mut merged = WriteBatch::new();
-    for op in ops.into_iter().rev() {
-        merged.push(op.clone());
-    }
-    merged
+    into.reverse();
+    WriteBatch::from_ops(into)
 }
 
 #[cfg(test)]
@@ -465,5 +479,27 @@ mod tests {
         committer.wait_durable(seq).unwrap();
         assert!(started.elapsed() >= Duration::from_micros(GROUP_WAIT_MICROS_MAX));
         assert_eq!(committer.commits(), 1);
+    }
+
+    #[test]
+    fn the_merge_buffer_is_kept_for_the_next_group_up_to_its_bound() {
+        let committer = Committer::new(Box::new(Grouped(MemoryBackend::new())), None);
+        let group = |writes: usize| {
+            let mut last = 0;
+            for i in 0..writes {
+                let mut b = WriteBatch::new();
+                b.put(Table::Log, i.to_le_bytes().to_vec(), vec![1]);
+                last = committer.stage(b).unwrap();
+            }
+            committer.wait_durable(last).unwrap();
+            committer.lock().unwrap().spare.capacity()
+        };
+        assert!(group(100) >= 100, "a group's buffer is kept");
+        assert_eq!(
+            group(MERGE_KEEP_OPS + 1),
+            0,
+            "a buffer over the bound is freed"
+        );
+        assert_eq!(committer.commits(), 2);
     }
 }

@@ -121,6 +121,14 @@ impl WriteBatch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+    /// A batch of `ops`, in order.
+    pub(crate) fn from_ops(ops: Vec<Op>) -> Self {
+        Self { ops }
+    }
+    /// The batch's operations, to reuse their buffer.
+    pub(crate) fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
 }
 
 /// A consistent, read-only view of every table as of one commit.
