@@ -38,6 +38,17 @@ fn raw_engine() -> Engine {
     Engine::new(&c).expect("engine")
 }
 
+/// The same with wasmtime's default pooling allocator, as the host instantiates: the
+/// floor for instantiation (the default on-demand allocator maps and unmaps memory per
+/// instance, which no host pays).
+fn raw_pooling_engine() -> Engine {
+    let mut c = Config::new();
+    c.consume_fuel(true)
+        .cranelift_nan_canonicalization(true)
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
+    Engine::new(&c).expect("engine")
+}
+
 /// A linker defining every ABI import as a no-op, for raw floors of real contracts.
 fn noop_linker(engine: &Engine) -> Linker<()> {
     let mut linker = Linker::new(engine);
@@ -190,7 +201,7 @@ fn contracts(c: &mut Criterion) {
             )
         })
     });
-    let engine = raw_engine();
+    let engine = raw_pooling_engine();
     let linker = noop_linker(&engine);
     let token = linker
         .instantiate_pre(&Module::new(&engine, wasm("token")).expect("token"))
