@@ -49,8 +49,10 @@ struct State {
     spare: Vec<Op>,
     /// Live [`Arrival`]s: submitters that will stage soon.
     arriving: usize,
-    /// A leader waits on `arrived` for the arriving to stage.
-    leader_waiting: bool,
+    /// Arrivals ended so far (a count that only grows).
+    departed: u64,
+    /// While a leader waits on `arrived`: the `departed` count it waits for.
+    leader_waits_for: Option<u64>,
     commits: u64,
 }
 
@@ -72,7 +74,8 @@ impl Drop for Arrival<'_> {
     fn drop(&mut self) {
         let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
         s.arriving -= 1;
-        if s.arriving == 0 && s.leader_waiting {
+        s.departed += 1;
+        if s.leader_waits_for.is_some_and(|n| s.departed >= n) {
             self.0.arrived.notify_one();
         }
     }
@@ -99,7 +102,8 @@ impl Committer {
                 waiting: 0,
                 spare: Vec::new(),
                 arriving: 0,
-                leader_waiting: false,
+                departed: 0,
+                leader_waits_for: None,
                 commits: 0,
             }),
             flushed: Condvar::new(),
@@ -231,7 +235,6 @@ impl Committer {
             s.flushing = true;
             s = self.await_arrivals(s)?;
             let group = std::mem::take(&mut s.queue);
-            let spare = std::mem::take(&mut s.spare);
             let Some(&(upto, _)) = group.last() else {
                 s.flushing = false;
                 if s.waiting > 0 {
@@ -241,8 +244,12 @@ impl Committer {
                     "batch {seq} was never staged"
                 )));
             };
-            drop(s);
             // A group of one (one client, one transaction at a time) is committed as it is.
+            let spare = match group.len() {
+                1 => Vec::new(),
+                _ => std::mem::take(&mut s.spare),
+            };
+            drop(s);
             let merged = match group.as_slice() {
                 [(_, only)] => std::borrow::Cow::Borrowed(only),
                 _ => std::borrow::Cow::Owned(merge(&group, spare)),
@@ -262,20 +269,25 @@ impl Committer {
                     s.poisoned = Some(e.to_string());
                 }
             }
-            if let std::borrow::Cow::Owned(merged) = merged {
-                let mut spare = merged.into_ops();
-                if spare.capacity() <= MERGE_KEEP_OPS {
-                    spare.clear();
-                    s.spare = spare;
-                }
-            }
             if s.waiting > 0 {
                 self.flushed.notify_all();
+            }
+            if let std::borrow::Cow::Owned(merged) = merged {
+                // Emptied outside the lock: that drops a reference to every write.
+                drop(s);
+                let mut spare = merged.into_ops();
+                spare.clear();
+                s = self.lock()?;
+                if spare.capacity() <= MERGE_KEEP_OPS && s.spare.capacity() == 0 {
+                    s.spare = spare;
+                }
             }
         }
     }
 
-    /// A leader's wait for submitters on their way to stage, up to `group_wait`.
+    /// A leader's wait for the submitters on their way to stage when it starts (not for
+    /// those who arrive later, or a steady stream would always cost the whole wait), up
+    /// to `group_wait`.
     fn await_arrivals<'a>(
         &self,
         mut s: MutexGuard<'a, State>,
@@ -283,9 +295,10 @@ impl Committer {
         if s.arriving == 0 {
             return Ok(s);
         }
+        let want = s.departed + u64::try_from(s.arriving).unwrap_or(u64::MAX);
         let deadline = Instant::now() + self.group_wait;
-        s.leader_waiting = true;
-        while s.arriving > 0 {
+        s.leader_waits_for = Some(want);
+        while s.departed < want {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -296,7 +309,7 @@ impl Committer {
                 .map_err(|_| poisoned_lock())?
                 .0;
         }
-        s.leader_waiting = false;
+        s.leader_waits_for = None;
         Ok(s)
     }
 
@@ -349,6 +362,7 @@ fn merge(group: &[(u64, WriteBatch)], mut into: Vec<Op>) -> WriteBatch {
     // on this host's VMs large fresh allocations cost page faults.
     let writes: usize = group.iter().map(|(_, b)| b.ops().len()).sum();
     let mut seen = std::collections::HashSet::with_capacity(writes);
+    into.reserve(writes);
     for (_, batch) in group.iter().rev() {
         for op in batch.ops().iter().rev() {
             if seen.insert((op.0, &*op.1)) {

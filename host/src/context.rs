@@ -205,7 +205,7 @@ pub(crate) fn charge(mut store: impl AsContextMut<Data = TxCtx>, gas: u64) -> wa
     }
 }
 
-/// The state of a finished run's context: nothing, read by nobody.
+/// The state of a context before its run and after it: nothing, and a read of it fails.
 struct Released;
 
 static RELEASED: LazyLock<Arc<Released>> = LazyLock::new(|| Arc::new(Released));
@@ -219,7 +219,7 @@ impl StateView for Released {
     }
 
     fn get(&self, _: &str, _: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(None)
+        Err(released())
     }
 
     fn next_key(
@@ -228,13 +228,13 @@ impl StateView for Released {
         _: &[u8],
         _: Option<&[u8]>,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(None)
+        Err(released())
     }
 }
 
 impl Snapshot for Released {
     fn get(&self, _: Table, _: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(None)
+        Err(released())
     }
 
     fn range(
@@ -245,6 +245,11 @@ impl Snapshot for Released {
         _: bool,
         _: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StorageError> {
-        Ok(())
+        Err(released())
     }
+}
+
+/// A read through a context that has no run's state: a host bug, never an answer.
+fn released() -> StorageError {
+    StorageError::Backend("read outside a run: the context holds no state".into())
 }

@@ -71,29 +71,20 @@ pub struct Runtime {
 }
 
 /// A turn to execute; the next waiting execution goes when it is dropped.
-pub(crate) struct ExecutionPermit {
-    runtime: Arc<Runtime>,
-    /// Taken ahead of the writer lock: see [`Runtime::try_early_permit`].
-    early: bool,
-}
+pub(crate) struct ExecutionPermit(Arc<Runtime>);
 
-/// Executions running, how many of them took their turn early, and threads waiting for
-/// one to finish.
+/// Executions running and threads waiting for one to finish.
 #[derive(Debug, Default)]
 struct Turns {
     running: usize,
-    early: usize,
     waiting: usize,
 }
 
 impl Drop for ExecutionPermit {
     fn drop(&mut self) {
-        let rt = &self.runtime;
+        let rt = &self.0;
         let mut turns = rt.running.lock().unwrap_or_else(|e| e.into_inner());
         turns.running -= 1;
-        if self.early {
-            turns.early -= 1;
-        }
         // Only when someone waits: a notify is a futex syscall even with no waiter.
         if turns.waiting > 0 {
             rt.finished.notify_one();
@@ -195,28 +186,21 @@ impl Runtime {
             turns.waiting -= 1;
         }
         turns.running += 1;
-        ExecutionPermit {
-            runtime: Arc::clone(self),
-            early: false,
-        }
+        ExecutionPermit(Arc::clone(self))
     }
 
-    /// A turn for a transaction that waits for the writer lock, if one is free now.
-    /// Early turns are never the last free one, so whoever holds the writer lock (and
-    /// has none) gets a turn: those holding early turns wait for that lock.
+    /// A turn for a transaction that is about to wait for the writer lock, if one is
+    /// free now, nobody waits for one, and another stays free. Those who hold such a
+    /// turn wait for the writer lock, so they never take the last free turn nor one a
+    /// waiter (perhaps the lock's holder) was woken for: the holder of the writer lock
+    /// never waits for them.
     pub(crate) fn try_early_permit(self: &Arc<Self>) -> Option<ExecutionPermit> {
         let mut turns = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if turns.running >= CONCURRENT_EXECUTIONS_MAX
-            || turns.early + 1 >= CONCURRENT_EXECUTIONS_MAX
-        {
+        if turns.waiting > 0 || turns.running + 1 >= CONCURRENT_EXECUTIONS_MAX {
             return None;
         }
         turns.running += 1;
-        turns.early += 1;
-        Some(ExecutionPermit {
-            runtime: Arc::clone(self),
-            early: true,
-        })
+        Some(ExecutionPermit(Arc::clone(self)))
     }
 
     /// Disk loads and compiles so far.
@@ -388,11 +372,27 @@ mod tests {
     fn concurrent_executions_fit_the_instance_pool() {
         use crate::limits::INSTANCES_PER_TX_MAX;
         let pool = usize::try_from(INSTANCES_MAX).unwrap();
-        assert!(CONCURRENT_EXECUTIONS_MAX * INSTANCES_PER_TX_MAX <= pool);
+        // Plus one each: a store may keep an instance made early that no frame took.
+        assert!(CONCURRENT_EXECUTIONS_MAX * (INSTANCES_PER_TX_MAX + 1) <= pool);
         assert!(
-            (CONCURRENT_EXECUTIONS_MAX + 1) * INSTANCES_PER_TX_MAX > pool,
+            (CONCURRENT_EXECUTIONS_MAX + 1) * (INSTANCES_PER_TX_MAX + 1) > pool,
             "room for more"
         );
+    }
+
+    #[test]
+    fn early_turns_leave_a_turn_free_and_never_overtake_a_waiter() {
+        let runtime = Arc::new(Runtime::new(None).unwrap());
+        // A thread waiting for a turn (perhaps the writer lock's holder) goes first.
+        runtime.running.lock().unwrap().waiting = 1;
+        assert!(runtime.try_early_permit().is_none());
+        runtime.running.lock().unwrap().waiting = 0;
+        let early: Vec<_> = std::iter::from_fn(|| runtime.try_early_permit()).collect();
+        assert_eq!(early.len(), CONCURRENT_EXECUTIONS_MAX - 1);
+        // The last turn stays for the writer lock's holder, who does not take it early.
+        drop(runtime.execution_permit());
+        drop(early);
+        assert!(runtime.try_early_permit().is_some());
     }
 
     #[test]

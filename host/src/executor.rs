@@ -65,8 +65,8 @@ pub(crate) struct Execution {
 }
 
 /// A finished run's store, with its instances, and its turn to execute. Dropping it
-/// frees the instances (wasmtime then clears their memory): a writer does that after it
-/// has released its lock, so the next transaction need not wait for it.
+/// frees the instances (wasmtime then clears their memory): `Host::submit` does that
+/// after it has released the writer lock, so the next transaction need not wait for it.
 pub(crate) struct Spent {
     // Dropped in this order: the instances go back to the pool before the turn ends.
     _store: Store<TxCtx>,
@@ -126,12 +126,13 @@ pub(crate) fn execute(
     early: Option<Early>,
 ) -> Result<(Execution, Spent), StorageError> {
     // Held until the store is dropped with its instances (see `Spent`).
-    let (mut store, turn) = match early {
-        Some(Early { store, turn, .. }) => (store, turn),
+    // Bound turn first, so that on an early return the store (declared after) goes first.
+    let (turn, mut store) = match early {
+        Some(Early { store, turn, .. }) => (turn, store),
         None => {
             let turn = setup.runtime.execution_permit();
             let ctx = TxCtx::new(Arc::clone(&setup.runtime));
-            (Store::new(setup.runtime.engine(), ctx), turn)
+            (turn, Store::new(setup.runtime.engine(), ctx))
         }
     };
     let ctx = store.data_mut();

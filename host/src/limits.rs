@@ -59,8 +59,9 @@ pub const DATA_DIR_LOCK_WAIT_MS: u64 = 30_000;
 /// calls cannot exhaust the host's instance pool.
 pub const INSTANCES_PER_TX_MAX: usize = 256;
 /// Transactions and queries executing at once per runtime; more wait for a turn. Each
-/// may hold `INSTANCES_PER_TX_MAX` instances, so together they never exhaust the pool of
-/// `INSTANCES_MAX` (which would otherwise be a host failure that depends on timing).
+/// may hold `INSTANCES_PER_TX_MAX` instances, and one more made early that no frame took,
+/// so together they never exhaust the pool of `INSTANCES_MAX` (which would otherwise be
+/// a host failure that depends on timing).
 pub const CONCURRENT_EXECUTIONS_MAX: usize = 3;
 /// How long a group commit's leader waits, in microseconds, for submitters that are
 /// executing and about to stage, so that they share its commit (and fsync). Bounds the

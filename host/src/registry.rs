@@ -44,9 +44,10 @@ impl ContractRecord {
 ///
 /// An entry is written once, by its contract's deploy, and never changed or removed, so
 /// a cached entry answers a read at any version: the entry itself at or after the
-/// deploy's version, none before it. Only the writer fills it, from the state it runs
-/// against; that state may hold batches that are not durable yet, so the cache lives
-/// in the writer's head and starts empty when a failed commit makes the head reload.
+/// deploy's version, none before it. Runs fill it from the state they read (a query's
+/// is its own, dropped after it); the writer's may hold batches that are not durable
+/// yet, so the writer's cache lives in its head and starts empty when a failed commit
+/// makes the head reload.
 #[derive(Debug, Default)]
 pub(crate) struct ContractCache(HashMap<Box<str>, ContractRecord>);
 

@@ -5,8 +5,8 @@
 //! costs a futex wake and, on a virtual machine, the wake-up of an idle vCPU, which take
 //! longer than the transaction itself: two in-memory clients ran at half the speed of
 //! one. So a waiter first polls for up to [`WRITER_SPIN_MICROS_MAX`]. At most one
-//! waiter fewer than there are cores spins, so spinning never takes a core from the
-//! holder; the rest sleep at once.
+//! waiter fewer than there are cores spins, leaving the holder a core (other work may
+//! still compete for it); the rest sleep at once.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LockResult, Mutex, MutexGuard, TryLockError};
