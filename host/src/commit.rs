@@ -313,8 +313,8 @@ impl Committer {
     /// Waits until a group commit ends.
     fn wait_flushed<'a>(
         &self,
-        mut s: std::sync::MutexGuard<'a, State>,
-    ) -> Result<std::sync::MutexGuard<'a, State>, StorageError> {
+        mut s: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, StorageError> {
         s.waiting += 1;
         let mut s = self.flushed.wait(s).map_err(|_| poisoned_lock())?;
         s.waiting -= 1;

@@ -85,14 +85,6 @@ const EARLY_FUEL: u64 = u64::MAX / 2;
 pub(crate) struct Early {
     store: Store<TxCtx>,
     turn: ExecutionPermit,
-    code: CodeHash,
-}
-
-impl Early {
-    /// The code instantiated ahead.
-    pub(crate) fn code(&self) -> CodeHash {
-        self.code
-    }
 }
 
 /// An [`Early`] store with `code` instantiated, when a turn is free at once and the
@@ -111,7 +103,7 @@ pub(crate) fn prepare_early(runtime: &Arc<Runtime>, code: CodeHash) -> Option<Ea
         instance,
         cost,
     });
-    Some(Early { store, turn, code })
+    Some(Early { store, turn })
 }
 
 /// Runs `work`, in the `early` store when there is one; the run's store comes back
@@ -128,7 +120,7 @@ pub(crate) fn execute(
     // Held until the store is dropped with its instances (see `Spent`).
     // Bound turn first, so that on an early return the store (declared after) goes first.
     let (turn, mut store) = match early {
-        Some(Early { store, turn, .. }) => (turn, store),
+        Some(Early { store, turn }) => (turn, store),
         None => {
             let turn = setup.runtime.execution_permit();
             let ctx = TxCtx::new(Arc::clone(&setup.runtime));

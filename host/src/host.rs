@@ -514,15 +514,11 @@ impl Host {
             debug_log: self.options.debug_log,
             contracts: std::mem::take(&mut head.contracts),
         };
-        let hinted = early.as_ref().map(Early::code);
         let (mut run, spent) = execute(setup, &work, early)?;
         head.contracts = std::mem::take(&mut run.contracts);
-        if let TxBody::Calls(calls) = &tx.body
-            && let Some(first) = calls.first()
-            && let Some(Some(record)) = head.contracts.get(&first.contract, u64::MAX)
-            && hinted != Some(record.code_hash)
-        {
-            self.hints.note(&first.contract, record.code_hash);
+        // Only entries just read from storage: the others are noted already.
+        for (name, code) in head.contracts.take_new() {
+            self.hints.note(&name, code);
         }
         let mut lattice = head.lattice.clone();
         let mut batch = WriteBatch::new();

@@ -49,27 +49,39 @@ impl ContractRecord {
 /// yet, so the writer's cache lives in its head and starts empty when a failed commit
 /// makes the head reload.
 #[derive(Debug, Default)]
-pub(crate) struct ContractCache(HashMap<Box<str>, ContractRecord>);
+pub(crate) struct ContractCache {
+    entries: HashMap<Box<str>, ContractRecord>,
+    /// Entries inserted since [`ContractCache::take_new`] last ran: the code hints to share.
+    new: Vec<(Box<str>, CodeHash)>,
+}
 
 impl ContractCache {
     /// `Some(entry)` when the cache can answer a read of `name` at `version`:
     /// `Some(None)` when the contract was deployed after it. `None` when not cached.
     pub(crate) fn get(&self, name: &str, version: u64) -> Option<Option<ContractRecord>> {
-        let record = self.0.get(name)?;
+        let record = self.entries.get(name)?;
         Some((record.version <= version).then_some(*record))
     }
 
     /// Remembers `name`'s entry; a full cache starts over, so it stays bounded.
     pub(crate) fn insert(&mut self, name: &str, record: ContractRecord) {
-        if self.0.len() >= CONTRACT_CACHE_ENTRIES {
-            self.0.clear();
+        if self.entries.len() >= CONTRACT_CACHE_ENTRIES {
+            self.entries.clear();
         }
-        self.0.insert(name.into(), record);
+        self.entries.insert(name.into(), record);
+        if self.new.len() < CONTRACT_CACHE_ENTRIES {
+            self.new.push((name.into(), record.code_hash));
+        }
+    }
+
+    /// The contracts and code of the entries inserted since the last call.
+    pub(crate) fn take_new(&mut self) -> Vec<(Box<str>, CodeHash)> {
+        std::mem::take(&mut self.new)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0.len()
+        self.entries.len()
     }
 }
 
@@ -88,9 +100,6 @@ impl CodeHints {
 
     /// Notes that `name` runs `code`.
     pub(crate) fn note(&self, name: &str, code: CodeHash) {
-        if self.get(name) == Some(code) {
-            return;
-        }
         if let Ok(mut hints) = self.0.write() {
             if hints.len() >= CONTRACT_CACHE_ENTRIES {
                 hints.clear();
@@ -116,10 +125,13 @@ mod tests {
         assert_eq!(cache.get("a", 4), Some(None), "not deployed yet at 4");
         assert_eq!(cache.get("a", 5), Some(Some(record(5))));
         assert_eq!(cache.get("a", 9), Some(Some(record(5))));
+        assert_eq!(cache.take_new(), vec![("a".into(), CodeHash([1; 32]))]);
+        assert!(cache.take_new().is_empty(), "each entry is new once");
         for i in 0..CONTRACT_CACHE_ENTRIES + 10 {
             cache.insert(&format!("c{i}"), record(1));
             assert!(cache.len() <= CONTRACT_CACHE_ENTRIES);
         }
+        assert!(cache.take_new().len() <= CONTRACT_CACHE_ENTRIES);
         assert_eq!(cache.get("a", 9), None, "a full cache started over");
     }
 

@@ -15,8 +15,9 @@
 //! of an earlier cycle). Checksums are keyed with a secret made with the data dir
 //! ([`WAL_MAC_KEY`]), so no byte string that was not a record of this data dir — a
 //! contract's value inside an old record, say — passes for one. Records hold final
-//! values (puts and deletes, never increments), so applying one twice changes nothing. After a replay redb is checkpointed and the log
-//! cleared, so an open reads one record header when nothing needs replaying.
+//! values (puts and deletes, never increments), so applying one twice changes nothing.
+//! After a replay redb is checkpointed and the log cleared, so an open reads one record
+//! header when nothing needs replaying.
 //!
 //! Every write is whole [`LOG_BLOCK_BYTES`] blocks, so that [`LogFile`] can send it
 //! around the page cache: an append rewrites the bytes of its first block before the
