@@ -140,7 +140,14 @@ impl Committer {
 
     /// A snapshot of durable state plus every staged batch.
     pub fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
+        Ok(self.snapshot_seq()?.0)
+    }
+
+    /// [`Committer::snapshot`], and the number of the last batch staged before it (0
+    /// when none): the snapshot holds that batch and every one before it.
+    pub fn snapshot_seq(&self) -> Result<(Arc<dyn Snapshot>, u64), StorageError> {
         let mut s = self.lock()?;
+        let seen = s.next_seq - 1;
         if let Some(msg) = &s.poisoned {
             return Err(Self::failure(msg));
         }
@@ -156,7 +163,7 @@ impl Committer {
                 base
             }
         };
-        Ok(s.pending.over(base))
+        Ok((s.pending.over(base), seen))
     }
 
     /// The batch that staged `key` in `table`, if it is not durable yet.

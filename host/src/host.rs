@@ -17,6 +17,7 @@ use crate::error::{InputError, QueryError, StorageError, SubmitError};
 use crate::executor::{Early, Execution, RunSetup, Spent, Work, execute, prepare_early};
 use crate::limits::QUERY_GAS_LIMIT;
 use crate::receipt::{Receipt, Status};
+use crate::recent_ids::RecentIds;
 use crate::registry::{CodeHints, ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{
     EntryCache, LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key,
@@ -99,6 +100,7 @@ pub struct LogEntry {
 }
 
 /// The latest version and the lattice behind its root: what commits advance.
+#[derive(Default)]
 pub(crate) struct Head {
     pub version: u64,
     pub lattice: LtHash,
@@ -108,15 +110,29 @@ pub(crate) struct Head {
     pub entry_cache: EntryCache,
     /// Registry entries the writer read lately: see [`ContractCache`].
     pub contracts: ContractCache,
+    /// Ids staged lately: see [`RecentIds`].
+    pub recent: RecentIds,
 }
 
-/// A transaction checked, hashed and with its code prepared: ready to run.
+/// A transaction checked, hashed, not found recorded, and with its code prepared: ready
+/// to run.
 struct Prepared<'a> {
     tx: std::borrow::Cow<'a, Transaction>,
     /// The content's encoding, as the log stores it; hashed once, encoded once.
     content: Vec<u8>,
     content_hash: [u8; 32],
     code_hash: Option<CodeHash>,
+    /// The last batch staged before the snapshot that did not hold the id, if any was
+    /// taken.
+    seen: Option<u64>,
+}
+
+/// A submission after its checks outside the writer lock.
+enum Checked<'a> {
+    /// Its id is recorded: the stored receipt answers it.
+    Recorded(Staged),
+    /// New as of the checks: to run under the writer lock.
+    New(Prepared<'a>),
 }
 
 /// A receipt and the batch that must be durable before it is handed out.
@@ -264,13 +280,7 @@ impl Host {
                     LtHash::default().to_bytes(),
                 );
                 backend.commit(&batch)?;
-                Head {
-                    version: 0,
-                    lattice: LtHash::default(),
-                    horizon: 0,
-                    entry_cache: EntryCache::default(),
-                    contracts: ContractCache::default(),
-                }
+                Head::default()
             }
             Some(f) if f == FORMAT => read_head(&*snap)?,
             Some(other) => {
@@ -335,7 +345,11 @@ impl Host {
     }
 
     fn submit_one(&self, tx: &Transaction, always_early: bool) -> Result<Receipt, SubmitError> {
-        let prepared = self.prepare(tx)?;
+        // A retry is answered without the writer lock.
+        let prepared = match self.prepare(tx)? {
+            Checked::Recorded(staged) => return self.acknowledge(staged),
+            Checked::New(prepared) => prepared,
+        };
         let mut staged = {
             let _arrival = self.committer.arrive()?;
             // While another transaction holds the writer lock, instantiate ahead instead
@@ -370,10 +384,13 @@ impl Host {
             // execute, which the next run of the list waits for.
             Ok(mut head) => prepared
                 .into_iter()
-                .map(|p| {
-                    let mut staged = p.and_then(|p| self.run_and_stage(&mut head, &p, None))?;
-                    staged.spent = None;
-                    Ok(staged)
+                .map(|p| match p? {
+                    Checked::Recorded(staged) => Ok(staged),
+                    Checked::New(p) => {
+                        let mut staged = self.run_and_stage(&mut head, &p, None)?;
+                        staged.spent = None;
+                        Ok(staged)
+                    }
                 })
                 .collect(),
             Err(e) => {
@@ -391,8 +408,9 @@ impl Host {
             .collect()
     }
 
-    /// Checks input, converts WAT, hashes content and prepares code: all before any lock.
-    fn prepare<'a>(&self, tx: &'a Transaction) -> Result<Prepared<'a>, SubmitError> {
+    /// Checks input, converts WAT, hashes content, looks the id up and prepares code: all
+    /// before any lock.
+    fn prepare<'a>(&self, tx: &'a Transaction) -> Result<Checked<'a>, SubmitError> {
         let tx = match &tx.body {
             TxBody::Deploy {
                 name,
@@ -411,20 +429,30 @@ impl Host {
         tx.check()?;
         let content = tx.encode_content();
         let content_hash = Transaction::hash_content(&content);
+        // Looked up here, out of the writer's way; under the lock, `Head::recent` tells
+        // whether the id was staged since, without a second lookup. A committer that
+        // failed gives no snapshot: the writer recovers it, then looks up itself.
+        let mut seen = None;
+        if let Ok((snapshot, last)) = self.committer.snapshot_seq() {
+            let recorded = self.recorded(&snapshot, &tx.id, &content_hash)?;
+            // Dropped before the writer commits: a memory backend then updates in place.
+            drop(snapshot);
+            if let Some(receipt) = recorded {
+                return Ok(Checked::Recorded(self.awaiting_durable(&tx.id, receipt)?));
+            }
+            seen = Some(last);
+        }
         let mut prepared = Prepared {
             tx,
             content,
             content_hash,
             code_hash: None,
+            seen,
         };
-        // A retry needs no compile: compile only code that may run. (A failed lookup
-        // here only costs a compile; the writer checks again under its lock.)
-        if let TxBody::Deploy { code, .. } = &prepared.tx.body
-            && !matches!(self.already_recorded(&prepared), Ok(Some(_)))
-        {
+        if let TxBody::Deploy { code, .. } = &prepared.tx.body {
             prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);
         }
-        Ok(prepared)
+        Ok(Checked::New(prepared))
     }
 
     /// A store with the first called contract instantiated, made before the writer lock
@@ -455,15 +483,19 @@ impl Host {
     /// A duplicate's stored receipt (and the batch to wait for if it is not durable yet).
     fn already_recorded(&self, p: &Prepared<'_>) -> Result<Option<Staged>, SubmitError> {
         let snapshot = self.committer.snapshot()?;
-        let Some(receipt) = self.recorded(&snapshot, &p.tx.id, &p.content_hash)? else {
-            return Ok(None);
-        };
-        let wait_for = self.committer.pending_seq(Table::Txs, p.tx.id.as_bytes())?;
-        Ok(Some(Staged {
+        self.recorded(&snapshot, &p.tx.id, &p.content_hash)?
+            .map(|receipt| self.awaiting_durable(&p.tx.id, receipt))
+            .transpose()
+    }
+
+    /// A stored receipt for `id`, to hand out once the batch that recorded it is durable.
+    fn awaiting_durable(&self, id: &Uuid, receipt: Receipt) -> Result<Staged, SubmitError> {
+        let wait_for = self.committer.pending_seq(Table::Txs, id.as_bytes())?;
+        Ok(Staged {
             receipt,
             wait_for,
             spent: None,
-        }))
+        })
     }
 
     /// Runs a prepared transaction against the latest state and stages its batch.
@@ -474,7 +506,11 @@ impl Host {
         early: Option<Early>,
     ) -> Result<Staged, SubmitError> {
         self.recover_if_needed(head)?;
-        if let Some(staged) = self.already_recorded(p)? {
+        // Only an id staged since `prepare` looked can be recorded now.
+        if p.seen
+            .is_none_or(|seen| head.recent.may_hold_since(&p.tx.id, seen))
+            && let Some(staged) = self.already_recorded(p)?
+        {
             return Ok(staged);
         }
         let tx = &*p.tx;
@@ -567,6 +603,7 @@ impl Host {
         // Release this run's snapshot first: an in-memory backend then commits in place.
         drop((base, snapshot));
         let seq = self.committer.stage(batch)?;
+        head.recent.note(seq, tx.id);
         head.version = new_version;
         head.lattice = lattice;
         Ok(Staged {
@@ -884,8 +921,7 @@ fn read_head(snap: &dyn Snapshot) -> Result<Head, StorageError> {
         version: decode_u64(&version)?,
         lattice: LtHash::from_bytes(&lattice)?,
         horizon,
-        entry_cache: EntryCache::default(),
-        contracts: ContractCache::default(),
+        ..Head::default()
     })
 }
 

@@ -23,6 +23,7 @@ mod imports;
 pub mod limits;
 mod prune;
 mod receipt;
+mod recent_ids;
 mod registry;
 mod state;
 mod storage;

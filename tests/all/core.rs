@@ -328,6 +328,23 @@ fn concurrent_submissions_of_one_id_execute_once() {
     assert_eq!(count(&host, None), "1");
 }
 
+/// Both copies are looked up before the writer lock and found new; the writer must still
+/// see that the first was staged before it runs the second.
+#[test]
+fn a_list_holding_one_id_twice_executes_it_once() {
+    let host = counter_host();
+    let tx = Transaction::call("counter", "inc", Vec::new());
+    let other = Transaction::call("counter", "inc", Vec::new());
+    let results = host.submit_all(&[tx.clone(), other, tx]);
+    let receipts: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        receipts.iter().map(|r| r.duplicate).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    assert_eq!(receipts[2].version, receipts[0].version);
+    assert_eq!(count(&host, None), "2");
+}
+
 /// A memory backend whose commits wait for a gate: batches stay staged (visible, not
 /// durable) until the test opens it.
 struct Gated {
