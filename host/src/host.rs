@@ -112,6 +112,9 @@ pub(crate) struct Head {
     pub contracts: ContractCache,
     /// Ids staged lately: see [`RecentIds`].
     pub recent: RecentIds,
+    /// A run changed the lattice in place and then failed to stage: whoever takes the
+    /// writer lock next reloads the head from storage (`Host::writer`).
+    pub stale: bool,
 }
 
 /// A transaction checked, hashed, not found recorded, and with its code prepared: ready
@@ -320,9 +323,9 @@ impl Host {
     /// The state root at the latest version.
     ///
     /// # Errors
-    /// Only if a panic poisoned the host.
+    /// When storage fails while the host recovers from a failed commit.
     pub fn state_root(&self) -> Result<StateRoot, StorageError> {
-        Ok(self.head()?.lattice.root())
+        Ok(self.writer()?.lattice.root())
     }
 
     /// Submits a transaction: executes it once and records it with its receipt, or
@@ -475,6 +478,9 @@ impl Host {
     fn recover_if_needed(&self, head: &mut Head) -> Result<(), StorageError> {
         if self.committer.is_poisoned()? {
             self.committer.recover()?;
+            head.stale = true;
+        }
+        if head.stale {
             *head = self.stored_head()?;
         }
         Ok(())
@@ -556,13 +562,15 @@ impl Host {
         for (name, code) in head.contracts.take_new() {
             self.hints.note(&name, code);
         }
-        let mut lattice = head.lattice.clone();
+        // The lattice changes in place, not in a copy: until the batch is staged, a
+        // failure leaves the head stale (reloaded before the lock's next use).
+        head.stale = true;
         let mut batch = WriteBatch::new();
         self.stage_writes(
             &run,
             &*base,
             new_version,
-            (&mut lattice, &mut head.entry_cache),
+            (&mut head.lattice, &mut head.entry_cache),
             &mut batch,
         )?;
         if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_hash)
@@ -570,8 +578,7 @@ impl Host {
         {
             batch.put(Table::Code, hash.0.to_vec(), code.clone());
         }
-        let lattice_bytes = lattice.to_bytes();
-        let state_root = LtHash::root_of_bytes(&lattice_bytes);
+        let state_root = head.lattice.root();
         let receipt = Receipt {
             tx_id: tx.id,
             status: run.status,
@@ -599,13 +606,13 @@ impl Host {
             META_VERSION.to_vec(),
             new_version.to_le_bytes().to_vec(),
         );
-        batch.put(Table::Meta, META_LATTICE.to_vec(), lattice_bytes);
+        batch.put(Table::Meta, META_LATTICE.to_vec(), head.lattice.to_bytes());
         // Release this run's snapshot first: an in-memory backend then commits in place.
         drop((base, snapshot));
         let seq = self.committer.stage(batch)?;
+        head.stale = false;
         head.recent.note(seq, tx.id);
         head.version = new_version;
-        head.lattice = lattice;
         Ok(Staged {
             receipt: record.receipt,
             wait_for: Some(seq),

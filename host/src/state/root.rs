@@ -27,9 +27,10 @@ const ENTRY_CONTEXT: &str = "semel 2026-11-27 state-root entry v2";
 /// The ChaCha20 nonce of every entry's expansion: each key (an entry hash) is used once.
 const EXPAND_NONCE: [u8; 12] = [0; 12];
 
-/// A homomorphic multiset hash of state entries.
+/// A homomorphic multiset hash of state entries. Kept as its stored bytes (each lane
+/// little-endian), so hashing and storing it take no conversion.
 #[derive(Clone, PartialEq, Eq)]
-pub struct LtHash(Box<[u16; LTHASH_LANES]>);
+pub struct LtHash(Box<[u8; LTHASH_BYTES]>);
 
 impl std::fmt::Debug for LtHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,7 +40,7 @@ impl std::fmt::Debug for LtHash {
 
 impl Default for LtHash {
     fn default() -> Self {
-        Self(Box::new([0; LTHASH_LANES]))
+        Self(Box::new([0; LTHASH_BYTES]))
     }
 }
 
@@ -97,28 +98,21 @@ impl LtHash {
 
     /// Adds (or subtracts) an entry's lanes.
     fn add_bytes(&mut self, bytes: &[u8; LTHASH_BYTES], add: bool) {
-        for (lane, pair) in self.0.iter_mut().zip(bytes.chunks_exact(2)) {
-            let x = u16::from_le_bytes([pair[0], pair[1]]);
-            *lane = if add {
-                lane.wrapping_add(x)
-            } else {
-                lane.wrapping_sub(x)
-            };
+        if add {
+            lanewise(&mut self.0, bytes, u16::wrapping_add);
+        } else {
+            lanewise(&mut self.0, bytes, u16::wrapping_sub);
         }
     }
 
     /// Adds an entry's lattice.
     pub fn add(&mut self, other: &LtHash) {
-        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
-            *a = a.wrapping_add(*b);
-        }
+        self.add_bytes(&other.0, true);
     }
 
     /// Removes an entry's lattice.
     pub fn sub(&mut self, other: &LtHash) {
-        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
-            *a = a.wrapping_sub(*b);
-        }
+        self.add_bytes(&other.0, false);
     }
 
     /// Replaces the entry `(ns, key)`: `old` and `new` are its values before and after.
@@ -166,21 +160,17 @@ impl LtHash {
 
     /// The state root this lattice commits to.
     pub fn root(&self) -> StateRoot {
-        Self::root_of_bytes(&self.to_bytes())
+        StateRoot(*blake3::hash(self.as_bytes()).as_bytes())
     }
 
-    /// The state root of a lattice given as [`LtHash::to_bytes`] gave it.
-    pub fn root_of_bytes(bytes: &[u8]) -> StateRoot {
-        StateRoot(*blake3::hash(bytes).as_bytes())
+    /// Little-endian lanes, as stored.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0[..]
     }
 
     /// Little-endian lanes, as stored.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = vec![0u8; LTHASH_BYTES];
-        for (pair, lane) in out.chunks_exact_mut(2).zip(self.0.iter()) {
-            pair.copy_from_slice(&lane.to_le_bytes());
-        }
-        out
+        self.as_bytes().to_vec()
     }
 
     /// Reads a lattice written by [`LtHash::to_bytes`].
@@ -188,14 +178,22 @@ impl LtHash {
     /// # Errors
     /// When `bytes` is not exactly [`LTHASH_BYTES`] long.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() != LTHASH_BYTES {
-            return Err(DecodeError("lattice hash has the wrong length"));
-        }
-        let mut lanes = Box::new([0u16; LTHASH_LANES]);
-        for (lane, pair) in lanes.iter_mut().zip(bytes.chunks_exact(2)) {
-            *lane = u16::from_le_bytes([pair[0], pair[1]]);
-        }
-        Ok(Self(lanes))
+        let lanes: [u8; LTHASH_BYTES] = bytes
+            .try_into()
+            .map_err(|_| DecodeError("lattice hash has the wrong length"))?;
+        Ok(Self(Box::new(lanes)))
+    }
+}
+
+/// `a[i] = op(a[i], b[i])` for each little-endian `u16` lane (vectorized by the
+/// compiler: the byte pairs load as lanes on little-endian machines).
+fn lanewise(a: &mut [u8; LTHASH_BYTES], b: &[u8; LTHASH_BYTES], op: impl Fn(u16, u16) -> u16) {
+    for (x, y) in a.chunks_exact_mut(2).zip(b.chunks_exact(2)) {
+        let sum = op(
+            u16::from_le_bytes([x[0], x[1]]),
+            u16::from_le_bytes([y[0], y[1]]),
+        );
+        x.copy_from_slice(&sum.to_le_bytes());
     }
 }
 
