@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock};
 
 use wasmtime::{AsContextMut, Instance, Memory};
 
-use crate::engine::{CodeHash, Runtime};
+use crate::engine::{CodeHash, Exports, Runtime};
 use crate::limits::EVENTS_PER_TX_MAX;
 use crate::registry::{ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{MergedView, ReadSet, StateView, WriteSet};
@@ -86,6 +86,7 @@ pub(crate) struct TxCtx {
 pub(crate) struct Ready {
     pub code: CodeHash,
     pub instance: Instance,
+    pub exports: Arc<Exports>,
     /// The fuel its instantiation took, charged when a frame takes it.
     pub cost: u64,
 }

@@ -1,6 +1,7 @@
 //! The wasm engine: one deterministic wasmtime `Engine` and `Linker` per host, and the
-//! compiled-module cache in front of it — `InstancePre` in memory by code hash, and
-//! compiled artifacts on disk keyed by code hash and engine compatibility.
+//! compiled-module cache in front of it — `InstancePre` in memory by code hash, with the
+//! module's memory and method exports resolved once, and compiled artifacts on disk
+//! keyed by code hash and engine compatibility.
 //!
 //! A cache hit and a miss run the same machine code, so they give the same gas and
 //! results. A disk artifact is checksummed before `Module::deserialize` sees it; a
@@ -13,10 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    PoolingAllocationConfig,
+    Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    ModuleExport, PoolingAllocationConfig,
 };
 
+use crate::abi::MEMORY_EXPORT;
 use crate::context::TxCtx;
 use crate::error::ModuleError;
 use crate::limits::{
@@ -59,7 +61,7 @@ const ARTIFACT_MAGIC: &[u8; 8] = b"SEMELCW1";
 pub struct Runtime {
     engine: Engine,
     linker: Linker<TxCtx>,
-    modules: RwLock<HashMap<CodeHash, InstancePre<TxCtx>>>,
+    modules: RwLock<HashMap<CodeHash, Loaded>>,
     cache_dir: Option<PathBuf>,
     compat: String,
     disk_loads: AtomicU64,
@@ -68,6 +70,51 @@ pub struct Runtime {
     /// waiting for a turn.
     running: Mutex<Turns>,
     finished: Condvar,
+}
+
+/// A module ready to instantiate, with its exports resolved once: a frame then finds its
+/// method and memory in the instance by index, not by name.
+#[derive(Clone)]
+pub(crate) struct Loaded {
+    pub pre: InstancePre<TxCtx>,
+    pub exports: Arc<Exports>,
+}
+
+/// Where a module's memory and methods are. A method is an exported function without
+/// parameters or results: the only kind a call runs.
+pub(crate) struct Exports {
+    memory: Option<ModuleExport>,
+    methods: HashMap<Box<str>, ModuleExport>,
+}
+
+impl Exports {
+    fn of(module: &Module) -> Self {
+        let mut memory = None;
+        let mut methods = HashMap::new();
+        for export in module.exports() {
+            let (name, index) = (export.name(), module.get_export_index(export.name()));
+            match export.ty() {
+                ExternType::Memory(_) if name == MEMORY_EXPORT => memory = index,
+                ExternType::Func(f) if f.params().len() == 0 && f.results().len() == 0 => {
+                    if let Some(index) = index {
+                        methods.insert(name.into(), index);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Self { memory, methods }
+    }
+
+    /// The exported memory.
+    pub fn memory(&self) -> Option<&ModuleExport> {
+        self.memory.as_ref()
+    }
+
+    /// The method `name`, if the module exports one.
+    pub fn method(&self, name: &str) -> Option<&ModuleExport> {
+        self.methods.get(name)
+    }
 }
 
 /// A turn to execute; the next waiting execution goes when it is dropped.
@@ -232,7 +279,8 @@ impl Runtime {
             .linker
             .instantiate_pre(&module)
             .map_err(|e| ModuleError::Link(e.to_string()))?;
-        self.insert(hash, pre);
+        let exports = Arc::new(Exports::of(&module));
+        self.insert(hash, Loaded { pre, exports });
         Ok((hash, source))
     }
 
@@ -240,11 +288,11 @@ impl Runtime {
     ///
     /// # Errors
     /// When the code cannot be loaded, or stored code no longer compiles (corruption).
-    pub(crate) fn instance_pre(
+    pub(crate) fn loaded(
         &self,
         hash: &CodeHash,
         load: &dyn Fn() -> Result<Option<Vec<u8>>, StorageError>,
-    ) -> Result<InstancePre<TxCtx>, StorageError> {
+    ) -> Result<Loaded, StorageError> {
         if let Some(pre) = self.cached(hash) {
             return Ok(pre);
         }
@@ -264,13 +312,13 @@ impl Runtime {
     }
 
     /// The instantiable module of `hash`, if it is in memory.
-    pub(crate) fn cached(&self, hash: &CodeHash) -> Option<InstancePre<TxCtx>> {
+    pub(crate) fn cached(&self, hash: &CodeHash) -> Option<Loaded> {
         self.modules.read().ok()?.get(hash).cloned()
     }
 
-    fn insert(&self, hash: CodeHash, pre: InstancePre<TxCtx>) {
+    fn insert(&self, hash: CodeHash, loaded: Loaded) {
         if let Ok(mut m) = self.modules.write() {
-            m.insert(hash, pre);
+            m.insert(hash, loaded);
         }
     }
 
@@ -366,6 +414,29 @@ mod tests {
             ValType::I64 => AbiType::I64,
             other => panic!("host function uses {other}"),
         }
+    }
+
+    #[test]
+    fn exports_hold_the_memory_and_only_callable_methods() {
+        let runtime = Runtime::new(None).unwrap();
+        let wat = br#"(module
+            (memory (export "memory") 1)
+            (global (export "g") i32 (i32.const 0))
+            (func (export "run"))
+            (func (export "also_run"))
+            (func (export "add") (param i32))
+            (func (export "get") (result i64) (i64.const 0)))"#;
+        let code = validate::wasm_bytes(wat).unwrap();
+        let module = Module::new(runtime.engine(), &code).unwrap();
+        let exports = Exports::of(&module);
+        assert!(exports.memory().is_some());
+        let mut methods: Vec<_> = exports.methods.keys().map(|k| &**k).collect();
+        methods.sort_unstable();
+        assert_eq!(methods, ["also_run", "run"]);
+        assert!(exports.method("add").is_none() && exports.method("g").is_none());
+        let bare =
+            Module::new(runtime.engine(), validate::wasm_bytes(b"(module)").unwrap()).unwrap();
+        assert!(Exports::of(&bare).memory().is_none());
     }
 
     #[test]

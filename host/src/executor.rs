@@ -90,17 +90,18 @@ pub(crate) struct Early {
 /// An [`Early`] store with `code` instantiated, when a turn is free at once and the
 /// module is compiled; `None` otherwise (the run then does it all under the lock).
 pub(crate) fn prepare_early(runtime: &Arc<Runtime>, code: CodeHash) -> Option<Early> {
-    let pre = runtime.cached(&code)?;
+    let loaded = runtime.cached(&code)?;
     let turn = runtime.try_early_permit()?;
     let mut store = Store::new(runtime.engine(), TxCtx::new(Arc::clone(runtime)));
     // Instantiating charges fuel (active data segments are priced per byte): measured
     // here, charged when a frame takes the instance, as if it instantiated then.
     store.set_fuel(EARLY_FUEL).ok()?;
-    let instance = pre.instantiate(&mut store).ok()?;
+    let instance = loaded.pre.instantiate(&mut store).ok()?;
     let cost = EARLY_FUEL.checked_sub(store.get_fuel().ok()?)?;
     store.data_mut().ready = Some(Ready {
         code,
         instance,
+        exports: loaded.exports,
         cost,
     });
     Some(Early { store, turn })

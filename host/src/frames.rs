@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use wasmtime::{AsContextMut, Trap};
+use wasmtime::{AsContextMut, Extern, Trap};
 
-use crate::abi::{INIT_METHOD, MEMORY_EXPORT};
-use crate::context::{Abort, Frame, TxCtx, charge};
+use crate::abi::INIT_METHOD;
+use crate::context::{Abort, Frame, Ready, TxCtx, charge};
 use crate::gas::FRAME_GAS;
 use crate::limits::{CALL_DEPTH_MAX, INSTANCES_PER_TX_MAX};
 use crate::storage::{StorageError, Table};
@@ -75,19 +75,19 @@ pub(crate) fn run_frame(
     let Some(record) = store.data_mut().contract(contract).map_err(host)? else {
         return failed(format!("unknown contract {contract}"));
     };
-    let instance = match take_ready(&mut store, &record.code_hash)? {
-        Some(instance) => Ok(instance),
+    let (instance, exports) = match take_ready(&mut store, &record.code_hash)? {
+        Some(ready) => (Ok(ready.instance), ready.exports),
         None => {
             let ctx = store.data();
             let runtime = Arc::clone(&ctx.runtime);
             let code = Arc::clone(&ctx.code);
-            let pre = runtime
-                .instance_pre(&record.code_hash, &|| {
+            let loaded = runtime
+                .loaded(&record.code_hash, &|| {
                     code.get(Table::Code, &record.code_hash.0)
                 })
                 .map_err(host)?;
             charge(&mut store, FRAME_GAS)?;
-            pre.instantiate(&mut store)
+            (loaded.pre.instantiate(&mut store), loaded.exports)
         }
     };
     let instance = match instance {
@@ -103,19 +103,19 @@ pub(crate) fn run_frame(
         }
     };
     store.data_mut().instances += 1;
-    let memory = instance
-        .get_memory(&mut store, MEMORY_EXPORT)
+    let memory = exports
+        .memory()
+        .and_then(|export| instance.get_module_export(&mut store, export))
+        .and_then(Extern::into_memory)
         .ok_or_else(|| {
             host(StorageError::Corrupt(format!(
                 "{contract} has no memory export"
             )))
         })?;
-    let func = instance
-        .get_func(&mut store, method)
-        .filter(|f| {
-            let ty = f.ty(&store);
-            ty.params().len() == 0 && ty.results().len() == 0
-        })
+    let func = exports
+        .method(method)
+        .and_then(|export| instance.get_module_export(&mut store, export))
+        .and_then(Extern::into_func)
         .map(|f| f.typed::<(), ()>(&store))
         .transpose()?;
     let Some(func) = func else {
@@ -154,7 +154,7 @@ pub(crate) fn run_frame(
 fn take_ready(
     store: &mut wasmtime::StoreContextMut<'_, TxCtx>,
     code: &crate::engine::CodeHash,
-) -> wasmtime::Result<Option<wasmtime::Instance>> {
+) -> wasmtime::Result<Option<Ready>> {
     let Some(ready) = store.data_mut().ready.take_if(|r| r.code == *code) else {
         return Ok(None);
     };
@@ -168,7 +168,7 @@ fn take_ready(
         return Ok(None);
     };
     store.set_fuel(rest)?;
-    Ok(Some(ready.instance))
+    Ok(Some(ready))
 }
 
 /// Sorts a frame's error into a failure its caller sees, or one that ends the transaction.
