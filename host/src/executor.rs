@@ -87,6 +87,22 @@ pub(crate) struct Early {
     turn: ExecutionPermit,
 }
 
+impl Early {
+    /// The code it holds an instance of, until a frame takes that.
+    pub fn code(&self) -> Option<CodeHash> {
+        self.store.data().ready.as_ref().map(|r| r.code)
+    }
+
+    /// The store as if a run had used it.
+    #[cfg(test)]
+    pub fn into_spent(self) -> Spent {
+        Spent {
+            _store: self.store,
+            _turn: self.turn,
+        }
+    }
+}
+
 /// An [`Early`] store with `code` instantiated, when a turn is free at once and the
 /// module is compiled; `None` otherwise (the run then does it all under the lock).
 pub(crate) fn prepare_early(runtime: &Arc<Runtime>, code: CodeHash) -> Option<Early> {

@@ -18,6 +18,7 @@ use crate::executor::{Early, Execution, RunSetup, Spent, Work, execute, prepare_
 use crate::limits::QUERY_GAS_LIMIT;
 use crate::receipt::{Receipt, Status};
 use crate::recent_ids::RecentIds;
+use crate::recycler::Recycler;
 use crate::registry::{CodeHints, ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{
     EntryCache, LtHash, SnapshotView, StateRoot, StateView, encode_stored_value, entry_key,
@@ -152,6 +153,8 @@ pub struct Host {
     committer: Committer,
     /// Which code each contract runs, for instantiating before the writer lock.
     hints: CodeHints,
+    /// Frees a lone submitter's stores and makes its next one ready.
+    recycler: Recycler,
     head: WriterLock<Head>,
     options: HostOptions,
     _lock: Option<File>,
@@ -293,10 +296,13 @@ impl Host {
                 )));
             }
         };
+        let recycler = Recycler::start(Arc::clone(&runtime))
+            .map_err(|e| StorageError::Backend(format!("cannot start the recycler thread: {e}")))?;
         Ok(Self {
             runtime,
             committer: Committer::new(backend, reopen),
             hints: CodeHints::default(),
+            recycler,
             head: WriterLock::new(head),
             options,
             _lock: None,
@@ -348,12 +354,13 @@ impl Host {
     }
 
     fn submit_one(&self, tx: &Transaction, always_early: bool) -> Result<Receipt, SubmitError> {
+        let visit = self.recycler.visit();
         // A retry is answered without the writer lock.
         let prepared = match self.prepare(tx)? {
             Checked::Recorded(staged) => return self.acknowledge(staged),
             Checked::New(prepared) => prepared,
         };
-        let mut staged = {
+        let (mut staged, first_code, alone) = {
             let _arrival = self.committer.arrive()?;
             // While another transaction holds the writer lock, instantiate ahead instead
             // of waiting idle; when the lock is free there is nothing to overlap.
@@ -362,24 +369,53 @@ impl Host {
             } else {
                 self.head.try_lock().map_err(|_| poisoned_head())?
             };
-            let (mut head, early) = match free {
-                Some(head) => (head, None),
+            let first_code = self.first_code(&prepared);
+            let (mut head, early, alone) = match free {
+                Some(head) if visit.alone() => (
+                    head,
+                    first_code.and_then(|c| self.recycler.take(c, true)),
+                    true,
+                ),
+                Some(head) => (head, None, false),
                 None => {
-                    let early = self.prepare_early(&prepared);
-                    (self.head()?, early)
+                    let early = first_code.and_then(|c| {
+                        self.recycler
+                            .take(c, false)
+                            .or_else(|| prepare_early(&self.runtime, c))
+                    });
+                    (self.head()?, early, false)
                 }
             };
-            self.run_and_stage(&mut head, &prepared, early)?
+            let staged = self.run_and_stage(&mut head, &prepared, early)?;
+            (staged, first_code, alone)
         };
-        // Outside the writer lock: freeing instances clears their memory.
-        drop(staged.spent.take());
+        // Outside the writer lock: freeing instances clears their memory. A lone
+        // submitter has the recycler do it (and make its next store); while others
+        // submit too, each does its own (see `recycler.rs`).
+        if let Some(spent) = staged.spent.take() {
+            if alone {
+                self.recycler.recycle(spent, first_code);
+            } else {
+                drop(spent);
+            }
+        }
         self.acknowledge(staged)
+    }
+
+    /// The code of the contract `p` calls first, as far as the hints know it.
+    fn first_code(&self, p: &Prepared<'_>) -> Option<CodeHash> {
+        let TxBody::Calls(calls) = &p.tx.body else {
+            return None;
+        };
+        self.hints.get(&calls.first()?.contract)
     }
 
     /// Submits transactions in order, as one group: each runs against the state the ones
     /// before it left, and all of them are made durable together (one commit when the
     /// host is otherwise idle). One result per transaction, in order.
     pub fn submit_all(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
+        // Counted as a submission: a lone submitter's recycler must not spin beside a list.
+        let _visit = self.recycler.visit();
         let prepared: Vec<_> = txs.iter().map(|tx| self.prepare(tx)).collect();
         let arrival = self.committer.arrive();
         let staged: Vec<Result<Staged, SubmitError>> = match self.writer() {
@@ -456,16 +492,6 @@ impl Host {
             prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);
         }
         Ok(Checked::New(prepared))
-    }
-
-    /// A store with the first called contract instantiated, made before the writer lock
-    /// while a turn is free (see `executor::Early`).
-    fn prepare_early(&self, p: &Prepared<'_>) -> Option<Early> {
-        let TxBody::Calls(calls) = &p.tx.body else {
-            return None;
-        };
-        let code = self.hints.get(&calls.first()?.contract)?;
-        prepare_early(&self.runtime, code)
     }
 
     /// The host's writer lock, after reopening storage if a commit failed.

@@ -24,6 +24,7 @@ pub mod limits;
 mod prune;
 mod receipt;
 mod recent_ids;
+mod recycler;
 mod registry;
 mod state;
 mod storage;
