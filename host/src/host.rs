@@ -363,7 +363,8 @@ impl Host {
         let (mut staged, first_code, alone) = {
             let _arrival = self.committer.arrive()?;
             // While another transaction holds the writer lock, instantiate ahead instead
-            // of waiting idle; when the lock is free there is nothing to overlap.
+            // of waiting idle. With the lock free, a lone submitter takes the store the
+            // recycler made ready; one that is not alone has nothing to overlap.
             let free = if always_early {
                 None
             } else {
