@@ -38,8 +38,10 @@ struct State {
     next_seq: u64,
     /// Every batch up to this one is durable.
     durable_seq: u64,
-    /// Batches after `durable_seq` up to this one failed.
-    failed_upto: u64,
+    /// Batches that failed to commit, as inclusive ranges, one per failed commit (each
+    /// of which poisons the committer until the backend is reopened). Checked before
+    /// `durable_seq`, which a recovery moves past them.
+    failed: Vec<(u64, u64)>,
     /// Why the last commit failed, until the backend is reopened.
     poisoned: Option<String>,
     flushing: bool,
@@ -52,6 +54,17 @@ struct State {
     /// A leader waits on `arrived` for the arriving to stage.
     leader_waiting: bool,
     commits: u64,
+}
+
+/// A committer snapshot, and what it held when it was taken.
+pub(crate) struct View {
+    pub snapshot: Arc<dyn Snapshot>,
+    /// The number of the last batch staged (0 when none): the snapshot holds it and
+    /// every one before it, unless a failed commit drops them (see `failed`).
+    pub seen: u64,
+    /// The batch that staged the key asked about, if it was not durable yet: whoever
+    /// answers from that key waits for it (and fails with it).
+    pub pending: Option<u64>,
 }
 
 /// Stages batches and commits them in groups.
@@ -93,7 +106,7 @@ impl Committer {
                 queue: Vec::new(),
                 next_seq: 1,
                 durable_seq: 0,
-                failed_upto: 0,
+                failed: Vec::new(),
                 poisoned: None,
                 flushing: false,
                 waiting: 0,
@@ -140,14 +153,21 @@ impl Committer {
 
     /// A snapshot of durable state plus every staged batch.
     pub fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
-        Ok(self.snapshot_seq()?.0)
+        Self::snapshot_locked(&mut *self.lock()?)
     }
 
-    /// [`Committer::snapshot`], and the number of the last batch staged before it (0
-    /// when none): the snapshot holds that batch and every one before it.
-    pub fn snapshot_seq(&self) -> Result<(Arc<dyn Snapshot>, u64), StorageError> {
+    /// [`Committer::snapshot`], with what a lookup of `key` in `table` in it needs to
+    /// know, taken together: a recovery may drop staged batches right after.
+    pub fn view_of(&self, table: Table, key: &[u8]) -> Result<View, StorageError> {
         let mut s = self.lock()?;
-        let seen = s.next_seq - 1;
+        Ok(View {
+            snapshot: Self::snapshot_locked(&mut s)?,
+            seen: s.next_seq - 1,
+            pending: s.pending.seq_of(table, key),
+        })
+    }
+
+    fn snapshot_locked(s: &mut State) -> Result<Arc<dyn Snapshot>, StorageError> {
         if let Some(msg) = &s.poisoned {
             return Err(Self::failure(msg));
         }
@@ -163,12 +183,7 @@ impl Committer {
                 base
             }
         };
-        Ok((s.pending.over(base), seen))
-    }
-
-    /// The batch that staged `key` in `table`, if it is not durable yet.
-    pub fn pending_seq(&self, table: Table, key: &[u8]) -> Result<Option<u64>, StorageError> {
-        Ok(self.lock()?.pending.seq_of(table, key))
+        Ok(s.pending.over(base))
     }
 
     /// True after a failed commit, until [`Committer::recover`].
@@ -199,7 +214,7 @@ impl Committer {
                     Ok(seq)
                 }
                 Err(e) => {
-                    s.failed_upto = seq;
+                    s.failed.push((seq, seq));
                     s.poisoned = Some(e.to_string());
                     Err(e)
                 }
@@ -218,15 +233,19 @@ impl Committer {
     pub fn wait_durable(&self, seq: u64) -> Result<(), StorageError> {
         let mut s = self.lock()?;
         loop {
-            if seq <= s.durable_seq {
-                return Ok(());
-            }
-            if seq <= s.failed_upto {
+            // Failed first: after a recovery `durable_seq` covers the failed batches too.
+            if s.failed
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&seq))
+            {
                 let msg = s
                     .poisoned
                     .clone()
-                    .unwrap_or_else(|| "an earlier group failed".into());
+                    .unwrap_or_else(|| "its group failed to commit".into());
                 return Err(Self::failure(&msg));
+            }
+            if seq <= s.durable_seq {
+                return Ok(());
             }
             if s.flushing {
                 s = self.wait_flushed(s)?;
@@ -268,7 +287,9 @@ impl Committer {
                     s.pending.remove_upto(upto, &merged);
                 }
                 Err(e) => {
-                    s.failed_upto = s.next_seq - 1;
+                    // This group and every batch staged after it: none will commit.
+                    let failed = (s.durable_seq + 1, s.next_seq - 1);
+                    s.failed.push(failed);
                     s.poisoned = Some(e.to_string());
                 }
             }
@@ -436,6 +457,50 @@ mod tests {
         }
     }
 
+    /// A grouped backend whose commits fail.
+    struct Failing;
+
+    impl Backend for Failing {
+        fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
+            MemoryBackend::new().snapshot()
+        }
+        fn commit(&self, _: &WriteBatch) -> Result<(), StorageError> {
+            Err(StorageError::Io("injected".into()))
+        }
+    }
+
+    fn put(i: u8) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        b.put(Table::Log, vec![i], vec![i]);
+        b
+    }
+
+    /// A submitter may come to wait for its batch only after another thread recovered
+    /// from the failure of that batch's group: it must still be told of the failure.
+    #[test]
+    fn a_failed_batch_stays_failed_after_the_recovery() {
+        let reopen: Reopen = Box::new(|| Ok(Box::new(Grouped(MemoryBackend::new()))));
+        let committer = Committer::new(Box::new(Failing), Some(reopen));
+        let (first, second) = (committer.stage(put(1)).unwrap(), committer.stage(put(2)));
+        let second = second.unwrap();
+        assert!(committer.wait_durable(first).is_err());
+        committer.recover().unwrap();
+        assert!(
+            committer.wait_durable(second).is_err(),
+            "a failed batch read as durable"
+        );
+        assert!(committer.wait_durable(first).is_err());
+        // What is staged after the recovery commits, and earlier failures do not touch it.
+        let third = committer.stage(put(3)).unwrap();
+        committer.wait_durable(third).unwrap();
+        assert!(committer.wait_durable(second).is_err());
+        assert_eq!(committer.view_of(Table::Log, &[2]).unwrap().pending, None);
+        assert_eq!(
+            committer.snapshot().unwrap().get(Table::Log, &[2]).unwrap(),
+            None
+        );
+    }
+
     #[test]
     fn groups_commit_once_and_staged_writes_are_visible_before() {
         let committer = Committer::new(Box::new(Grouped(MemoryBackend::new())), None);
@@ -450,13 +515,13 @@ mod tests {
             Some(vec![4])
         );
         assert_eq!(
-            committer.pending_seq(Table::Log, &[4]).unwrap(),
+            committer.view_of(Table::Log, &[4]).unwrap().pending,
             Some(seqs[4])
         );
         committer.wait_durable(seqs[4]).unwrap();
         committer.wait_durable(seqs[0]).unwrap();
         assert_eq!(committer.commits(), 1);
-        assert_eq!(committer.pending_seq(Table::Log, &[4]).unwrap(), None);
+        assert_eq!(committer.view_of(Table::Log, &[4]).unwrap().pending, None);
     }
 
     fn one_write(key: u8) -> WriteBatch {

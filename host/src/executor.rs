@@ -66,7 +66,8 @@ pub(crate) struct Execution {
 
 /// A finished run's store, with its instances, and its turn to execute. Dropping it
 /// frees the instances (wasmtime then clears their memory): `Host::submit` does that
-/// after it has released the writer lock, so the next transaction need not wait for it.
+/// after it has released the writer lock, so the next transaction need not wait for it
+/// (or, for a lone submitter, hands it to the recycler thread: `recycler.rs`).
 pub(crate) struct Spent {
     // Dropped in this order: the instances go back to the pool before the turn ends.
     _store: Store<TxCtx>,

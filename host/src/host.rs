@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::commit::{Committer, Reopen};
+use crate::commit::{Committer, Reopen, View};
 use crate::engine::{CodeHash, Runtime};
 use crate::error::{InputError, QueryError, StorageError, SubmitError};
 use crate::executor::{Early, Execution, RunSetup, Spent, Work, execute, prepare_early};
@@ -114,7 +114,8 @@ pub(crate) struct Head {
     /// Ids staged lately: see [`RecentIds`].
     pub recent: RecentIds,
     /// A run changed the lattice in place and then failed to stage: whoever takes the
-    /// writer lock next reloads the head from storage (`Host::writer`).
+    /// writer lock next reloads the head from storage (`Host::recover_if_needed`, on
+    /// every path that takes it).
     pub stale: bool,
 }
 
@@ -129,6 +130,14 @@ struct Prepared<'a> {
     /// The last batch staged before the snapshot that did not hold the id, if any was
     /// taken.
     seen: Option<u64>,
+}
+
+/// What a lookup of a transaction id found.
+enum Lookup {
+    /// Its stored receipt.
+    Recorded(Staged),
+    /// Nothing, in a view that held every batch up to `seen`.
+    New { seen: u64 },
 }
 
 /// A submission after its checks outside the writer lock.
@@ -471,16 +480,15 @@ impl Host {
         let content_hash = Transaction::hash_content(&content);
         // Looked up here, out of the writer's way; under the lock, `Head::recent` tells
         // whether the id was staged since, without a second lookup. A committer that
-        // failed gives no snapshot: the writer recovers it, then looks up itself.
+        // failed gives no snapshot: the writer recovers it, then looks up itself. A
+        // receipt found in a batch that is not durable yet waits for that batch, and
+        // fails with it if its commit fails.
         let mut seen = None;
-        if let Ok((snapshot, last)) = self.committer.snapshot_seq() {
-            let recorded = self.recorded(&snapshot, &tx.id, &content_hash)?;
-            // Dropped before the writer commits: a memory backend then updates in place.
-            drop(snapshot);
-            if let Some(receipt) = recorded {
-                return Ok(Checked::Recorded(self.awaiting_durable(&tx.id, receipt)?));
+        if let Ok(view) = self.committer.view_of(Table::Txs, tx.id.as_bytes()) {
+            match self.lookup(view, &tx.id, &content_hash)? {
+                Lookup::Recorded(staged) => return Ok(Checked::Recorded(staged)),
+                Lookup::New { seen: last } => seen = Some(last),
             }
-            seen = Some(last);
         }
         let mut prepared = Prepared {
             tx,
@@ -515,19 +523,31 @@ impl Host {
 
     /// A duplicate's stored receipt (and the batch to wait for if it is not durable yet).
     fn already_recorded(&self, p: &Prepared<'_>) -> Result<Option<Staged>, SubmitError> {
-        let snapshot = self.committer.snapshot()?;
-        self.recorded(&snapshot, &p.tx.id, &p.content_hash)?
-            .map(|receipt| self.awaiting_durable(&p.tx.id, receipt))
-            .transpose()
+        let view = self.committer.view_of(Table::Txs, p.tx.id.as_bytes())?;
+        Ok(match self.lookup(view, &p.tx.id, &p.content_hash)? {
+            Lookup::Recorded(staged) => Some(staged),
+            Lookup::New { .. } => None,
+        })
     }
 
-    /// A stored receipt for `id`, to hand out once the batch that recorded it is durable.
-    fn awaiting_durable(&self, id: &Uuid, receipt: Receipt) -> Result<Staged, SubmitError> {
-        let wait_for = self.committer.pending_seq(Table::Txs, id.as_bytes())?;
-        Ok(Staged {
-            receipt,
-            wait_for,
-            spent: None,
+    /// Looks `id` up in `view`: its stored receipt, to hand out once the batch that
+    /// recorded it is durable, or the last batch the view held.
+    fn lookup(
+        &self,
+        view: View,
+        id: &Uuid,
+        content_hash: &[u8; 32],
+    ) -> Result<Lookup, SubmitError> {
+        let recorded = self.recorded(&view.snapshot, id, content_hash)?;
+        // Dropped before the writer commits: a memory backend then updates in place.
+        drop(view.snapshot);
+        Ok(match recorded {
+            Some(receipt) => Lookup::Recorded(Staged {
+                receipt,
+                wait_for: view.pending,
+                spent: None,
+            }),
+            None => Lookup::New { seen: view.seen },
         })
     }
 

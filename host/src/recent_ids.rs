@@ -7,7 +7,8 @@
 //! be recorded since, and [`RecentIds`] answers for those instead of a second lookup in
 //! the `Txs` table (a cache miss per tree level in memory, a B-tree search in redb).
 //! When it cannot answer — `seen` is older than what it holds, or the writer reloaded
-//! its head after a failed commit — the writer looks the id up as before.
+//! its head (after a failed commit, or a run that failed before staging) — the writer
+//! looks the id up as before.
 //!
 //! The answer scans the ids staged after `seen`, newest first: one or two while single
 //! transactions alternate, a list's length while lists do. A scan of contiguous 24-byte

@@ -87,6 +87,12 @@ impl Recycler {
     /// Hands over a finished run's store to free; `next`, when known, is the code to make
     /// ready for the next transaction.
     pub fn recycle(&self, spent: Spent, next: Option<CodeHash>) {
+        // A thread that died (a panic) would keep every store, and with them every turn
+        // to execute: the submitter frees its own then.
+        if self.thread.as_ref().is_none_or(JoinHandle::is_finished) {
+            drop(spent);
+            return;
+        }
         let mut s = self.shared.lock();
         s.spent.push(spent);
         if next.is_some() {
@@ -96,7 +102,8 @@ impl Recycler {
     }
 
     /// The ready store for `code`, if the recycler made one; with `refill`, the recycler
-    /// starts on the next one at once (for a lone submitter, while it runs this one).
+    /// is woken to make the next one (for a lone submitter, while it runs this one; it
+    /// makes one only if the submitter is still alone then).
     pub fn take(&self, code: CodeHash, refill: bool) -> Option<Early> {
         let mut s = self.shared.lock();
         let early = s.ready.take_if(|e| e.code() == Some(code))?;
@@ -216,6 +223,8 @@ fn recycle_until_closed(shared: &Shared, runtime: &Arc<Runtime>) {
             }
         }
         // Posts happen under the lock held here: none is missed between check and wait.
+        // (A change in who submits is not posted: a sleeping thread makes its next store
+        // at the next hand-over.)
         if s.closed {
             continue;
         }
