@@ -379,21 +379,21 @@ impl Host {
             } else {
                 self.head.try_lock().map_err(|_| poisoned_head())?
             };
-            let first_code = self.first_code(&prepared);
-            let (mut head, early, alone) = match free {
-                Some(head) if visit.alone() => (
-                    head,
-                    first_code.and_then(|c| self.recycler.take(c, true)),
-                    true,
-                ),
-                Some(head) => (head, None, false),
+            // The hints are read only where a store may be made ahead.
+            let (mut head, early, first_code, alone) = match free {
+                Some(head) if visit.alone() => {
+                    let first_code = self.first_code(&prepared);
+                    let early = first_code.and_then(|c| self.recycler.take(c, true));
+                    (head, early, first_code, true)
+                }
+                Some(head) => (head, None, None, false),
                 None => {
-                    let early = first_code.and_then(|c| {
+                    let early = self.first_code(&prepared).and_then(|c| {
                         self.recycler
                             .take(c, false)
                             .or_else(|| prepare_early(&self.runtime, c))
                     });
-                    (self.head()?, early, false)
+                    (self.head()?, early, None, false)
                 }
             };
             let staged = self.run_and_stage(&mut head, &prepared, early)?;

@@ -21,6 +21,7 @@ pub mod hex;
 mod host;
 mod imports;
 pub mod limits;
+mod poll;
 mod prune;
 mod receipt;
 mod recent_ids;

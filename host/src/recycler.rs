@@ -16,11 +16,11 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use crate::engine::{CodeHash, Runtime};
 use crate::executor::{Early, Spent, prepare_early};
 use crate::limits::RECYCLER_SPIN_MICROS_MAX;
+use crate::poll::poll_for;
 
 /// Hands stores to the recycler thread and takes ready ones from it.
 pub(crate) struct Recycler {
@@ -207,16 +207,11 @@ fn recycle_until_closed(shared: &Shared, runtime: &Arc<Runtime>) {
         let seen = shared.posted.load(Ordering::Acquire);
         if shared.spins {
             drop(s);
-            let deadline = Instant::now() + Duration::from_micros(RECYCLER_SPIN_MICROS_MAX);
             // Others' submissions mean no lone submitter to serve, and no core to spare.
-            while shared.posted.load(Ordering::Acquire) == seen
-                && shared.submitters.load(Ordering::Relaxed) <= 1
-                && Instant::now() < deadline
-            {
-                for _ in 0..SPINS_PER_POLL {
-                    std::hint::spin_loop();
-                }
-            }
+            poll_for(RECYCLER_SPIN_MICROS_MAX, || {
+                shared.posted.load(Ordering::Acquire) != seen
+                    || shared.submitters.load(Ordering::Relaxed) > 1
+            });
             s = shared.lock();
             if shared.posted.load(Ordering::Acquire) != seen {
                 continue;
@@ -234,11 +229,10 @@ fn recycle_until_closed(shared: &Shared, runtime: &Arc<Runtime>) {
     }
 }
 
-/// Spin hints between two polls of the hand-over count.
-const SPINS_PER_POLL: u32 = 16;
-
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
     use crate::limits::CONCURRENT_EXECUTIONS_MAX;
 

@@ -10,12 +10,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LockResult, Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, Instant};
 
 use crate::limits::WRITER_SPIN_MICROS_MAX;
-
-/// Polls between two attempts: short, as the holder's gap between two holds is short.
-const SPINS_PER_ATTEMPT: u32 = 16;
+use crate::poll::poll_for;
 
 /// A mutex for the writer: see the module docs.
 pub(crate) struct WriterLock<T> {
@@ -53,27 +50,19 @@ impl<T> WriterLock<T> {
             Err(TryLockError::Poisoned(e)) => return Err(e),
             Err(TryLockError::WouldBlock) => {}
         }
+        let mut got = None;
         if self.spinning.fetch_add(1, Ordering::Relaxed) < self.spin_slots {
-            let deadline = Instant::now() + Duration::from_micros(WRITER_SPIN_MICROS_MAX);
-            while Instant::now() < deadline {
-                for _ in 0..SPINS_PER_ATTEMPT {
-                    std::hint::spin_loop();
-                }
-                match self.inner.try_lock() {
-                    Ok(guard) => {
-                        self.spinning.fetch_sub(1, Ordering::Relaxed);
-                        return Ok(guard);
-                    }
-                    Err(TryLockError::Poisoned(e)) => {
-                        self.spinning.fetch_sub(1, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    Err(TryLockError::WouldBlock) => {}
-                }
-            }
+            poll_for(WRITER_SPIN_MICROS_MAX, || {
+                got = match self.inner.try_lock() {
+                    Ok(guard) => Some(Ok(guard)),
+                    Err(TryLockError::Poisoned(e)) => Some(Err(e)),
+                    Err(TryLockError::WouldBlock) => None,
+                };
+                got.is_some()
+            });
         }
         self.spinning.fetch_sub(1, Ordering::Relaxed);
-        self.inner.lock()
+        got.unwrap_or_else(|| self.inner.lock())
     }
 
     /// Waiters spinning now.
@@ -87,6 +76,7 @@ impl<T> WriterLock<T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn a_waiter_gets_the_lock_after_a_hold_longer_than_its_spin() {
