@@ -38,14 +38,26 @@ const _: () = assert!(std::mem::size_of::<Key>() == 32);
 impl Key {
     /// A short key copied inline, a longer one shared.
     fn new(key: &Bytes) -> Self {
-        match u8::try_from(key.len()) {
-            Ok(len) if key.len() <= INLINE_KEY_BYTES => {
-                let mut bytes = [0; INLINE_KEY_BYTES];
-                bytes[..key.len()].copy_from_slice(key);
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Shared(Arc::clone(key)),
-        }
+        Self::inline(key).unwrap_or_else(|| Self::Shared(Arc::clone(key)))
+    }
+
+    /// `key` copied inline, if it fits. Lookups probe with it: see `Ord for Key`.
+    fn inline(key: &[u8]) -> Option<Self> {
+        let len = u8::try_from(key.len())
+            .ok()
+            .filter(|_| key.len() <= INLINE_KEY_BYTES)?;
+        let mut bytes = [0; INLINE_KEY_BYTES];
+        bytes[..key.len()].copy_from_slice(key);
+        Some(Self::Inline { len, bytes })
+    }
+
+    /// A lookup bound as a key, if it fits inline (or is unbounded).
+    fn bound(bound: Bound<&[u8]>) -> Option<Bound<Self>> {
+        Some(match bound {
+            Bound::Included(k) => Bound::Included(Self::inline(k)?),
+            Bound::Excluded(k) => Bound::Excluded(Self::inline(k)?),
+            Bound::Unbounded => Bound::Unbounded,
+        })
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -78,8 +90,28 @@ impl PartialOrd for Key {
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_slice().cmp(other.as_slice())
+        match (self, other) {
+            // Two big-endian integer comparisons instead of a `memcmp` call: a lookup in
+            // a large table makes dozens. Zero padding keeps the byte order: where one
+            // key is a prefix of the other, the padding compares below or equal to the
+            // longer key's bytes, and the lengths decide a tie.
+            (Self::Inline { len: a, bytes: x }, Self::Inline { len: b, bytes: y }) => {
+                let (x_head, x_tail) = halves(x);
+                let (y_head, y_tail) = halves(y);
+                x_head.cmp(&y_head).then(x_tail.cmp(&y_tail)).then(a.cmp(b))
+            }
+            _ => self.as_slice().cmp(other.as_slice()),
+        }
     }
+}
+
+/// An inline key's bytes as two big-endian integers, zero-padded.
+fn halves(bytes: &[u8; INLINE_KEY_BYTES]) -> (u128, u128) {
+    let mut head = [0; 16];
+    let mut tail = [0; 16];
+    head.copy_from_slice(&bytes[..16]);
+    tail[..INLINE_KEY_BYTES - 16].copy_from_slice(&bytes[16..]);
+    (u128::from_be_bytes(head), u128::from_be_bytes(tail))
 }
 
 /// Keeps every table in memory; nothing survives the process.
@@ -99,7 +131,12 @@ struct MemorySnapshot(Arc<Tables>);
 
 impl Snapshot for MemorySnapshot {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.0[table.index()].get(key).map(|v| v.to_vec()))
+        let map = &self.0[table.index()];
+        let value = match Key::inline(key) {
+            Some(probe) => map.get(&probe),
+            None => map.get(key),
+        };
+        Ok(value.map(|v| v.to_vec()))
     }
 
     fn range(
@@ -114,7 +151,10 @@ impl Snapshot for MemorySnapshot {
         if bounds_empty(lo, hi) {
             return Ok(());
         }
-        let range = map.range::<_, [u8]>((lo, hi));
+        let range = match (Key::bound(lo), Key::bound(hi)) {
+            (Some(lo), Some(hi)) => map.range::<_, Key>((lo, hi)),
+            _ => map.range::<_, [u8]>((lo, hi)),
+        };
         if reverse {
             for (k, v) in range.rev() {
                 if !visit(k.as_slice(), v) {
@@ -159,9 +199,14 @@ impl Backend for MemoryBackend {
                 Some(v) => {
                     map.insert(Key::new(key), Arc::clone(v));
                 }
-                None => {
-                    map.remove(&**key);
-                }
+                None => match Key::inline(key) {
+                    Some(probe) => {
+                        map.remove(&probe);
+                    }
+                    None => {
+                        map.remove(&**key);
+                    }
+                },
             }
         }
         Ok(())
@@ -178,6 +223,8 @@ fn poisoned() -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn keys(s: &dyn Snapshot, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool) -> Vec<Vec<u8>> {
@@ -244,5 +291,68 @@ mod tests {
             false,
         );
         assert_eq!(between, vec![long]);
+    }
+
+    /// Bytes drawn from few values, so that zeros, shared prefixes and the inline limit
+    /// come up often.
+    fn key_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop::sample::select(vec![0u8, 1, 0xff]),
+            0..INLINE_KEY_BYTES + 3,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn keys_compare_as_their_bytes(
+            a in key_bytes(),
+            b in key_bytes(),
+            cut in 0..INLINE_KEY_BYTES + 3,
+            zeros in 0usize..3,
+        ) {
+            // And `a` against a prefix of itself padded with zeros, which inline keys hold.
+            let mut c = a[..cut.min(a.len())].to_vec();
+            c.resize(c.len() + zeros, 0);
+            for (x, y) in [(&a, &b), (&a, &c), (&c, &a)] {
+                let (kx, ky) = (Key::new(&Bytes::from(&x[..])), Key::new(&Bytes::from(&y[..])));
+                prop_assert_eq!(kx.cmp(&ky), x.cmp(y));
+                prop_assert_eq!(kx == ky, x == y);
+            }
+        }
+
+        #[test]
+        fn lookups_find_what_the_bytes_say(
+            stored in prop::collection::btree_set(key_bytes(), 0..12),
+            probe in key_bytes(),
+            hi in key_bytes(),
+            reverse: bool,
+        ) {
+            let b = MemoryBackend::new();
+            let mut w = WriteBatch::new();
+            for k in &stored {
+                w.put(Table::State, k.clone(), k.clone());
+            }
+            b.commit(&w).unwrap();
+            let s = b.snapshot().unwrap();
+            let found = s.get(Table::State, &probe).unwrap();
+            prop_assert_eq!(found.as_ref(), stored.get(&probe));
+            let got = keys(&*s, Bound::Included(&probe), Bound::Excluded(&hi), reverse);
+            let mut want: Vec<_> = stored
+                .iter()
+                .filter(|k| **k >= probe && **k < hi)
+                .cloned()
+                .collect();
+            if reverse {
+                want.reverse();
+            }
+            prop_assert_eq!(got, want);
+            let mut w = WriteBatch::new();
+            w.delete(Table::State, probe.clone());
+            b.commit(&w).unwrap();
+            let s = b.snapshot().unwrap();
+            prop_assert_eq!(s.get(Table::State, &probe).unwrap(), None);
+            let left = keys(&*s, Bound::Unbounded, Bound::Unbounded, false);
+            prop_assert_eq!(left.len(), stored.len() - usize::from(stored.contains(&probe)));
+        }
     }
 }
