@@ -1,0 +1,129 @@
+//! A table looked up by exact key (the transaction ids of `Txs`): a hash map, where an
+//! ordered map walks a path of nodes per lookup, a cache miss at each level once the
+//! table outgrows the cache (a miss per new transaction, as random ids share no path).
+//!
+//! Snapshots read it too, so each value carries the number of the commit that wrote
+//! it; a snapshot sees the newest value at or before its own commit. Values that a
+//! later commit replaced are kept aside for older snapshots: the exactly-once index
+//! never replaces a value, so in practice that list stays empty.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+
+use super::key::{Bytes, Key};
+
+/// A value (`None`: deleted) and the commit that wrote it.
+type Version = (u64, Option<Bytes>);
+
+/// Keyed with std's randomly seeded SipHash: ids come from clients, and a chosen set of
+/// colliding ids must not turn lookups into scans.
+#[derive(Default)]
+pub(super) struct HashedTable {
+    newest: HashMap<Key, Version>,
+    /// Replaced values, oldest first, for snapshots taken before the replacement.
+    older: HashMap<Key, Vec<Version>>,
+}
+
+impl HashedTable {
+    /// Writes `value` at `key` in commit `commit` (not below any earlier one).
+    pub fn write(&mut self, commit: u64, key: &Bytes, value: Option<&Bytes>) {
+        let version = (commit, value.cloned());
+        match self.newest.get_mut(&**key) {
+            Some(slot) => {
+                let replaced = std::mem::replace(slot, version);
+                self.older.entry(Key::new(key)).or_default().push(replaced);
+            }
+            // A delete of an absent key changes nothing any snapshot sees.
+            None if version.1.is_none() => {}
+            None => {
+                self.newest.insert(Key::new(key), version);
+            }
+        }
+    }
+
+    /// The value at `key` as of commit `seen`.
+    pub fn get(&self, key: &[u8], seen: u64) -> Option<&Bytes> {
+        let (commit, value) = self.newest.get(key)?;
+        if *commit <= seen {
+            return value.as_ref();
+        }
+        let older = self.older.get(key)?;
+        let (_, value) = older.iter().rev().find(|(commit, _)| *commit <= seen)?;
+        value.as_ref()
+    }
+
+    /// The entries in `(lo, hi)` as of commit `seen`, in key order: sorted on each call,
+    /// as only tests and tools walk this table.
+    pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, seen: u64) -> Vec<(&[u8], &Bytes)> {
+        let mut found: Vec<_> = self
+            .newest
+            .keys()
+            .map(Key::as_slice)
+            .filter(|k| (lo, hi).contains(k))
+            .filter_map(|k| Some((k, self.get(k, seen)?)))
+            .collect();
+        found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        found
+    }
+}
+
+/// `RangeBounds` over byte slices, for the filter above.
+trait ContainsKey {
+    fn contains(&self, key: &[u8]) -> bool;
+}
+
+impl ContainsKey for (Bound<&[u8]>, Bound<&[u8]>) {
+    fn contains(&self, key: &[u8]) -> bool {
+        let above = match self.0 {
+            Bound::Included(lo) => key >= lo,
+            Bound::Excluded(lo) => key > lo,
+            Bound::Unbounded => true,
+        };
+        let below = match self.1 {
+            Bound::Included(hi) => key <= hi,
+            Bound::Excluded(hi) => key < hi,
+            Bound::Unbounded => true,
+        };
+        above && below
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(s: &str) -> Bytes {
+        Bytes::from(s.as_bytes())
+    }
+
+    #[test]
+    fn a_snapshot_sees_the_values_of_its_commit() {
+        let mut t = HashedTable::default();
+        t.write(1, &bytes("a"), Some(&bytes("1")));
+        t.write(2, &bytes("b"), Some(&bytes("2")));
+        t.write(3, &bytes("a"), Some(&bytes("3")));
+        t.write(4, &bytes("a"), None);
+        t.write(4, &bytes("never"), None);
+        let at = |k: &str, seen| t.get(k.as_bytes(), seen).map(|v| v.to_vec());
+        assert_eq!(at("a", 0), None);
+        assert_eq!(at("a", 1), Some(b"1".to_vec()));
+        assert_eq!(at("a", 2), Some(b"1".to_vec()));
+        assert_eq!(at("a", 3), Some(b"3".to_vec()));
+        assert_eq!(at("a", 4), None);
+        assert_eq!(at("b", 1), None);
+        assert_eq!(at("b", 9), Some(b"2".to_vec()));
+        assert_eq!(at("never", 9), None);
+        let keys = |lo, hi, seen| -> Vec<Vec<u8>> {
+            t.range(lo, hi, seen)
+                .iter()
+                .map(|(k, _)| k.to_vec())
+                .collect()
+        };
+        assert_eq!(keys(Bound::Unbounded, Bound::Unbounded, 3), [b"a", b"b"]);
+        assert_eq!(keys(Bound::Unbounded, Bound::Unbounded, 4), [b"b"]);
+        assert_eq!(
+            keys(Bound::Excluded(b"a"), Bound::Included(b"b"), 3),
+            [b"b"]
+        );
+    }
+}
