@@ -10,6 +10,7 @@
 //! does not matter. The root is the BLAKE3 hash of the lattice's little-endian bytes.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
@@ -74,7 +75,11 @@ impl LtHash {
     /// An entry's 32-byte BLAKE3 hash: the key of its expansion, and its name in an
     /// [`EntryCache`].
     fn entry_hash(ns: &str, key: &[u8], value: &[u8]) -> [u8; 32] {
-        let mut h = blake3::Hasher::new_derive_key(ENTRY_CONTEXT);
+        // A copy of a hasher that has hashed the context already: deriving the context
+        // key is a compression of its own, as much as hashing a small entry.
+        static ENTRY_HASHER: LazyLock<blake3::Hasher> =
+            LazyLock::new(|| blake3::Hasher::new_derive_key(ENTRY_CONTEXT));
+        let mut h = ENTRY_HASHER.clone();
         for part in [ns.as_bytes(), key, value] {
             let len = u64::try_from(part.len()).expect("entry parts fit in u64");
             h.update(&len.to_le_bytes());
