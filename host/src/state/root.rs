@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 
@@ -75,11 +76,11 @@ impl LtHash {
     /// An entry's 32-byte BLAKE3 hash: the key of its expansion, and its name in an
     /// [`EntryCache`].
     fn entry_hash(ns: &str, key: &[u8], value: &[u8]) -> [u8; 32] {
-        // A copy of a hasher that has hashed the context already: deriving the context
-        // key is a compression of its own, as much as hashing a small entry.
-        static ENTRY_HASHER: LazyLock<blake3::Hasher> =
-            LazyLock::new(|| blake3::Hasher::new_derive_key(ENTRY_CONTEXT));
-        let mut h = ENTRY_HASHER.clone();
+        // The context hashed once: deriving its key is a compression of its own, as much
+        // as hashing a small entry (this is what `hazmat` offers the context key for).
+        static CONTEXT_KEY: LazyLock<ContextKey> =
+            LazyLock::new(|| hash_derive_key_context(ENTRY_CONTEXT));
+        let mut h = blake3::Hasher::new_from_context_key(&CONTEXT_KEY);
         for part in [ns.as_bytes(), key, value] {
             let len = u64::try_from(part.len()).expect("entry parts fit in u64");
             h.update(&len.to_le_bytes());

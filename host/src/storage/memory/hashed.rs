@@ -8,6 +8,7 @@
 //! never replaces a value, so in practice that list stays empty.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::ops::Bound;
 
 use super::key::{Bytes, Key};
@@ -28,15 +29,16 @@ impl HashedTable {
     /// Writes `value` at `key` in commit `commit` (not below any earlier one).
     pub fn write(&mut self, commit: u64, key: &Bytes, value: Option<&Bytes>) {
         let version = (commit, value.cloned());
-        match self.newest.get_mut(&**key) {
-            Some(slot) => {
-                let replaced = std::mem::replace(slot, version);
-                self.older.entry(Key::new(key)).or_default().push(replaced);
+        match self.newest.entry(Key::new(key)) {
+            Entry::Occupied(mut slot) => {
+                let replaced = std::mem::replace(slot.get_mut(), version);
+                let key = slot.key().clone();
+                self.older.entry(key).or_default().push(replaced);
             }
             // A delete of an absent key changes nothing any snapshot sees.
-            None if version.1.is_none() => {}
-            None => {
-                self.newest.insert(Key::new(key), version);
+            Entry::Vacant(_) if version.1.is_none() => {}
+            Entry::Vacant(slot) => {
+                slot.insert(version);
             }
         }
     }
