@@ -6,7 +6,7 @@ use std::hint::black_box;
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use semel::{Host, LtHash, Transaction};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, Store};
 
@@ -118,4 +118,9 @@ fn state_root(c: &mut Criterion) {
 }
 
 criterion_group!(benches, raw_wasmtime_floor, counter_call, state_root);
-criterion_main!(benches);
+// `criterion_main!`, with the `semel` binary's process settings first.
+fn main() {
+    semel::disable_transparent_huge_pages();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

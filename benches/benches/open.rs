@@ -46,6 +46,7 @@ fn fill(dir: &std::path::Path, txs: usize) {
 }
 
 fn main() {
+    semel::disable_transparent_huge_pages();
     let counts: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

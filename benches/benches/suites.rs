@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use semel::{Host, HostOptions, Runtime, Transaction};
 use serde_json::json;
 use wasmtime::{Config, Engine, Linker, Module, Store};
@@ -368,4 +368,9 @@ fn verify(c: &mut Criterion) {
 }
 
 criterion_group!(benches, deploy, contracts, host_calls, durable, verify);
-criterion_main!(benches);
+// `criterion_main!`, with the `semel` binary's process settings first.
+fn main() {
+    semel::disable_transparent_huge_pages();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -22,6 +22,7 @@ mod host;
 mod imports;
 pub mod limits;
 mod poll;
+mod process;
 mod prune;
 mod receipt;
 mod recent_ids;
@@ -42,6 +43,7 @@ pub use error::{InputError, ModuleError, QueryError, StorageError, SubmitError};
 pub use host::{
     CACHE_DIR, ContractInfo, DB_FILE, Host, HostOptions, LOCK_FILE, LogEntry, QueryOutput,
 };
+pub use process::disable_transparent_huge_pages;
 pub use prune::PruneReport;
 pub use receipt::{CallResult, Receipt, Status};
 pub use state::{LtHash, StateRoot};

@@ -21,23 +21,6 @@ use semel::{
     VerifyError,
 };
 
-/// Turns transparent huge pages off for this process. mimalloc asks for them on its
-/// arenas, and where the kernel compacts memory to serve such a request (`defrag` set
-/// to `madvise`, a common default) a first touch of a fresh 2 MiB page can stall the
-/// thread for milliseconds: 100k in-memory counter transactions spent 0.18–0.21 s of
-/// 1.2 s in such stalls, and 0.03–0.08 s with THP off (BENCHMARKS.md). A host serving
-/// transactions wants the steady latency; the TLB misses cost less here.
-fn disable_transparent_huge_pages() {
-    #[cfg(target_os = "linux")]
-    {
-        let (disable, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
-        // SAFETY: PR_SET_THP_DISABLE reads no memory; it sets a flag of this process.
-        // Its result is not checked: where the call is refused, memory is served as
-        // before, only with the stalls.
-        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, disable, unused, unused, unused) };
-    }
-}
-
 /// Exit codes of interface §4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -418,7 +401,7 @@ fn read_tx_file(file: &str) -> Result<Vec<u8>, Failure> {
 }
 
 fn main() -> ExitCode {
-    disable_transparent_huge_pages();
+    semel::disable_transparent_huge_pages();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(exit) => ExitCode::from(exit as u8),
