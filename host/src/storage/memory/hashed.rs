@@ -4,8 +4,9 @@
 //!
 //! Snapshots read it too, so each value carries the number of the commit that wrote
 //! it; a snapshot sees the newest value at or before its own commit. Values that a
-//! later commit replaced are kept aside for older snapshots: the exactly-once index
-//! never replaces a value, so in practice that list stays empty.
+//! later commit replaced or deleted are kept aside for older snapshots, and a delete
+//! stays as a marker: nothing is reclaimed, which costs nothing here, as the
+//! exactly-once index never replaces or deletes an id.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -31,6 +32,7 @@ impl HashedTable {
         let version = (commit, value.cloned());
         match self.newest.entry(Key::new(key)) {
             Entry::Occupied(mut slot) => {
+                debug_assert!(slot.get().0 <= commit, "commits are numbered upwards");
                 let replaced = std::mem::replace(slot.get_mut(), version);
                 let key = slot.key().clone();
                 self.older.entry(key).or_default().push(replaced);
@@ -54,17 +56,16 @@ impl HashedTable {
         value.as_ref()
     }
 
-    /// The entries in `(lo, hi)` as of commit `seen`, in key order: sorted on each call,
-    /// as only tests and tools walk this table.
-    pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, seen: u64) -> Vec<(&[u8], &Bytes)> {
+    /// The entries in `(lo, hi)` as of commit `seen`, in key order, copied out (keys
+    /// and shared values): sorted on each call, as only tests and tools walk this table.
+    pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, seen: u64) -> Vec<(Key, Bytes)> {
         let mut found: Vec<_> = self
             .newest
             .keys()
-            .map(Key::as_slice)
-            .filter(|k| (lo, hi).contains(k))
-            .filter_map(|k| Some((k, self.get(k, seen)?)))
+            .filter(|k| (lo, hi).contains(k.as_slice()))
+            .filter_map(|k| Some((k.clone(), Bytes::clone(self.get(k.as_slice(), seen)?))))
             .collect();
-        found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         found
     }
 }
@@ -118,7 +119,7 @@ mod tests {
         let keys = |lo, hi, seen| -> Vec<Vec<u8>> {
             t.range(lo, hi, seen)
                 .iter()
-                .map(|(k, _)| k.to_vec())
+                .map(|(k, _)| k.as_slice().to_vec())
                 .collect()
         };
         assert_eq!(keys(Bound::Unbounded, Bound::Unbounded, 3), [b"a", b"b"]);

@@ -18,6 +18,10 @@ pub(super) type Bytes = Arc<[u8]>;
 pub(crate) const INLINE_KEY_BYTES: usize = 30;
 
 /// A map key: inline when short, shared when longer. Ordered as its bytes.
+///
+/// Built only by [`Key::new`] and [`Key::inline`]: the order and `as_slice` rely on an
+/// inline key's `len` being at most [`INLINE_KEY_BYTES`] and its bytes past `len` being
+/// zero.
 #[derive(Clone)]
 pub(super) enum Key {
     Inline {
@@ -129,6 +133,24 @@ pub(super) mod tests {
             prop::sample::select(vec![0u8, 1, 0xff]),
             0..INLINE_KEY_BYTES + 3,
         )
+    }
+
+    #[test]
+    fn zero_padding_and_the_inline_limit_keep_the_byte_order() {
+        // Cases the property test found when the order was broken on purpose.
+        let long = [7u8; INLINE_KEY_BYTES + 1];
+        let pairs: [(&[u8], &[u8]); 5] = [
+            (b"", b"\0"),
+            (b"\xff", b"\xff\0\0"),
+            (b"\x01", b"\x01\0"),
+            (&long[..INLINE_KEY_BYTES], &long),
+            (&long[..INLINE_KEY_BYTES - 1], &long[..INLINE_KEY_BYTES]),
+        ];
+        for (lo, hi) in pairs {
+            let (a, b) = (Key::new(&Bytes::from(lo)), Key::new(&Bytes::from(hi)));
+            assert_eq!(a.cmp(&b), std::cmp::Ordering::Less, "{lo:?} < {hi:?}");
+            assert!(b > a && a != b, "{lo:?} < {hi:?}");
+        }
     }
 
     fn hash_of<T: std::hash::Hash + ?Sized>(x: &T) -> u64 {

@@ -79,15 +79,16 @@ impl Snapshot for MemorySnapshot {
             return Ok(());
         }
         if hashed(table) {
-            let ids = self.ids()?;
-            let found = ids.range(lo, hi, self.tables.commit);
-            let mut visit_all = |mut entries: Box<dyn Iterator<Item = _>>| {
-                entries.all(|(k, v): (&[u8], &Bytes)| visit(k, v))
-            };
-            match reverse {
-                true => visit_all(Box::new(found.into_iter().rev())),
-                false => visit_all(Box::new(found.into_iter())),
-            };
+            // Copied out, so that `visit` runs without the lock: it may read or commit.
+            let mut found = self.ids()?.range(lo, hi, self.tables.commit);
+            if reverse {
+                found.reverse();
+            }
+            for (k, v) in found {
+                if !visit(k.as_slice(), &v) {
+                    break;
+                }
+            }
             return Ok(());
         }
         let map = &self.tables.ordered[table.index()];
@@ -135,17 +136,18 @@ impl Backend for MemoryBackend {
         let mut guard = self.tables.write().map_err(|_| poisoned())?;
         // In place when no snapshot is alive; copy-on-write (of changed paths only) when
         // one is, so snapshots never see this commit.
+        // The hashed table's lock is taken before anything changes, so that a failure
+        // to take it leaves nothing of the batch applied.
+        let mut ids = match batch.ops().iter().any(|(table, ..)| hashed(*table)) {
+            true => Some(self.ids.write().map_err(|_| poisoned())?),
+            false => None,
+        };
         let next = Arc::make_mut(&mut guard);
         next.commit += 1;
         // Written before the commit number is published with the tables: a snapshot
         // of an earlier commit skips these values by their number.
-        let mut ids = None;
         for (table, key, value) in batch.ops() {
-            if hashed(*table) {
-                let ids = match &mut ids {
-                    Some(ids) => ids,
-                    None => ids.insert(self.ids.write().map_err(|_| poisoned())?),
-                };
+            if let Some(ids) = ids.as_mut().filter(|_| hashed(*table)) {
                 ids.write(next.commit, key, value.as_ref());
                 continue;
             }
@@ -247,6 +249,39 @@ mod tests {
                 .is_empty()
             );
         }
+    }
+
+    #[test]
+    fn a_walk_of_the_hashed_table_may_commit_from_its_visitor() {
+        let b = MemoryBackend::new();
+        let mut w = WriteBatch::new();
+        w.put(Table::Txs, b"a".to_vec(), b"1".to_vec());
+        w.put(Table::Txs, b"b".to_vec(), b"2".to_vec());
+        b.commit(&w).unwrap();
+        let s = b.snapshot().unwrap();
+        let mut seen = Vec::new();
+        s.range(
+            Table::Txs,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |k, _| {
+                // With the table's lock held here, this commit would wait for itself.
+                let mut w = WriteBatch::new();
+                w.put(Table::Txs, [b"new-", k].concat(), b"3".to_vec());
+                b.commit(&w).unwrap();
+                seen.push(k.to_vec());
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, [b"a", b"b"]);
+        assert_eq!(s.get(Table::Txs, b"new-a").unwrap(), None);
+        let after = b.snapshot().unwrap();
+        assert_eq!(
+            after.get(Table::Txs, b"new-b").unwrap(),
+            Some(b"3".to_vec())
+        );
     }
 
     #[test]
