@@ -4,7 +4,11 @@
 //! A commit appends the batch to the log as one checksummed record and syncs the log.
 //! Logged batches are then laid over redb in memory (an [`Overlay`]) and applied to redb,
 //! without a sync, many at a time (every [`WAL_APPLY_BYTES`] of log): a redb write
-//! transaction costs more than a small host transaction. Every
+//! transaction costs more than a small host transaction. An apply runs on a thread of
+//! its own, beside the commits that follow: its batches stay laid over redb, under the
+//! newer ones, until it is done (the next commit, or one that needs it done, joins it).
+//! A failed apply refuses every later commit until the data dir is reopened; what it
+//! held is in the log, and the reopen replays it. Every
 //! [`WAL_CHECKPOINT_BYTES`] of log, redb makes a durable commit (the checkpoint) and the
 //! log starts over at offset 0. Each record carries a sequence number, and every batch
 //! applied to redb records the number of its log record ([`WAL_SEQ_KEY`]) in the same
@@ -31,6 +35,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use redb::StorageBackend;
 
@@ -47,7 +52,8 @@ pub const WAL_CHECKPOINT_BYTES: u64 = 64 << 20;
 /// record overwrites allocated blocks and its fdatasync need not write file metadata.
 pub const WAL_GROW_BYTES: u64 = 8 << 20;
 /// Log bytes after which the logged batches are applied to redb (one write transaction,
-/// no sync): bounds the in-memory overlay and the pause of one apply.
+/// no sync, on a thread of its own): bounds the in-memory overlays (one gathering, one
+/// being applied) and the work of one apply.
 pub const WAL_APPLY_BYTES: u64 = 256 << 10;
 /// Bytes of the append buffer kept between appends at most: after a larger record (a
 /// big deploy) the buffer is freed rather than held for the backend's lifetime.
@@ -93,7 +99,8 @@ type LogStorage = Box<dyn StorageBackend>;
 
 /// redb behind a write-ahead log.
 pub struct WalBackend {
-    redb: RedbBackend,
+    /// Shared with the thread of a running apply.
+    redb: Arc<RedbBackend>,
     log: Mutex<Log>,
     sync: bool,
     tuning: WalTuning,
@@ -124,8 +131,19 @@ struct Log {
     /// The writes of those records, laid over redb for reads; an apply writes the
     /// newest write of each key from here, once however many records wrote it.
     overlay: Overlay,
-    /// redb's snapshot, kept until the next apply: opening one costs a read transaction.
+    /// The apply in progress, if any: its writes lie between redb and `overlay`.
+    applying: Option<Applying>,
+    /// redb's snapshot, kept until an apply is done: opening one costs a read
+    /// transaction.
     base: Option<Arc<dyn Snapshot>>,
+}
+
+/// Logged writes on their way into redb.
+struct Applying {
+    writes: Overlay,
+    /// The apply's thread; `None` once joined after a failure (the writes are kept for
+    /// reads until the reopen).
+    thread: Option<JoinHandle<Result<(), StorageError>>>,
 }
 
 impl fmt::Debug for WalBackend {
@@ -186,6 +204,7 @@ impl WalBackend {
             failed: false,
             unapplied_bytes: 0,
             overlay: Overlay::default(),
+            applying: None,
             base: None,
         };
         // Read once: the first header says whether the log holds anything.
@@ -227,7 +246,7 @@ impl WalBackend {
             log.clear()?;
         }
         Ok(Self {
-            redb,
+            redb: Arc::new(redb),
             log: Mutex::new(log),
             sync: durability == Durability::Immediate,
             tuning: WalTuning::default(),
@@ -523,6 +542,10 @@ impl Backend for WalBackend {
                 base
             }
         };
+        let base = match &log.applying {
+            Some(applying) => applying.writes.over(base),
+            None => base,
+        };
         Ok(log.overlay.over(base))
     }
 
@@ -530,7 +553,7 @@ impl Backend for WalBackend {
         let mut log = self.lock()?;
         if log.failed {
             return Err(StorageError::Io(
-                "write-ahead log: an earlier failure was not taken back; reopen".into(),
+                "write-ahead log: refused after an earlier failure; reopen the data dir".into(),
             ));
         }
         if !self.sync {
@@ -540,12 +563,16 @@ impl Backend for WalBackend {
         // Apply and checkpoint before logging, so a failure here fails only this batch,
         // which is nowhere yet.
         let t = self.tuning;
-        if log.unapplied_bytes >= t.apply_bytes || log.end >= t.checkpoint_bytes {
-            self.apply(&mut log)?;
-        }
+        Self::join_apply(&mut log, false)?;
         if log.end >= t.checkpoint_bytes {
+            Self::join_apply(&mut log, true)?;
+            self.apply(&mut log)?;
             self.redb.commit_batches(&[], true)?;
             log.clear()?;
+        } else if log.unapplied_bytes >= t.apply_bytes {
+            // One apply at a time: the overlay stays bounded.
+            Self::join_apply(&mut log, true)?;
+            self.start_apply(&mut log)?;
         }
         let seq = log.seq + 1;
         let record_len = match log.append(seq, batch, t.grow_bytes) {
@@ -567,23 +594,82 @@ impl Backend for WalBackend {
 }
 
 impl WalBackend {
-    /// Applies the logged writes to redb (no sync) and empties the overlay.
+    /// Starts applying the logged writes to redb (no sync) on a thread of its own, and
+    /// empties the overlay: the writes stay readable under it until the apply is joined.
+    fn start_apply(&self, log: &mut Log) -> Result<(), StorageError> {
+        if log.overlay.is_empty() {
+            return Ok(());
+        }
+        let writes = std::mem::take(&mut log.overlay);
+        let (redb, applied, upto) = (Arc::clone(&self.redb), writes.clone(), log.seq);
+        let thread = std::thread::Builder::new()
+            .name("semel-wal-apply".into())
+            .spawn(move || write_to_redb(&redb, &applied, upto))
+            .map_err(|e| io("start an apply", e));
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(e) => {
+                log.overlay = writes;
+                return Err(e);
+            }
+        };
+        log.applying = Some(Applying {
+            writes,
+            thread: Some(thread),
+        });
+        log.unapplied_bytes = 0;
+        Ok(())
+    }
+
+    /// Joins the apply in progress once it is done, or at once with `wait`. After a
+    /// failure the log refuses commits, its writes kept for reads, until reopened.
+    fn join_apply(log: &mut Log, wait: bool) -> Result<(), StorageError> {
+        let Some(applying) = &mut log.applying else {
+            return Ok(());
+        };
+        let Some(thread) = applying.thread.take_if(|t| wait || t.is_finished()) else {
+            return Ok(());
+        };
+        let result = thread
+            .join()
+            .unwrap_or_else(|_| Err(io("apply", "its thread panicked")));
+        match result {
+            Ok(()) => {
+                log.applying = None;
+                // The next read opens a snapshot that holds the applied writes.
+                log.base = None;
+                Ok(())
+            }
+            Err(e) => {
+                log.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies the logged writes to redb (no sync) and empties the overlay, here and
+    /// now: at a checkpoint and a clean close, once no apply is in progress.
     fn apply(&self, log: &mut Log) -> Result<(), StorageError> {
         if log.overlay.is_empty() {
             return Ok(());
         }
-        let marker = log.seq.to_le_bytes();
-        let ops = log
-            .overlay
-            .ops()
-            .chain([(Table::Meta, WAL_SEQ_KEY, Some(marker.as_slice()))]);
         // Dropped first: redb frees the pages this snapshot pins only when it goes.
         log.base = None;
-        self.redb.commit_ops(ops, false)?;
+        write_to_redb(&self.redb, &log.overlay, log.seq)?;
         log.unapplied_bytes = 0;
         log.overlay = Overlay::default();
         Ok(())
     }
+}
+
+/// One redb write transaction (no sync) of the newest write of each key in `writes`,
+/// recording `upto`, the last log record they hold.
+fn write_to_redb(redb: &RedbBackend, writes: &Overlay, upto: u64) -> Result<(), StorageError> {
+    let marker = upto.to_le_bytes();
+    let ops = writes
+        .ops()
+        .chain([(Table::Meta, WAL_SEQ_KEY, Some(marker.as_slice()))]);
+    redb.commit_ops(ops, false)
 }
 
 impl Drop for WalBackend {
@@ -593,7 +679,8 @@ impl Drop for WalBackend {
         let Ok(mut log) = self.log.lock() else {
             return;
         };
-        if !log.failed
+        if Self::join_apply(&mut log, true).is_ok()
+            && !log.failed
             && self.sync
             && log.end > 0
             && self.apply(&mut log).is_ok()
@@ -661,5 +748,76 @@ mod tests {
         assert!(check_payload_len(WAL_RECORD_BYTES_MAX).is_ok());
         let e = check_payload_len(WAL_RECORD_BYTES_MAX + 1).unwrap_err();
         assert!(e.to_string().contains("WAL_RECORD_BYTES_MAX"), "{e}");
+    }
+
+    fn in_memory_wal(tuning: WalTuning) -> WalBackend {
+        let redb =
+            RedbBackend::with_storage(redb::backends::InMemoryBackend::new(), Durability::None)
+                .unwrap();
+        let log = Box::new(redb::backends::InMemoryBackend::new());
+        WalBackend::with_storage(redb, log, Durability::Immediate)
+            .unwrap()
+            .with_tuning(tuning)
+    }
+
+    fn put(key: &[u8], value: &[u8]) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        b.put(Table::State, key.to_vec(), value.to_vec());
+        b
+    }
+
+    #[test]
+    fn applies_run_beside_commits_and_their_writes_stay_readable() {
+        // Every commit finds a record unapplied, so each starts an apply (joining the
+        // one before).
+        let wal = in_memory_wal(WalTuning {
+            apply_bytes: 1,
+            checkpoint_bytes: u64::MAX,
+            grow_bytes: 4 << 10,
+        });
+        for i in 0..20u8 {
+            wal.commit(&put(&[i], &[i])).unwrap();
+            let snap = wal.snapshot().unwrap();
+            for j in 0..=i {
+                assert_eq!(snap.get(Table::State, &[j]).unwrap(), Some(vec![j]));
+            }
+        }
+        let mut log = wal.lock().unwrap();
+        WalBackend::join_apply(&mut log, true).unwrap();
+        assert!(log.applying.is_none());
+        drop(log);
+        // Applied: redb alone holds all but the last record, which is still logged.
+        let redb = wal.redb.snapshot().unwrap();
+        assert_eq!(redb.get(Table::State, &[18]).unwrap(), Some(vec![18]));
+        assert_eq!(redb.get(Table::State, &[19]).unwrap(), None);
+    }
+
+    #[test]
+    fn a_failed_apply_refuses_later_commits_and_keeps_its_writes_readable() {
+        let wal = in_memory_wal(WalTuning {
+            apply_bytes: u64::MAX,
+            checkpoint_bytes: u64::MAX,
+            grow_bytes: 4 << 10,
+        });
+        wal.commit(&put(b"a", b"1")).unwrap();
+        {
+            // An apply of the logged write whose redb transaction fails.
+            let mut log = wal.lock().unwrap();
+            let writes = std::mem::take(&mut log.overlay);
+            let thread = std::thread::spawn(|| Err(StorageError::Io("disk full".into())));
+            log.applying = Some(Applying {
+                writes,
+                thread: Some(thread),
+            });
+        }
+        let e = wal
+            .commit(&put(b"b", b"2"))
+            .expect_err("the apply's failure");
+        assert!(e.to_string().contains("disk full"), "{e}");
+        let e = wal.commit(&put(b"c", b"3")).expect_err("refused after it");
+        assert!(e.to_string().contains("reopen"), "{e}");
+        let snap = wal.snapshot().unwrap();
+        assert_eq!(snap.get(Table::State, b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(snap.get(Table::State, b"b").unwrap(), None);
     }
 }
