@@ -26,6 +26,7 @@ fn log_only() -> WalTuning {
         apply_bytes: u64::MAX,
         checkpoint_bytes: u64::MAX,
         grow_bytes: 4 << 10,
+        apply_in_background: false,
     }
 }
 
@@ -119,6 +120,8 @@ fn only_the_next_record_of_this_data_dir_is_replayed() {
         apply_bytes: 200,
         checkpoint_bytes: 600,
         grow_bytes: 4 << 10,
+        // The image is taken while nothing writes: no apply beside the commits.
+        apply_in_background: false,
     };
     for n in 20..40 {
         let image = crashed_after(n, tuning);

@@ -6,7 +6,8 @@
 //! without a sync, many at a time (every [`WAL_APPLY_BYTES`] of log): a redb write
 //! transaction costs more than a small host transaction. An apply runs on a thread of
 //! its own, beside the commits that follow: its batches stay laid over redb, under the
-//! newer ones, until it is done (the next commit, or one that needs it done, joins it).
+//! newer ones, until it is joined (by the first commit after it ends, or by one that
+//! needs it done: the next apply, a checkpoint, the close).
 //! A failed apply refuses every later commit until the data dir is reopened; what it
 //! held is in the log, and the reopen replays it. Every
 //! [`WAL_CHECKPOINT_BYTES`] of log, redb makes a durable commit (the checkpoint) and the
@@ -82,6 +83,9 @@ pub struct WalTuning {
     pub checkpoint_bytes: u64,
     /// Bytes of zeros the file grows by ([`WAL_GROW_BYTES`]).
     pub grow_bytes: u64,
+    /// Whether an apply runs on a thread of its own (the default) or inside the commit
+    /// that starts it: tests that crash at a numbered I/O want the order of I/O fixed.
+    pub apply_in_background: bool,
 }
 
 impl Default for WalTuning {
@@ -90,6 +94,7 @@ impl Default for WalTuning {
             apply_bytes: WAL_APPLY_BYTES,
             checkpoint_bytes: WAL_CHECKPOINT_BYTES,
             grow_bytes: WAL_GROW_BYTES,
+            apply_in_background: true,
         }
     }
 }
@@ -120,12 +125,13 @@ struct Log {
     unsynced: bool,
     /// Bytes of the file (zeros past `end` once grown).
     len: u64,
-    /// The sequence number of the last record written (and applied to redb).
+    /// The sequence number of the last record written.
     seq: u64,
     /// The key of the records' checksums ([`WAL_MAC_KEY`]).
     mac_key: [u8; 32],
-    /// After a failure whose record may still be on disk: refuse commits until reopened.
-    failed: bool,
+    /// Why commits are refused until the data dir is reopened: a failed append whose
+    /// record may still be on disk, or a failed apply.
+    failed: Option<String>,
     /// Log bytes of the records not yet applied to redb.
     unapplied_bytes: u64,
     /// The writes of those records, laid over redb for reads; an apply writes the
@@ -141,6 +147,8 @@ struct Log {
 /// Logged writes on their way into redb.
 struct Applying {
     writes: Overlay,
+    /// The last log record they hold.
+    upto: u64,
     /// The apply's thread; `None` once joined after a failure (the writes are kept for
     /// reads until the reopen).
     thread: Option<JoinHandle<Result<(), StorageError>>>,
@@ -201,7 +209,7 @@ impl WalBackend {
             unsynced: false,
             len,
             seq: durable_seq,
-            failed: false,
+            failed: None,
             unapplied_bytes: 0,
             overlay: Overlay::default(),
             applying: None,
@@ -551,10 +559,10 @@ impl Backend for WalBackend {
 
     fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
         let mut log = self.lock()?;
-        if log.failed {
-            return Err(StorageError::Io(
-                "write-ahead log: refused after an earlier failure; reopen the data dir".into(),
-            ));
+        if let Some(why) = &log.failed {
+            return Err(StorageError::Io(format!(
+                "write-ahead log: refused until the data dir is reopened, after: {why}"
+            )));
         }
         if !self.sync {
             log.base = None;
@@ -580,8 +588,10 @@ impl Backend for WalBackend {
             Err(e) => {
                 // The record may have reached the disk: take it back, or a reopen would
                 // replay a commit that was reported failed.
-                if log.take_back().is_err() {
-                    log.failed = true;
+                if let Err(back) = log.take_back() {
+                    log.failed = Some(format!(
+                        "a failed log write that could not be taken back ({e}; {back})"
+                    ));
                 }
                 return Err(e);
             }
@@ -600,22 +610,21 @@ impl WalBackend {
         if log.overlay.is_empty() {
             return Ok(());
         }
-        let writes = std::mem::take(&mut log.overlay);
-        let (redb, applied, upto) = (Arc::clone(&self.redb), writes.clone(), log.seq);
-        let thread = std::thread::Builder::new()
+        if !self.tuning.apply_in_background {
+            return self.apply(log);
+        }
+        let (redb, writes, upto) = (Arc::clone(&self.redb), log.overlay.clone(), log.seq);
+        let spawned = std::thread::Builder::new()
             .name("semel-wal-apply".into())
-            .spawn(move || write_to_redb(&redb, &applied, upto))
-            .map_err(|e| io("start an apply", e));
-        let thread = match thread {
-            Ok(thread) => thread,
-            Err(e) => {
-                log.overlay = writes;
-                return Err(e);
-            }
+            .spawn(move || write_to_redb(&redb, &writes, upto));
+        let Ok(thread) = spawned else {
+            // No thread to be had: apply here, as the commit would have to wait anyway.
+            return self.apply(log);
         };
         log.applying = Some(Applying {
-            writes,
+            writes: std::mem::take(&mut log.overlay),
             thread: Some(thread),
+            upto,
         });
         log.unapplied_bytes = 0;
         Ok(())
@@ -630,9 +639,14 @@ impl WalBackend {
         let Some(thread) = applying.thread.take_if(|t| wait || t.is_finished()) else {
             return Ok(());
         };
-        let result = thread
-            .join()
-            .unwrap_or_else(|_| Err(io("apply", "its thread panicked")));
+        let result = thread.join().unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(io("apply", format!("its thread panicked: {what}")))
+        });
         match result {
             Ok(()) => {
                 log.applying = None;
@@ -641,8 +655,13 @@ impl WalBackend {
                 Ok(())
             }
             Err(e) => {
-                log.failed = true;
-                Err(e)
+                let why = format!(
+                    "applying log records up to {} to redb failed ({e}); the log holds \
+                     them, and the reopen replays them",
+                    applying.upto
+                );
+                log.failed = Some(why.clone());
+                Err(StorageError::Io(format!("write-ahead log: {why}")))
             }
         }
     }
@@ -674,13 +693,18 @@ fn write_to_redb(redb: &RedbBackend, writes: &Overlay, upto: u64) -> Result<(), 
 
 impl Drop for WalBackend {
     fn drop(&mut self) {
+        // An apply in progress is joined even after a panic poisoned the lock: its
+        // thread holds redb, which a reopen could not open beside it.
+        let (mut log, poisoned) = match self.log.lock() {
+            Ok(log) => (log, false),
+            Err(e) => (e.into_inner(), true),
+        };
+        let joined = Self::join_apply(&mut log, true).is_ok();
         // A clean close checkpoints and clears the log, so the next open reads one
         // header. After a failure, leave both for the next open's replay.
-        let Ok(mut log) = self.log.lock() else {
-            return;
-        };
-        if Self::join_apply(&mut log, true).is_ok()
-            && !log.failed
+        if joined
+            && !poisoned
+            && log.failed.is_none()
             && self.sync
             && log.end > 0
             && self.apply(&mut log).is_ok()
@@ -774,6 +798,7 @@ mod tests {
             apply_bytes: 1,
             checkpoint_bytes: u64::MAX,
             grow_bytes: 4 << 10,
+            apply_in_background: true,
         });
         for i in 0..20u8 {
             wal.commit(&put(&[i], &[i])).unwrap();
@@ -798,6 +823,7 @@ mod tests {
             apply_bytes: u64::MAX,
             checkpoint_bytes: u64::MAX,
             grow_bytes: 4 << 10,
+            apply_in_background: true,
         });
         wal.commit(&put(b"a", b"1")).unwrap();
         {
@@ -805,17 +831,27 @@ mod tests {
             let mut log = wal.lock().unwrap();
             let writes = std::mem::take(&mut log.overlay);
             let thread = std::thread::spawn(|| Err(StorageError::Io("disk full".into())));
+            while !thread.is_finished() {
+                std::thread::yield_now();
+            }
             log.applying = Some(Applying {
                 writes,
                 thread: Some(thread),
+                upto: 1,
             });
         }
         let e = wal
             .commit(&put(b"b", b"2"))
             .expect_err("the apply's failure");
-        assert!(e.to_string().contains("disk full"), "{e}");
+        assert!(
+            e.to_string().contains("records up to 1") && e.to_string().contains("disk full"),
+            "{e}"
+        );
         let e = wal.commit(&put(b"c", b"3")).expect_err("refused after it");
-        assert!(e.to_string().contains("reopen"), "{e}");
+        assert!(
+            e.to_string().contains("reopened") && e.to_string().contains("disk full"),
+            "{e}"
+        );
         let snap = wal.snapshot().unwrap();
         assert_eq!(snap.get(Table::State, b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(snap.get(Table::State, b"b").unwrap(), None);
