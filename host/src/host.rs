@@ -642,18 +642,12 @@ impl Host {
             content_hash: p.content_hash,
             receipt,
         };
-        batch.put(Table::Txs, tx.id.as_bytes().to_vec(), record.encode());
-        batch.put(
-            Table::Log,
-            log_key(new_version).to_vec(),
-            encode_log_entry(&tx.id, &p.content),
-        );
-        batch.put(
-            Table::Meta,
-            META_VERSION.to_vec(),
-            new_version.to_le_bytes().to_vec(),
-        );
-        batch.put(Table::Meta, META_LATTICE.to_vec(), head.lattice.to_bytes());
+        // Slices, each copied once into the batch's shared bytes.
+        batch.put(Table::Txs, &tx.id.as_bytes()[..], &record.encode()[..]);
+        let entry = encode_log_entry(&tx.id, &p.content);
+        batch.put(Table::Log, &log_key(new_version)[..], &entry[..]);
+        batch.put(Table::Meta, META_VERSION, &new_version.to_le_bytes()[..]);
+        batch.put(Table::Meta, META_LATTICE, head.lattice.as_bytes());
         // Release this run's snapshot first: an in-memory backend then commits in place.
         drop((base, snapshot));
         let seq = self.committer.stage(batch)?;

@@ -101,12 +101,13 @@ impl WriteBatch {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Set `key` to `value` in `table`.
-    pub fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+    /// Set `key` to `value` in `table`. Slices are copied once into shared bytes; a
+    /// `Vec` is copied too (an `Arc<[u8]>` holds its bytes beside the counts).
+    pub fn put(&mut self, table: Table, key: impl Into<Arc<[u8]>>, value: impl Into<Arc<[u8]>>) {
         self.ops.push((table, key.into(), Some(value.into())));
     }
     /// Delete `key` from `table` (no error if absent).
-    pub fn delete(&mut self, table: Table, key: Vec<u8>) {
+    pub fn delete(&mut self, table: Table, key: impl Into<Arc<[u8]>>) {
         self.ops.push((table, key.into(), None));
     }
     /// Adds a write already shared with another batch.
