@@ -22,6 +22,12 @@ impl Writer {
     pub fn new() -> Self {
         Self::default()
     }
+    /// An empty writer with room for `bytes`: an encoding sized ahead grows no buffer.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
     /// One byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);

@@ -94,9 +94,40 @@ impl Receipt {
         })
     }
 
-    /// The stored encoding; `duplicate` is not stored, it describes a reply.
+    /// The stored encoding; `duplicate` is not stored, it describes a reply. Stored
+    /// inside a transaction's record (`TxRecord::encode`), through `encode_into`.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
+        let mut w = Writer::with_capacity(self.encoded_len());
+        self.encode_into(&mut w);
+        w.finish()
+    }
+
+    /// The length of the stored encoding, to size buffers ahead.
+    pub(crate) fn encoded_len(&self) -> usize {
+        let texts = |fields: &[&[u8]]| fields.iter().map(|f| 4 + f.len()).sum::<usize>();
+        16 + 1
+            + self.error.as_ref().map_or(1, |e| 1 + 4 + e.len())
+            + 8
+            + 4
+            + self
+                .results
+                .iter()
+                .map(|r| texts(&[r.contract.as_bytes(), r.method.as_bytes(), &r.output]))
+                .sum::<usize>()
+            + 4
+            + self
+                .events
+                .iter()
+                .map(|e| texts(&[e.contract.as_bytes(), e.topic.as_bytes(), &e.data]))
+                .sum::<usize>()
+            + 8
+            + 32
+    }
+
+    /// Appends the stored encoding to `w`; `duplicate` is not stored, it describes a
+    /// reply.
+    pub(crate) fn encode_into(&self, w: &mut Writer) {
         w.fixed(self.tx_id.as_bytes())
             .u8(match self.status {
                 Status::Committed => 0,
@@ -113,10 +144,9 @@ impl Receipt {
             w.str(&e.contract).str(&e.topic).bytes(&e.data);
         }
         w.u64(self.gas_used).fixed(&self.state_root.0);
-        w.finish()
     }
 
-    /// Reads [`Receipt::encode`]'s bytes.
+    /// Reads [`Receipt::encode_into`]'s bytes.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let tx_id = Uuid::from_bytes(r.fixed()?);
@@ -197,5 +227,17 @@ mod tests {
         assert_eq!(j["state_root"].as_str().unwrap().len(), 64);
         assert_eq!(j["duplicate"], false);
         assert!(Receipt::decode(&r.encode()[1..]).is_err());
+        // The size given ahead is the size written, with and without each part.
+        let reverted = Receipt {
+            status: Status::Reverted,
+            error: Some("out of gas".into()),
+            results: Vec::new(),
+            events: vec![r.events[0].clone(); 3],
+            ..r.clone()
+        };
+        for receipt in [&r, &reverted] {
+            assert_eq!(receipt.encoded_len(), receipt.encode().len());
+            assert_eq!(Receipt::decode(&receipt.encode()).unwrap(), *receipt);
+        }
     }
 }

@@ -208,7 +208,19 @@ impl Transaction {
 
     /// The explicit encoding of the content, as the log stores it (code by hash).
     pub(crate) fn encode_content(&self) -> Vec<u8> {
-        let mut w = Writer::new();
+        // Sized ahead (length prefixes are 4 bytes): the buffer never grows.
+        let body = match &self.body {
+            TxBody::Calls(calls) => {
+                4 + calls
+                    .iter()
+                    .map(|c| 12 + c.contract.len() + c.method.len() + c.args.len())
+                    .sum::<usize>()
+            }
+            TxBody::Deploy {
+                name, init_args, ..
+            } => 4 + name.len() + 32 + 4 + init_args.len(),
+        };
+        let mut w = Writer::with_capacity(4 + self.sender.len() + 8 + 1 + body);
         w.str(&self.sender).u64(self.gas_limit);
         match &self.body {
             TxBody::Calls(calls) => {

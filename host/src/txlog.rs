@@ -36,10 +36,9 @@ pub(crate) struct TxRecord {
 
 impl TxRecord {
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.u64(self.version)
-            .fixed(&self.content_hash)
-            .fixed(&self.receipt.encode());
+        let mut w = Writer::with_capacity(8 + 32 + self.receipt.encoded_len());
+        w.u64(self.version).fixed(&self.content_hash);
+        self.receipt.encode_into(&mut w);
         w.finish()
     }
 
@@ -63,7 +62,10 @@ pub(crate) fn log_key(version: u64) -> [u8; 8] {
 
 /// A log entry: the id and the content of the transaction at a version.
 pub(crate) fn encode_log_entry(id: &Uuid, content: &[u8]) -> Vec<u8> {
-    Writer::new().fixed(id.as_bytes()).fixed(content).finish()
+    Writer::with_capacity(16 + content.len())
+        .fixed(id.as_bytes())
+        .fixed(content)
+        .finish()
 }
 
 /// Reads [`encode_log_entry`]'s bytes.
