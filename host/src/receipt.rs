@@ -105,24 +105,21 @@ impl Receipt {
 
     /// The length of the stored encoding, to size buffers ahead.
     pub(crate) fn encoded_len(&self) -> usize {
-        let texts = |fields: &[&[u8]]| fields.iter().map(|f| 4 + f.len()).sum::<usize>();
-        16 + 1
-            + self.error.as_ref().map_or(1, |e| 1 + 4 + e.len())
-            + 8
-            + 4
-            + self
-                .results
-                .iter()
-                .map(|r| texts(&[r.contract.as_bytes(), r.method.as_bytes(), &r.output]))
-                .sum::<usize>()
-            + 4
-            + self
-                .events
-                .iter()
-                .map(|e| texts(&[e.contract.as_bytes(), e.topic.as_bytes(), &e.data]))
-                .sum::<usize>()
-            + 8
-            + 32
+        // Each result and event: three length-prefixed fields.
+        let results = self
+            .results
+            .iter()
+            .map(|r| [r.contract.as_bytes(), r.method.as_bytes(), &r.output]);
+        let events = self
+            .events
+            .iter()
+            .map(|e| [e.contract.as_bytes(), e.topic.as_bytes(), &e.data]);
+        let listed: usize = results
+            .chain(events)
+            .map(|fields| fields.iter().map(|f| 4 + f.len()).sum::<usize>())
+            .sum();
+        // Id, status, error, version, the two counts, the lists, gas, root.
+        16 + 1 + self.error.as_ref().map_or(1, |e| 1 + 4 + e.len()) + 8 + 4 + 4 + listed + 8 + 32
     }
 
     /// Appends the stored encoding to `w`; `duplicate` is not stored, it describes a
