@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 
 use super::key::{Bytes, Key};
 
@@ -47,7 +47,12 @@ impl HashedTable {
 
     /// The value at `key` as of commit `seen`.
     pub fn get(&self, key: &[u8], seen: u64) -> Option<&Bytes> {
-        let (commit, value) = self.newest.get(key)?;
+        self.as_of(key, self.newest.get(key)?, seen)
+    }
+
+    /// The value of `key`, whose newest version is `newest`, as of commit `seen`.
+    fn as_of<'a>(&'a self, key: &[u8], newest: &'a Version, seen: u64) -> Option<&'a Bytes> {
+        let (commit, value) = newest;
         if *commit <= seen {
             return value.as_ref();
         }
@@ -61,33 +66,15 @@ impl HashedTable {
     pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, seen: u64) -> Vec<(Key, Bytes)> {
         let mut found: Vec<_> = self
             .newest
-            .keys()
-            .filter(|k| (lo, hi).contains(k.as_slice()))
-            .filter_map(|k| Some((k.clone(), Bytes::clone(self.get(k.as_slice(), seen)?))))
+            .iter()
+            .filter(|(k, _)| (lo, hi).contains(k.as_slice()))
+            .filter_map(|(k, newest)| {
+                let value = self.as_of(k.as_slice(), newest, seen)?;
+                Some((k.clone(), Bytes::clone(value)))
+            })
             .collect();
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         found
-    }
-}
-
-/// `RangeBounds` over byte slices, for the filter above.
-trait ContainsKey {
-    fn contains(&self, key: &[u8]) -> bool;
-}
-
-impl ContainsKey for (Bound<&[u8]>, Bound<&[u8]>) {
-    fn contains(&self, key: &[u8]) -> bool {
-        let above = match self.0 {
-            Bound::Included(lo) => key >= lo,
-            Bound::Excluded(lo) => key > lo,
-            Bound::Unbounded => true,
-        };
-        let below = match self.1 {
-            Bound::Included(hi) => key <= hi,
-            Bound::Excluded(hi) => key < hi,
-            Bound::Unbounded => true,
-        };
-        above && below
     }
 }
 

@@ -134,14 +134,14 @@ impl Backend for MemoryBackend {
 
     fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
         let mut guard = self.tables.write().map_err(|_| poisoned())?;
-        // In place when no snapshot is alive; copy-on-write (of changed paths only) when
-        // one is, so snapshots never see this commit.
         // The hashed table's lock is taken before anything changes, so that a failure
         // to take it leaves nothing of the batch applied.
         let mut ids = match batch.ops().iter().any(|(table, ..)| hashed(*table)) {
             true => Some(self.ids.write().map_err(|_| poisoned())?),
             false => None,
         };
+        // In place when no snapshot is alive; copy-on-write (of changed paths only) when
+        // one is, so snapshots never see this commit.
         let next = Arc::make_mut(&mut guard);
         next.commit += 1;
         // Written before the commit number is published with the tables: a snapshot
