@@ -7,7 +7,8 @@ use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 
 use criterion::{Criterion, criterion_group};
-use semel::{Host, LtHash, Transaction};
+use semel::state_root::LtHash;
+use semel::{Host, Transaction};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, Store};
 
 // The allocator the `semel` binary uses, so figures match what users run.
@@ -20,7 +21,7 @@ fn counter_wasm() -> Vec<u8> {
         "/../contracts/wat/counter.wat"
     ))
     .expect("counter.wat");
-    semel::wasm_bytes(&text).expect("valid WAT")
+    semel::abi::wasm_bytes(&text).expect("valid WAT")
 }
 
 /// Raw wasmtime: a fresh Store, a pooled instance of the same module with no-op imports

@@ -21,7 +21,7 @@ fn counter_wasm() -> Vec<u8> {
         "/../contracts/wat/counter.wat"
     ))
     .expect("counter.wat");
-    semel::wasm_bytes(&text).expect("valid WAT")
+    semel::abi::wasm_bytes(&text).expect("valid WAT")
 }
 
 fn fill(dir: &std::path::Path, txs: usize) {
@@ -66,10 +66,7 @@ fn main() {
                 let t = Instant::now();
                 let host = Host::open(dir.path(), HostOptions::default()).expect("open");
                 let took = t.elapsed();
-                assert_eq!(
-                    host.latest_version().expect("version"),
-                    u64::try_from(txs).expect("fits")
-                );
+                assert_eq!(host.latest_version(), u64::try_from(txs).expect("fits"));
                 took
             })
             .collect();

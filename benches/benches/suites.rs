@@ -7,7 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group};
-use semel::{Host, HostOptions, Runtime, Transaction};
+use semel::modules::Runtime;
+use semel::{Host, HostOptions, Transaction};
 use serde_json::json;
 use wasmtime::{Config, Engine, Linker, Module, Store};
 
@@ -29,7 +30,7 @@ fn wat(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("wat");
-    semel::wasm_bytes(&text).expect("valid WAT")
+    semel::abi::wasm_bytes(&text).expect("valid WAT")
 }
 
 fn raw_engine() -> Engine {
@@ -52,16 +53,16 @@ fn raw_pooling_engine() -> Engine {
 /// A linker defining every ABI import as a no-op, for raw floors of real contracts.
 fn noop_linker(engine: &Engine) -> Linker<()> {
     let mut linker = Linker::new(engine);
-    for h in semel::HOST_FUNCTIONS {
+    for h in semel::abi::HOST_FUNCTIONS {
         let ty = wasmtime::FuncType::new(
             engine,
             h.params.iter().map(|t| match t {
-                semel::AbiType::I32 => wasmtime::ValType::I32,
-                semel::AbiType::I64 => wasmtime::ValType::I64,
+                semel::abi::AbiType::I32 => wasmtime::ValType::I32,
+                semel::abi::AbiType::I64 => wasmtime::ValType::I64,
             }),
             h.results.iter().map(|t| match t {
-                semel::AbiType::I32 => wasmtime::ValType::I32,
-                semel::AbiType::I64 => wasmtime::ValType::I64,
+                semel::abi::AbiType::I32 => wasmtime::ValType::I32,
+                semel::abi::AbiType::I64 => wasmtime::ValType::I64,
             }),
         );
         linker

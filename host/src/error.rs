@@ -1,5 +1,7 @@
 //! The host's typed errors, one enum per operation. A contract's failure is never here:
-//! it is a recorded outcome in a receipt. These are refusals of input and host failures.
+//! it is a recorded outcome in a receipt. These are refusals of input ([`InputError`],
+//! [`ModuleError`]) and host failures ([`HostError`], of which storage's own
+//! [`StorageError`] is one kind).
 
 use thiserror::Error;
 use uuid::Uuid;
@@ -125,6 +127,40 @@ pub enum InputError {
     },
 }
 
+/// A failure of the host itself, never of a contract or of its input: nothing was
+/// recorded and no transaction id was used.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The storage backend failed (I/O, corruption, a commit conflict).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The data dir itself (not its store) could not be created, read or locked.
+    #[error("data dir: {0}")]
+    DataDir(String),
+    /// Another process holds the data dir past the wait.
+    #[error("data dir {0} is in use by another process")]
+    Locked(String),
+    /// wasmtime failed where no contract is at fault: its configuration, the linker, an
+    /// instantiation that is not a trap, an execution error that is not an outcome.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    /// Stored data does not agree with itself (code that does not match its hash or no
+    /// longer compiles, a record that does not decode).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A resource of the process ran out or broke: a thread could not start, a lock was
+    /// poisoned by a panic.
+    #[error("host resource: {0}")]
+    Resource(String),
+}
+
+impl From<crate::codec::DecodeError> for HostError {
+    fn from(e: crate::codec::DecodeError) -> Self {
+        HostError::Storage(e.into())
+    }
+}
+
 /// Why a submitted transaction got no receipt.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -142,9 +178,9 @@ pub enum SubmitError {
         /// The version it was recorded at.
         version: u64,
     },
-    /// Storage failed; nothing recorded, the id stays unused.
+    /// The host failed; nothing recorded, the id stays unused.
     #[error(transparent)]
-    Host(#[from] StorageError),
+    Host(#[from] HostError),
 }
 
 /// Why a query gave no output.
@@ -157,7 +193,19 @@ pub enum QueryError {
     /// The contract failed: reverted, trapped, tried to write, or ran out of gas.
     #[error("query failed: {0}")]
     Failed(String),
-    /// Storage failed.
+    /// The host failed.
     #[error(transparent)]
-    Host(#[from] StorageError),
+    Host(#[from] HostError),
+}
+
+impl From<StorageError> for SubmitError {
+    fn from(e: StorageError) -> Self {
+        SubmitError::Host(e.into())
+    }
+}
+
+impl From<StorageError> for QueryError {
+    fn from(e: StorageError) -> Self {
+        QueryError::Host(e.into())
+    }
 }

@@ -1,63 +1,65 @@
 //! Semel: a WebAssembly smart-contract host with exactly-once transactions over a
 //! versioned state store.
 //!
-//! The data path, top-down: a [`Transaction`] goes to [`Host::submit`] (`host.rs`),
-//! which checks it (`tx.rs`), answers a retried id from the transaction log
-//! (`txlog.rs`), prepares code (`validate.rs`, `engine.rs`), runs the executor
-//! (`executor.rs` → `frames.rs` → host functions in `imports.rs`) against a versioned
-//! state view (`state/`), and commits writes, state root, receipt and log entry in one
-//! atomic batch to a storage backend (`storage/`). See `docs/ARCHITECTURE.md`.
+//! Open a [`Host`] over a data dir ([`Host::open`]) or in memory ([`Host::in_memory`]),
+//! [`Host::submit`] a [`Transaction`] and get its [`Receipt`]: the same id again returns
+//! the stored receipt, never a second execution. Queries, state listings, the history
+//! and `verify` are read APIs of [`Host`].
+//!
+//! The crate in layers, lowest first (a layer imports only those below it; see
+//! `docs/ARCHITECTURE.md`): `types`, `codec`, `limits`, `error` → `storage/` (bytes:
+//! backends, the write-ahead log, group commit) → `state/` (versioned keys, views, the
+//! recorded view, the state root, the contract registry) → `ledger/` (transactions,
+//! receipts, record layouts, the head, the exactly-once lookup) → `vm/` (wasmtime: the
+//! module cache, host functions, frames, the run of one transaction, `prewarm/`) →
+//! `exec/` (executing a batch) → `host/` (open, submit, reads, verify, prune).
 
-mod abi;
 mod codec;
-mod commit;
-mod context;
-mod engine;
 mod error;
-mod executor;
-mod frames;
-mod gas;
-pub mod hex;
+mod exec;
 mod host;
-mod imports;
+mod ledger;
 pub mod limits;
 mod poll;
 mod process;
-mod prune;
-mod receipt;
-mod recent_ids;
-mod recycler;
-mod registry;
 mod state;
-mod storage;
-mod tx;
-mod txlog;
-mod validate;
-mod verify;
-mod writer_lock;
+pub mod storage;
+mod types;
+mod vm;
 
-pub use abi::{AbiType, HOST_FUNCTIONS, HostFunction, IMPORT_MODULE, signature_text};
-pub use context::Event;
-pub use engine::{CacheStats, CodeHash, ModuleSource, Runtime};
-pub use error::{InputError, ModuleError, QueryError, StorageError, SubmitError};
+pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
 pub use host::{
-    CACHE_DIR, ContractInfo, DB_FILE, Host, HostOptions, LOCK_FILE, LogEntry, QueryOutput,
+    CACHE_DIR, ContractInfo, DB_FILE, HistoryEntry, Host, HostOptions, LOCK_FILE, Prewarm,
+    PruneReport, QueryOutput, VerifyError, VerifyReport,
 };
+pub use ledger::{Call, Transaction, TxBody, parse_id};
+pub use ledger::{CallResult, DEFAULT_SENDER, Event, Receipt, Status};
 pub use process::disable_transparent_huge_pages;
-pub use prune::PruneReport;
-pub use receipt::{CallResult, Receipt, Status};
-pub use state::{LtHash, StateRoot};
-pub use storage::{
-    Backend, Durability, Entry, LOG_BLOCK_BYTES, LOG_DIRECT_WRITE_BYTES, LogFile, MemoryBackend,
-    Op, RedbBackend, Snapshot, Table, WAL_APPLY_BYTES, WAL_BUFFER_KEEP_BYTES, WAL_CHECKPOINT_BYTES,
-    WAL_FILE, WAL_GROW_BYTES, WAL_RECORD_BYTES_MAX, WalBackend, WalTuning, WriteBatch,
-};
-pub use tx::{Call, DEFAULT_SENDER, Transaction, TxBody, parse_id};
+pub use storage::{Durability, StorageError};
+pub use types::{CodeHash, StateRoot};
 pub use uuid::Uuid;
-pub use validate::{ModuleInfo, check_module, wasm_bytes};
-pub use verify::{VerifyError, VerifyReport};
+
+/// The contract ABI: the host functions a contract may import, and the checks a module
+/// passes at deploy.
+pub mod abi {
+    pub use crate::vm::abi::{
+        AbiType, HOST_FUNCTIONS, HostFunction, IMPORT_MODULE, signature_text,
+    };
+    pub use crate::vm::validate::{ModuleInfo, check_module, wasm_bytes};
+}
 
 /// Gas prices, for contract authors and tests.
 pub mod gas_prices {
-    pub use crate::gas::*;
+    pub use crate::vm::gas::*;
+}
+
+/// The compiled-module cache on its own, for tools and benchmarks that measure compiles
+/// and artifact loads without a host.
+pub mod modules {
+    pub use crate::vm::{CacheStats, ModuleSource, Runtime};
+}
+
+/// The state root's lattice hash, for benchmarks of its update.
+pub mod state_root {
+    pub use crate::state::LtHash;
 }

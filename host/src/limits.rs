@@ -55,6 +55,9 @@ pub const QUERY_GAS_LIMIT: u64 = 100_000_000;
 pub const INSTANCES_MAX: u32 = 1000;
 /// How long a CLI process waits for another one holding the data dir, in milliseconds.
 pub const DATA_DIR_LOCK_WAIT_MS: u64 = 30_000;
+/// Bytes of compiled code a host's in-memory module cache keeps by default: the least
+/// recently used modules go first once their sizes add up past it (`HostOptions`).
+pub const MODULE_CACHE_BYTES_DEFAULT: usize = 256 << 20;
 /// Contract instances one transaction may create (one per frame run), so a loop of
 /// calls cannot exhaust the host's instance pool.
 pub const INSTANCES_PER_TX_MAX: usize = 256;

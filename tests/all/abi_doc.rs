@@ -17,9 +17,9 @@ fn docs_abi_lists_exactly_the_host_functions() {
                 .then(|| (name.to_owned(), sig.to_owned()))
         })
         .collect();
-    let expected: Vec<(String, String)> = semel::HOST_FUNCTIONS
+    let expected: Vec<(String, String)> = semel::abi::HOST_FUNCTIONS
         .iter()
-        .map(|h| (h.name.to_owned(), semel::signature_text(h)))
+        .map(|h| (h.name.to_owned(), semel::abi::signature_text(h)))
         .collect();
     assert_eq!(documented, expected);
 }

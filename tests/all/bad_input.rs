@@ -3,18 +3,19 @@
 //! untouched. Neither ever crashes the host.
 
 use proptest::prelude::*;
-use semel::{HOST_FUNCTIONS, Host, HostFunction, Status, SubmitError, Transaction};
+use semel::abi::{HOST_FUNCTIONS, HostFunction};
+use semel::{Host, Status, SubmitError, Transaction};
 
 use crate::util::{counter_host, wat};
 
 fn refused(host: &Host, tx: &Transaction) -> String {
-    let before = host.latest_version().unwrap();
+    let before = host.latest_version();
     let e = match host.submit(tx) {
         Err(SubmitError::Rejected(e)) => e.to_string(),
         other => panic!("expected a refusal, got {other:?}"),
     };
     assert_eq!(
-        host.latest_version().unwrap(),
+        host.latest_version(),
         before,
         "a refusal recorded something"
     );
@@ -176,7 +177,8 @@ fn malformed_transactions_are_refused() {
 
 /// A contract importing `h` and calling it with constant arguments from `args`.
 fn caller_of(h: &HostFunction, args: &[i64]) -> String {
-    let sig = |ts: &[semel::AbiType]| ts.iter().map(|t| t.name()).collect::<Vec<_>>().join(" ");
+    let sig =
+        |ts: &[semel::abi::AbiType]| ts.iter().map(|t| t.name()).collect::<Vec<_>>().join(" ");
     let consts: String = h
         .params
         .iter()

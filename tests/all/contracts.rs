@@ -423,9 +423,9 @@ fn the_sdk_imports_the_hosts_abi() {
             )
         })
         .collect();
-    let host: Vec<(String, String)> = semel::HOST_FUNCTIONS
+    let host: Vec<(String, String)> = semel::abi::HOST_FUNCTIONS
         .iter()
-        .map(|h| (h.name.to_owned(), semel::signature_text(h)))
+        .map(|h| (h.name.to_owned(), semel::abi::signature_text(h)))
         .collect();
     assert_eq!(sdk, host);
 }

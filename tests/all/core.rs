@@ -44,7 +44,7 @@ fn a_duplicate_returns_the_stored_receipt_and_executes_once() {
         first
     );
     assert_eq!(count(&host, None), "1");
-    assert_eq!(host.latest_version().unwrap(), first.version);
+    assert_eq!(host.latest_version(), first.version);
     assert_eq!(host.receipt(&tx.id).unwrap().unwrap(), first);
 }
 
@@ -54,7 +54,7 @@ fn a_conflicting_id_is_refused_and_changes_nothing() {
     let tx = Transaction::call("counter", "inc", Vec::new());
     host.submit(&tx).unwrap();
     let root = host.state_root().unwrap();
-    let version = host.latest_version().unwrap();
+    let version = host.latest_version();
     let other = Transaction::call("counter", "inc", b"x".to_vec()).with_id(tx.id);
     match host.submit(&other) {
         Err(SubmitError::Conflict { id, version: v }) => {
@@ -63,7 +63,7 @@ fn a_conflicting_id_is_refused_and_changes_nothing() {
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(host.latest_version().unwrap(), version);
+    assert_eq!(host.latest_version(), version);
     assert_eq!(host.state_root().unwrap(), root);
     assert_eq!(count(&host, None), "1");
 }
@@ -77,7 +77,7 @@ fn refused_input_leaves_the_id_unused() {
     let bad_code = Transaction::deploy("x", b"\0asm garbage".to_vec(), Vec::new()).with_id(id);
     let err = host.submit(&bad_code).unwrap_err();
     assert!(err.to_string().contains("not valid wasm"), "{err}");
-    assert_eq!(host.latest_version().unwrap(), 1);
+    assert_eq!(host.latest_version(), 1);
     // The id is still free for a good transaction.
     let good = Transaction::call("counter", "inc", Vec::new()).with_id(id);
     assert_eq!(host.submit(&good).unwrap().status, Status::Committed);
@@ -267,7 +267,7 @@ fn queries_read_old_versions_and_refuse_writes() {
         ),
         other => panic!("{other:?}"),
     }
-    assert_eq!(host.latest_version().unwrap(), 4, "queries record nothing");
+    assert_eq!(host.latest_version(), 4, "queries record nothing");
 }
 
 #[test]
@@ -348,16 +348,16 @@ fn a_list_holding_one_id_twice_executes_it_once() {
 /// A memory backend whose commits wait for a gate: batches stay staged (visible, not
 /// durable) until the test opens it.
 struct Gated {
-    inner: semel::MemoryBackend,
+    inner: semel::storage::MemoryBackend,
     open: std::sync::Mutex<bool>,
     opened: std::sync::Condvar,
 }
 
-impl semel::Backend for Gated {
-    fn snapshot(&self) -> Result<Arc<dyn semel::Snapshot>, semel::StorageError> {
+impl semel::storage::Backend for Gated {
+    fn snapshot(&self) -> Result<Arc<dyn semel::storage::Snapshot>, semel::StorageError> {
         self.inner.snapshot()
     }
-    fn commit(&self, batch: &semel::WriteBatch) -> Result<(), semel::StorageError> {
+    fn commit(&self, batch: &semel::storage::WriteBatch) -> Result<(), semel::StorageError> {
         let mut open = self.open.lock().unwrap();
         while !*open {
             open = self.opened.wait(open).unwrap();
@@ -369,16 +369,16 @@ impl semel::Backend for Gated {
 #[test]
 fn a_duplicate_of_a_staged_transaction_waits_for_its_commit() {
     let gate = Arc::new(Gated {
-        inner: semel::MemoryBackend::new(),
+        inner: semel::storage::MemoryBackend::new(),
         open: std::sync::Mutex::new(true),
         opened: std::sync::Condvar::new(),
     });
     struct Shared(Arc<Gated>);
-    impl semel::Backend for Shared {
-        fn snapshot(&self) -> Result<Arc<dyn semel::Snapshot>, semel::StorageError> {
+    impl semel::storage::Backend for Shared {
+        fn snapshot(&self) -> Result<Arc<dyn semel::storage::Snapshot>, semel::StorageError> {
             self.0.snapshot()
         }
-        fn commit(&self, batch: &semel::WriteBatch) -> Result<(), semel::StorageError> {
+        fn commit(&self, batch: &semel::storage::WriteBatch) -> Result<(), semel::StorageError> {
             self.0.commit(batch)
         }
     }
@@ -465,9 +465,19 @@ fn instantiating_before_the_writer_lock_changes_no_receipt() {
 }
 
 fn same_receipts_at_every_gas_limit(deploy: Transaction, call: impl Fn(u64) -> Transaction) {
-    let (early, late) = (Host::in_memory().unwrap(), Host::in_memory().unwrap());
+    let always_early = semel::HostOptions {
+        prewarm: semel::Prewarm::Always,
+        ..semel::HostOptions::default()
+    };
+    let early = Host::with_backend(
+        Box::new(semel::storage::MemoryBackend::new()),
+        None,
+        always_early,
+    )
+    .unwrap();
+    let late = Host::in_memory().unwrap();
     let both = |tx: &Transaction| -> Receipt {
-        let a = early.submit_instantiating_early(tx).unwrap();
+        let a = early.submit(tx).unwrap();
         let b = late
             .submit_all(std::slice::from_ref(tx))
             .pop()

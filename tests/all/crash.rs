@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use semel::storage::{Backend, RedbBackend, WalBackend, WalTuning};
 use semel::{
-    Backend, Durability, Host, HostOptions, Receipt, RedbBackend, Status, StorageError,
-    SubmitError, Transaction, Uuid, WalBackend, WalTuning,
+    Durability, Host, HostOptions, Receipt, Status, StorageError, SubmitError, Transaction, Uuid,
 };
 
 use crate::faulty_disk::{Fault, FaultyDisk, Rng};
@@ -24,7 +24,7 @@ const DEFAULT_CRASH_POINTS: usize = 60;
 /// so that the I/O of a run comes in the same order every time and a crash at I/O `n`
 /// means the same point.
 fn backend(disk: &FaultyDisk, background: bool) -> Result<Box<dyn Backend>, StorageError> {
-    let redb = RedbBackend::with_storage(disk.storage(0), Durability::None)?;
+    let redb = RedbBackend::with_storage(Box::new(disk.storage(0)), Durability::None)?;
     let wal = WalBackend::with_storage(redb, Box::new(disk.storage(1)), Durability::Immediate)?;
     // Small enough that the workload applies, checkpoints and starts the log over often.
     Ok(Box::new(wal.with_tuning(WalTuning {
@@ -147,7 +147,7 @@ fn check_recovered(
             "{what}: acknowledged {id} lost or changed"
         );
     }
-    let log = host.log(1, usize::MAX).unwrap();
+    let log = host.history(1, usize::MAX).unwrap();
     let ids: HashSet<Uuid> = log.iter().map(|e| e.tx_id).collect();
     assert_eq!(ids.len(), log.len(), "{what}: an id is recorded twice");
     host.verify()
@@ -168,7 +168,7 @@ fn check_recovered(
             );
         }
     }
-    let log = host.log(1, usize::MAX).unwrap();
+    let log = host.history(1, usize::MAX).unwrap();
     let ids: HashSet<Uuid> = log.iter().map(|e| e.tx_id).collect();
     assert_eq!(
         ids.len(),

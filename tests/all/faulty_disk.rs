@@ -175,7 +175,7 @@ impl Storage {
     }
 }
 
-impl redb::StorageBackend for Storage {
+impl semel::storage::FileStorage for Storage {
     fn len(&self) -> Result<u64, std::io::Error> {
         let d = self.step("len")?;
         Ok(u64::try_from(d.files[self.1].current.len()).unwrap())

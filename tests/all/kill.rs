@@ -121,7 +121,7 @@ fn killed_processes_never_apply_a_transaction_twice() {
     let distinct = ids.iter().collect::<std::collections::HashSet<_>>().len();
     let count = host.query("counter", "get", b"", None).unwrap().output;
     assert_eq!(String::from_utf8(count).unwrap(), distinct.to_string());
-    let log = host.log(1, usize::MAX).unwrap();
+    let log = host.history(1, usize::MAX).unwrap();
     assert_eq!(log.len(), 1 + distinct, "each id once, plus the deploy");
     host.verify().unwrap();
     eprintln!(

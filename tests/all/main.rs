@@ -15,6 +15,7 @@ mod limits;
 mod model;
 mod persistence;
 mod props;
+mod seams;
 mod storage_next;
 mod util;
 mod wal;

@@ -195,7 +195,7 @@ fn check_step(host: &Host, model: &mut Model, op: &Op) -> Result<(), TestCaseErr
         Op::Reopen | Op::Duplicate(_) | Op::Conflict(_) => {}
     }
     prop_assert_eq!(
-        host.latest_version().unwrap(),
+        host.latest_version(),
         u64::try_from(model.history.len()).unwrap()
     );
     Ok(())

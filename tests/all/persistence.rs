@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use semel::{Host, HostOptions, Status, StorageError, Transaction, VerifyError};
+use semel::{Host, HostError, HostOptions, Status, Transaction, VerifyError};
 
 use crate::util::{calls, forward, wat};
 
@@ -48,14 +48,14 @@ fn reopening_shows_the_same_state_receipts_and_root() {
         )
     };
     let host = Host::open(dir.path(), options()).unwrap();
-    assert_eq!(host.latest_version().unwrap(), 7);
+    assert_eq!(host.latest_version(), 7);
     assert_eq!(host.state_root().unwrap(), root);
     assert_eq!(root, receipts.last().unwrap().state_root);
     assert_eq!(host.state("counter", None, b"").unwrap(), state);
     for r in &receipts {
         assert_eq!(host.receipt(&r.tx_id).unwrap().as_ref(), Some(r));
     }
-    let log = host.log(1, 100).unwrap();
+    let log = host.history(1, 100).unwrap();
     assert_eq!(log.len(), 7);
     assert_eq!(log[3].status, Status::Reverted);
     assert_eq!(log[3].calls, vec!["counter.inc", "counter.fail"]);
@@ -64,7 +64,7 @@ fn reopening_shows_the_same_state_receipts_and_root() {
     let again = Transaction::call("counter", "inc", Vec::new()).with_id(receipts[2].tx_id);
     let dup = host.submit(&again).unwrap();
     assert!(dup.duplicate);
-    assert_eq!(host.latest_version().unwrap(), 7);
+    assert_eq!(host.latest_version(), 7);
 }
 
 #[test]
@@ -144,7 +144,7 @@ fn a_second_host_on_the_same_dir_waits_then_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let _first = Host::open(dir.path(), options()).unwrap();
     match Host::open(dir.path(), options()) {
-        Err(StorageError::Locked(msg)) => assert!(msg.contains("still held after 50 ms"), "{msg}"),
+        Err(HostError::Locked(msg)) => assert!(msg.contains("still held after 50 ms"), "{msg}"),
         other => panic!("expected the dir to be locked, got {other:?}"),
     }
 }
@@ -174,23 +174,18 @@ fn gas_and_results_do_not_depend_on_where_the_module_came_from() {
         host.submit(&Transaction::deploy("counter", wat("counter"), Vec::new()))
             .unwrap();
         let r = host.submit(&inc()).unwrap();
-        assert_eq!(host.runtime().cache_stats().compiles, 1);
+        assert_eq!(host.module_cache_stats().compiles, 1);
         r
     };
     let host = Host::open(dir.path(), options()).unwrap();
     let from_disk = host.submit(&inc()).unwrap();
-    assert_eq!(
-        host.runtime().cache_stats(),
-        semel::CacheStats {
-            disk_loads: 1,
-            compiles: 0
-        }
-    );
-    host.runtime().clear_memory_cache();
+    let stats = host.module_cache_stats();
+    assert_eq!((stats.disk_loads, stats.compiles), (1, 0));
+    host.clear_module_cache();
     std::fs::remove_dir_all(dir.path().join(semel::CACHE_DIR)).unwrap();
     std::fs::create_dir_all(dir.path().join(semel::CACHE_DIR)).unwrap();
     let compiled = host.submit(&inc()).unwrap();
-    assert_eq!(host.runtime().cache_stats().compiles, 1);
+    assert_eq!(host.module_cache_stats().compiles, 1);
     assert_eq!(from_memory.gas_used, from_disk.gas_used);
     assert_eq!(from_disk.gas_used, compiled.gas_used);
     let outputs: Vec<_> = [&from_memory, &from_disk, &compiled]
@@ -214,7 +209,7 @@ fn prune_keeps_what_retained_versions_read_and_every_receipt() {
             .collect::<Vec<_>>()
     };
     inc(4);
-    let latest = host.latest_version().unwrap();
+    let latest = host.latest_version();
     let horizon = latest - 3;
     let before: Vec<_> = (horizon..=latest)
         .map(|v| {
@@ -260,6 +255,6 @@ fn prune_keeps_what_retained_versions_read_and_every_receipt() {
     host.verify().unwrap();
     drop(host);
     let host = Host::open(dir.path(), options()).unwrap();
-    assert_eq!(host.horizon().unwrap(), horizon);
+    assert_eq!(host.horizon(), horizon);
     host.verify().unwrap();
 }

@@ -17,11 +17,12 @@ pub fn deploy_bytes(code: &[u8]) {
 }
 
 fn imports() -> Vec<u8> {
-    let funcs: String = semel::HOST_FUNCTIONS
+    let funcs: String = semel::abi::HOST_FUNCTIONS
         .iter()
         .map(|h| {
-            let list =
-                |ts: &[semel::AbiType]| ts.iter().map(|t| t.name()).collect::<Vec<_>>().join(" ");
+            let list = |ts: &[semel::abi::AbiType]| {
+                ts.iter().map(|t| t.name()).collect::<Vec<_>>().join(" ")
+            };
             format!(
                 r#"(import "semel" "{}" (func (param {}) (result {})))"#,
                 h.name,

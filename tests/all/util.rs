@@ -13,7 +13,7 @@ pub fn repo() -> PathBuf {
 pub fn wat(name: &str) -> Vec<u8> {
     let path = repo().join("contracts/wat").join(format!("{name}.wat"));
     let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    semel::wasm_bytes(&text).unwrap()
+    semel::abi::wasm_bytes(&text).unwrap()
 }
 
 /// Deploys `contracts/wat/{code}.wat` as `name`, asserting it commits.

@@ -3,17 +3,15 @@
 //! another data dir's where the next record would be — and that a clean close leaves
 //! the log empty.
 
-use semel::{
-    Backend, Durability, RedbBackend, Snapshot, StorageError, Table, WalBackend, WalTuning,
-    WriteBatch,
-};
+use semel::storage::{Backend, RedbBackend, Snapshot, Table, WalBackend, WalTuning, WriteBatch};
+use semel::{Durability, StorageError};
 
 use crate::faulty_disk::FaultyDisk;
 
 const KEY: &[u8] = b"k";
 
 fn open(disk: &FaultyDisk, tuning: WalTuning) -> Result<WalBackend, StorageError> {
-    let redb = RedbBackend::with_storage(disk.storage(0), Durability::None)?;
+    let redb = RedbBackend::with_storage(Box::new(disk.storage(0)), Durability::None)?;
     Ok(
         WalBackend::with_storage(redb, Box::new(disk.storage(1)), Durability::Immediate)?
             .with_tuning(tuning),
@@ -33,7 +31,11 @@ fn log_only() -> WalTuning {
 fn put(value: u64) -> WriteBatch {
     let mut b = WriteBatch::new();
     b.put(Table::State, KEY.to_vec(), value.to_le_bytes().to_vec());
-    b.put(Table::Log, value.to_be_bytes().to_vec(), b"entry".to_vec());
+    b.put(
+        Table::History,
+        value.to_be_bytes().to_vec(),
+        b"entry".to_vec(),
+    );
     b
 }
 
@@ -72,7 +74,11 @@ fn a_reopen_replays_the_log_in_order() {
     let snap = wal.snapshot().unwrap();
     assert_eq!(value(&*snap), Some(5));
     for i in 1..=5u64 {
-        assert!(snap.get(Table::Log, &i.to_be_bytes()).unwrap().is_some());
+        assert!(
+            snap.get(Table::History, &i.to_be_bytes())
+                .unwrap()
+                .is_some()
+        );
     }
 }
 
@@ -93,7 +99,11 @@ fn a_torn_or_damaged_last_record_is_not_replayed() {
         let wal = open(&FaultyDisk::with_image(image), log_only()).unwrap();
         let snap = wal.snapshot().unwrap();
         assert_eq!(value(&*snap), Some(2), "{what}");
-        assert!(snap.get(Table::Log, &3u64.to_be_bytes()).unwrap().is_none());
+        assert!(
+            snap.get(Table::History, &3u64.to_be_bytes())
+                .unwrap()
+                .is_none()
+        );
         // The log goes on from there: the next commit is replayed after another crash.
         wal.commit(&put(9)).unwrap();
     }

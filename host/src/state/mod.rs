@@ -5,14 +5,15 @@
 //! [`WriteSet`] until the host commits it. Nothing here knows about wasm.
 
 mod keys;
-mod read_set;
+mod recorded;
+pub(crate) mod registry;
 mod root;
 mod view;
 mod write_set;
 
 pub use keys::{REGISTRY_NS, decode_state_key, entry_key};
 pub(crate) use keys::{decode_stored_value, encode_stored_value, versioned_key};
-pub use read_set::ReadSet;
-pub use root::{EntryCache, LtHash, StateRoot};
+pub use recorded::{ReadSet, RecordingView, lock};
+pub use root::{EntryCache, LtHash};
 pub use view::{SnapshotView, StateView};
 pub use write_set::{MergedView, WriteSet};

@@ -17,6 +17,7 @@ use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 
 use crate::codec::DecodeError;
+use crate::types::StateRoot;
 
 /// Lanes in a lattice hash.
 pub const LTHASH_LANES: usize = 1024;
@@ -43,25 +44,6 @@ impl std::fmt::Debug for LtHash {
 impl Default for LtHash {
     fn default() -> Self {
         Self(Box::new([0; LTHASH_BYTES]))
-    }
-}
-
-/// The 32-byte commitment to a whole state.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StateRoot(pub [u8; 32]);
-
-impl std::fmt::Display for StateRoot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for StateRoot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StateRoot({self})")
     }
 }
 

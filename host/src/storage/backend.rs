@@ -14,9 +14,11 @@ pub enum Table {
     Code,
     /// Transaction id → version, content hash and receipt: the exactly-once index.
     Txs,
-    /// Version → the recorded transaction, for `log` and `verify`.
-    Log,
-    /// Host metadata: format, latest version, the state-root lattice.
+    /// The history: version → the recorded transaction, for `semel log` and `verify`
+    /// (named `log` on disk, as before the rename).
+    History,
+    /// Host metadata: format, latest version, the state-root lattice, the horizon, and
+    /// the write-ahead log's keys (`ledger/records.rs` and `storage/wal/` list them).
     Meta,
 }
 
@@ -26,7 +28,7 @@ impl Table {
         Table::State,
         Table::Code,
         Table::Txs,
-        Table::Log,
+        Table::History,
         Table::Meta,
     ];
 
@@ -36,7 +38,8 @@ impl Table {
             Table::State => "state",
             Table::Code => "code",
             Table::Txs => "txs",
-            Table::Log => "log",
+            // The on-disk name predates the variant's: kept, so old data dirs open.
+            Table::History => "log",
             Table::Meta => "meta",
         }
     }
@@ -56,9 +59,10 @@ pub enum StorageError {
     /// Stored bytes do not decode or do not agree with each other.
     #[error("storage is corrupt: {0}")]
     Corrupt(String),
-    /// Another process holds the data dir.
-    #[error("data dir {0} is in use by another process")]
-    Locked(String),
+    /// A commit's precondition failed: the store does not hold what the batch was built
+    /// on (another writer committed first). Nothing of the batch was applied.
+    #[error("commit conflict: {0}")]
+    Conflict(String),
     /// A backend failed for another reason (its own message).
     #[error("storage backend error: {0}")]
     Backend(String),
@@ -90,10 +94,47 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 /// copies only short keys, into its map nodes).
 pub type Op = (Table, Arc<[u8]>, Option<Arc<[u8]>>);
 
-/// Puts and deletes across tables, applied all together or not at all.
+/// What a batch requires of the store to commit: `key` of `table` holds `value`
+/// (`None`: is absent). The host requires the head version its batch builds on, so that
+/// a second writer on one store is detected, not overwritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Precondition {
+    /// The table of the key.
+    pub table: Table,
+    /// The key.
+    pub key: Arc<[u8]>,
+    /// The value it must hold, or `None` for absent.
+    pub value: Option<Arc<[u8]>>,
+}
+
+impl Precondition {
+    /// `Ok` when `found` is what the precondition requires.
+    ///
+    /// # Errors
+    /// [`StorageError::Conflict`] naming the key, what it required and what was found.
+    pub fn check(&self, found: Option<&[u8]>) -> Result<(), StorageError> {
+        if found == self.value.as_deref() {
+            return Ok(());
+        }
+        let show = |v: Option<&[u8]>| {
+            v.map_or_else(|| "absent".to_owned(), |v| format!("0x{}", hex::encode(v)))
+        };
+        Err(StorageError::Conflict(format!(
+            "{} key {:?} must hold {}, the store holds {}",
+            self.table.name(),
+            self.key.escape_ascii().to_string(),
+            show(self.value.as_deref()),
+            show(found)
+        )))
+    }
+}
+
+/// Puts and deletes across tables, applied all together or not at all — and only if
+/// its [`Precondition`], when it has one, holds.
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
     ops: Vec<Op>,
+    precondition: Option<Precondition>,
 }
 
 impl WriteBatch {
@@ -122,9 +163,18 @@ impl WriteBatch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
-    /// A batch of `ops`, in order.
-    pub(crate) fn from_ops(ops: Vec<Op>) -> Self {
-        Self { ops }
+    /// Commit only if `precondition` holds in the store (checked by the backend inside
+    /// the commit, atomically with it).
+    pub fn require(&mut self, precondition: Precondition) {
+        self.precondition = Some(precondition);
+    }
+    /// What the batch requires of the store, if anything.
+    pub fn precondition(&self) -> Option<&Precondition> {
+        self.precondition.as_ref()
+    }
+    /// A batch of `ops`, in order, requiring `precondition`.
+    pub(crate) fn from_ops(ops: Vec<Op>, precondition: Option<Precondition>) -> Self {
+        Self { ops, precondition }
     }
     /// The batch's operations, to reuse their buffer.
     pub(crate) fn into_ops(self) -> Vec<Op> {

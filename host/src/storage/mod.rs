@@ -1,26 +1,31 @@
-//! Storage backends: where bytes live. A small, byte-oriented seam with no wasm and no
-//! transaction semantics in it.
+//! Storage: where bytes live. A small, byte-oriented seam with no wasm and no
+//! transaction semantics in it, public for those who bring a backend of their own.
 //!
-//! [`Backend`] gives consistent read snapshots and applies a [`WriteBatch`] atomically.
+//! [`Backend`] gives consistent read snapshots and applies a [`WriteBatch`] atomically,
+//! optionally only if the head it builds on is still the stored one
+//! ([`WriteBatch::require`], failing with [`StorageError::Conflict`]).
 //! [`MemoryBackend`] serves tests and benchmarks; [`RedbBackend`] is one redb file
-//! holding every table; [`WalBackend`], the durable default, puts a write-ahead log in
-//! front of it so a commit costs one sequential write and one fdatasync. The layout of keys and values inside the tables
-//! belongs to `state/` and `txlog.rs`, not to this module.
+//! holding every table; [`WalBackend`], the durable default, puts a write-ahead log
+//! (`wal/`) in front of it so a commit costs one sequential write and one fdatasync.
+//! [`FileStorage`] is the file both of those write through, so tests can inject faults.
+//! Group commit (`group_commit.rs`) makes many staged batches one backend commit. The
+//! layout of keys and values inside the tables belongs to `state/` and `ledger/`.
 
 mod backend;
-mod log_file;
+pub(crate) mod file;
+pub(crate) mod group_commit;
 mod memory;
 mod overlay;
 mod redb_file;
 mod wal;
 
-pub use backend::{Backend, Durability, Entry, Op, Snapshot, StorageError, Table, WriteBatch};
-pub use log_file::{LOG_BLOCK_BYTES, LOG_DIRECT_WRITE_BYTES, LogFile};
+pub use backend::{
+    Backend, Durability, Entry, Op, Precondition, Snapshot, StorageError, Table, WriteBatch,
+};
+pub use file::FileStorage;
 pub use memory::MemoryBackend;
 pub(crate) use memory::bounds_empty;
 pub(crate) use overlay::Overlay;
 pub use redb_file::RedbBackend;
-pub use wal::{
-    WAL_APPLY_BYTES, WAL_BUFFER_KEEP_BYTES, WAL_CHECKPOINT_BYTES, WAL_FILE, WAL_GROW_BYTES,
-    WAL_RECORD_BYTES_MAX, WalBackend, WalTuning,
-};
+pub(crate) use wal::WAL_FILE;
+pub use wal::{WalBackend, WalTuning};

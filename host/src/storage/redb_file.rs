@@ -5,9 +5,11 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadOnlyTable, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Backend, Durability, Snapshot, StorageError, Table, WriteBatch};
+use super::backend::Precondition;
+use super::file::RedbFile;
+use super::{Backend, Durability, FileStorage, Snapshot, StorageError, Table, WriteBatch};
 
 type Bytes = &'static [u8];
 
@@ -30,7 +32,7 @@ fn map_redb(e: impl Into<redb::Error>) -> StorageError {
         redb::Error::Io(io) => StorageError::Io(io.to_string()),
         redb::Error::Corrupted(msg) => StorageError::Corrupt(msg),
         redb::Error::DatabaseAlreadyOpen => {
-            StorageError::Locked("the database file is already open".into())
+            StorageError::Backend("the database file is already open in this process".into())
         }
         other => backend_error(other),
     }
@@ -45,16 +47,16 @@ impl RedbBackend {
         Self::init(Database::create(path).map_err(map_redb)?, durability)
     }
 
-    /// Opens (or creates) a database on any redb storage, such as a fault-injecting one.
+    /// Opens (or creates) a database on any file storage, such as a fault-injecting one.
     ///
     /// # Errors
     /// When the storage does not hold a redb database, or fails.
     pub fn with_storage(
-        storage: impl redb::StorageBackend,
+        storage: Box<dyn FileStorage>,
         durability: Durability,
     ) -> Result<Self, StorageError> {
         let db = redb::Builder::new()
-            .create_with_backend(storage)
+            .create_with_backend(RedbFile(storage))
             .map_err(map_redb)?;
         Self::init(db, durability)
     }
@@ -68,6 +70,7 @@ impl RedbBackend {
     pub(crate) fn commit_ops<'a>(
         &self,
         ops: impl IntoIterator<Item = (Table, &'a [u8], Option<&'a [u8]>)>,
+        precondition: Option<&Precondition>,
         durable: bool,
     ) -> Result<(), StorageError> {
         let mut write = self.db.begin_write().map_err(map_redb)?;
@@ -81,6 +84,11 @@ impl RedbBackend {
                 .iter()
                 .map(|&t| write.open_table(definition(t)).map_err(map_redb))
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(pre) = precondition {
+                let found = tables[pre.table.index()].get(&*pre.key).map_err(map_redb)?;
+                // Dropping the write transaction uncommitted aborts it.
+                pre.check(found.as_ref().map(|v| v.value()))?;
+            }
             for (table, key, value) in ops {
                 let t = &mut tables[table.index()];
                 match value {
@@ -96,7 +104,8 @@ impl RedbBackend {
         write.commit().map_err(map_redb)
     }
 
-    /// Applies `batches` in order as one write transaction: see [`Self::commit_ops`].
+    /// Applies `batches` in order as one write transaction, if the first one's
+    /// precondition holds: see [`Self::commit_ops`].
     ///
     /// # Errors
     /// As [`Self::commit_ops`].
@@ -109,7 +118,8 @@ impl RedbBackend {
             .iter()
             .flat_map(|b| b.ops())
             .map(|(t, k, v)| (*t, &**k, v.as_deref()));
-        self.commit_ops(ops, durable)
+        let precondition = batches.first().and_then(|b| b.precondition());
+        self.commit_ops(ops, precondition, durable)
     }
 
     fn init(db: Database, durability: Durability) -> Result<Self, StorageError> {
@@ -207,19 +217,19 @@ mod tests {
             let b = RedbBackend::open(&path, Durability::Immediate).unwrap();
             let mut w = WriteBatch::new();
             for k in [b"a", b"b", b"c"] {
-                w.put(Table::Log, k.to_vec(), k.to_vec());
+                w.put(Table::History, k.to_vec(), k.to_vec());
             }
-            w.delete(Table::Log, b"b".to_vec());
+            w.delete(Table::History, b"b".to_vec());
             b.commit(&w).unwrap();
         }
         let b = RedbBackend::open(&path, Durability::Immediate).unwrap();
         let s = b.snapshot().unwrap();
-        assert_eq!(s.get(Table::Log, b"a").unwrap(), Some(b"a".to_vec()));
-        assert_eq!(s.get(Table::Log, b"b").unwrap(), None);
+        assert_eq!(s.get(Table::History, b"a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(s.get(Table::History, b"b").unwrap(), None);
         assert_eq!(s.get(Table::State, b"a").unwrap(), None);
         let mut seen = Vec::new();
         s.range(
-            Table::Log,
+            Table::History,
             Bound::Unbounded,
             Bound::Unbounded,
             true,

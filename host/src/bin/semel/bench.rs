@@ -56,6 +56,54 @@ pub struct BenchArgs {
     /// Skip the fsync of each commit (a crash may lose the latest transactions)
     #[arg(long)]
     no_fsync: bool,
+    /// Turn latency mechanisms off, to measure what each buys (BENCHMARKS.md's index);
+    /// `all` turns every one off
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
+    off: Vec<Mechanism>,
+}
+
+/// The latency mechanisms `--off` can turn off, one `HostOptions` switch each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mechanism {
+    /// Instantiating ahead of the writer lock (`HostOptions::prewarm`)
+    Prewarm,
+    /// The recycler thread (`HostOptions::recycler`)
+    Recycler,
+    /// Polling for the writer lock before sleeping (`HostOptions::writer_spin`)
+    WriterSpin,
+    /// The ids staged lately (`HostOptions::recent_ids`)
+    RecentIds,
+    /// Keeping a group commit's merge buffer (`HostOptions::reuse_merge_buffer`)
+    MergeBuffer,
+    /// Every one of them
+    All,
+}
+
+/// `base` with the mechanisms in `off` turned off.
+fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
+    off.iter().fold(base, |o, m| match m {
+        Mechanism::Prewarm => HostOptions {
+            prewarm: semel::Prewarm::Off,
+            ..o
+        },
+        Mechanism::Recycler => HostOptions {
+            recycler: false,
+            ..o
+        },
+        Mechanism::WriterSpin => HostOptions {
+            writer_spin: false,
+            ..o
+        },
+        Mechanism::RecentIds => HostOptions {
+            recent_ids: false,
+            ..o
+        },
+        Mechanism::MergeBuffer => HostOptions {
+            reuse_merge_buffer: false,
+            ..o
+        },
+        Mechanism::All => o.plain(),
+    })
 }
 
 /// A small deterministic random source for picking accounts.
@@ -234,16 +282,23 @@ fn progress(done: u64, total: u64) {
 
 pub fn run(args: &BenchArgs, json_out: bool) -> Result<Exit> {
     let dir = tempfile::tempdir().context("cannot create a temporary data dir")?;
-    let options = HostOptions {
-        durability: if args.no_fsync {
-            Durability::None
-        } else {
-            Durability::Immediate
+    let options = switched(
+        HostOptions {
+            durability: if args.no_fsync {
+                Durability::None
+            } else {
+                Durability::Immediate
+            },
+            ..HostOptions::default()
         },
-        ..HostOptions::default()
-    };
+        &args.off,
+    );
     let host = Arc::new(if args.in_memory {
-        Host::in_memory()?
+        Host::with_backend(
+            Box::new(semel::storage::MemoryBackend::new()),
+            None,
+            options,
+        )?
     } else {
         Host::open(dir.path(), options)?
     });

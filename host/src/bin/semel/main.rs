@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use semel::{
-    Host, HostOptions, InputError, QueryError, StorageError, SubmitError, Transaction, TxBody,
+    Host, HostError, HostOptions, InputError, QueryError, SubmitError, Transaction, TxBody,
     VerifyError,
 };
 
@@ -55,8 +55,8 @@ impl Failure {
     }
 }
 
-impl From<StorageError> for Failure {
-    fn from(e: StorageError) -> Self {
+impl From<HostError> for Failure {
+    fn from(e: HostError) -> Self {
         Self::new(Exit::HostFailure, e)
     }
 }
@@ -98,9 +98,28 @@ type CliResult = Result<Exit, Failure>;
     about = "A WebAssembly smart-contract host with exactly-once transactions"
 )]
 struct Cli {
-    /// Data directory [default: $SEMEL_DATA_DIR, else ./semel-data]
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    /// Data directory
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "SEMEL_DATA_DIR",
+        default_value = "semel-data"
+    )]
+    data_dir: PathBuf,
+    /// Print the text contracts pass to `log` on stderr (any value of $SEMEL_LOG turns
+    /// it on)
+    #[arg(
+        long,
+        global = true,
+        env = "SEMEL_LOG",
+        value_name = "ANY",
+        value_parser = any_value_is_on,
+        num_args = 0..=1,
+        default_missing_value = "1",
+        hide_env_values = true
+    )]
+    print_logs: Option<bool>,
     /// Machine-readable output on stdout
     #[arg(long, global = true)]
     json: bool,
@@ -213,16 +232,18 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn data_dir(cli: &Cli) -> PathBuf {
-    cli.data_dir
-        .clone()
-        .or_else(|| std::env::var_os("SEMEL_DATA_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("semel-data"))
+/// `SEMEL_LOG` turns contract logs on whatever its value, as before it was read by clap.
+fn any_value_is_on(_: &str) -> Result<bool, std::convert::Infallible> {
+    Ok(true)
 }
 
-fn host_options() -> HostOptions {
+fn data_dir(cli: &Cli) -> PathBuf {
+    cli.data_dir.clone()
+}
+
+fn host_options(cli: &Cli) -> HostOptions {
     HostOptions {
-        debug_log: std::env::var_os("SEMEL_LOG").is_some(),
+        print_contract_logs: cli.print_logs.is_some(),
         on_lock_wait: Some(|dir, wait| {
             eprintln!(
                 "semel: data dir {} is in use by another semel process; waiting up to {} s for it",
@@ -235,7 +256,7 @@ fn host_options() -> HostOptions {
 }
 
 fn open(cli: &Cli) -> Result<Host, Failure> {
-    Ok(Host::open(&data_dir(cli), host_options())?)
+    Ok(Host::open(&data_dir(cli), host_options(cli))?)
 }
 
 /// JSON text given on the command line, checked and passed on as typed.
@@ -275,7 +296,7 @@ fn run(cli: &Cli) -> CliResult {
             let code = std::fs::read(file)
                 .with_context(|| format!("cannot read {}", file.display()))
                 .map_err(Failure::bad_input)?;
-            let code = semel::wasm_bytes(&code).map_err(InputError::from)?;
+            let code = semel::abi::wasm_bytes(&code).map_err(InputError::from)?;
             let t = with_options(
                 Transaction::deploy(name, code, json_args(args.as_deref())?),
                 tx,
@@ -333,7 +354,7 @@ fn run(cli: &Cli) -> CliResult {
             Ok(Exit::Done)
         }
         Command::Log { from, limit } => {
-            print::log(&open(cli)?.log(*from, *limit)?, cli.json);
+            print::history(&open(cli)?.history(*from, *limit)?, cli.json);
             Ok(Exit::Done)
         }
         Command::Verify => match open(cli)?.verify() {
@@ -358,12 +379,12 @@ fn run(cli: &Cli) -> CliResult {
                         "--keep-versions must be at least 1"
                     )));
                 }
-                (Some(n), _) => (host.latest_version()? + 1).saturating_sub(*n),
+                (Some(n), _) => (host.latest_version() + 1).saturating_sub(*n),
                 (None, Some(v)) => *v,
                 (None, None) => unreachable!("clap requires one of them"),
             };
             let report = host.prune(horizon)?;
-            print::pruned(&report, host.latest_version()?, cli.json);
+            print::pruned(&report, host.latest_version(), cli.json);
             Ok(Exit::Done)
         }
         Command::Demo => demo::run().map_err(|e| Failure::new(Exit::HostFailure, e)),

@@ -1,7 +1,7 @@
 //! What the CLI prints: readable text by default, the JSON of interface §3–§4 with
 //! `--json`.
 
-use semel::{ContractInfo, LogEntry, PruneReport, QueryOutput, Receipt, Status, VerifyReport, hex};
+use semel::{ContractInfo, HistoryEntry, PruneReport, QueryOutput, Receipt, Status, VerifyReport};
 use serde_json::{Value, json};
 
 fn text_or_null(bytes: &[u8]) -> Value {
@@ -95,7 +95,7 @@ pub fn contracts(list: &[ContractInfo], json: bool) {
     }
 }
 
-pub fn log(entries: &[LogEntry], json: bool) {
+pub fn history(entries: &[HistoryEntry], json: bool) {
     if json {
         let rows: Vec<Value> = entries
             .iter()

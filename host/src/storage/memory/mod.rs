@@ -142,6 +142,19 @@ impl Backend for MemoryBackend {
         };
         // In place when no snapshot is alive; copy-on-write (of changed paths only) when
         // one is, so snapshots never see this commit.
+        if let Some(pre) = batch.precondition() {
+            let found = match hashed(pre.table) {
+                true => match &ids {
+                    Some(ids) => ids.get(&pre.key, guard.commit).cloned(),
+                    None => {
+                        let ids = self.ids.read().map_err(|_| poisoned())?;
+                        ids.get(&pre.key, guard.commit).cloned()
+                    }
+                },
+                false => guard.ordered[pre.table.index()].get(&*pre.key).cloned(),
+            };
+            pre.check(found.as_deref())?;
+        }
         let next = Arc::make_mut(&mut guard);
         next.commit += 1;
         // Written before the commit number is published with the tables: a snapshot

@@ -1,0 +1,91 @@
+//! Executing transactions: a run of each (`vm/`) against the head, and its complete
+//! output staged as one atomic batch — state changes, state root, receipt, records —
+//! with the group committer (`storage/group_commit.rs`).
+//!
+//! [`Executor`] is the seam: it takes a batch of [`Prepared`] transactions, in order,
+//! and gives one [`Staged`] result each, as if they had run one at a time in that order.
+//! [`Sequential`] does exactly that; a parallel executor (optimistic or pessimistic)
+//! lands beside it and is held to the same results.
+
+mod sequential;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+pub(crate) use sequential::{Sequential, run_and_stage};
+
+use crate::error::{HostError, SubmitError};
+use crate::ledger::head::{Head, Published};
+use crate::ledger::receipt::Receipt;
+use crate::ledger::transaction::Transaction;
+use crate::storage::group_commit::Committer;
+use crate::types::CodeHash;
+use crate::vm::Runtime;
+use crate::vm::prewarm::hints::CodeHints;
+use crate::vm::store::Spent;
+
+/// A transaction checked, hashed, not found recorded, and with its code prepared: ready
+/// to run.
+pub(crate) struct Prepared<'a> {
+    pub tx: Cow<'a, Transaction>,
+    /// The content's encoding, as the history stores it; hashed once, encoded once.
+    pub content: Vec<u8>,
+    pub content_hash: [u8; 32],
+    /// The deployed code's hash, when the transaction is a deploy and its code was
+    /// prepared ahead.
+    pub code_hash: Option<CodeHash>,
+    /// The last batch staged before the lookup that did not find the id, if one was
+    /// made.
+    pub seen: Option<u64>,
+}
+
+/// A receipt and the batch that must be durable before it is handed out.
+pub(crate) struct Staged {
+    pub receipt: Receipt,
+    pub wait_for: Option<u64>,
+    /// The run's store, to drop once the writer lock is released.
+    pub spent: Option<Spent>,
+}
+
+/// What an executor works with besides the head.
+pub(crate) struct Env<'a> {
+    pub runtime: &'a Arc<Runtime>,
+    pub committer: &'a Committer,
+    /// Noted with the contracts each run looked up, for instantiating ahead.
+    pub hints: &'a CodeHints,
+    /// Where the latest version is published for readers.
+    pub published: &'a Published,
+    pub print_logs: bool,
+    /// Whether the ids staged lately answer the second exactly-once lookup.
+    pub recent_ids: bool,
+}
+
+/// Runs a batch of transactions against the head, in order, staging each.
+pub(crate) trait Executor {
+    /// One result per transaction of `batch`, in order, each as if the transactions
+    /// before it had run one at a time: a receipt staged for commit, or why none was.
+    fn execute(
+        &self,
+        env: &Env<'_>,
+        head: &mut Head,
+        batch: Vec<Prepared<'_>>,
+    ) -> Vec<Result<Staged, SubmitError>>;
+}
+
+impl Env<'_> {
+    /// Reopens storage if a commit failed, and reloads a stale head from it.
+    ///
+    /// # Errors
+    /// When storage cannot be reopened or read.
+    pub fn recover_if_needed(&self, head: &mut Head) -> Result<(), HostError> {
+        if self.committer.is_poisoned()? {
+            self.committer.recover()?;
+            head.stale = true;
+        }
+        if head.stale {
+            *head = Head::read(&*self.committer.snapshot()?)?;
+            self.published.set(head.tip());
+        }
+        Ok(())
+    }
+}

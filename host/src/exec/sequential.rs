@@ -1,0 +1,185 @@
+//! The sequential executor: each transaction runs against the state the ones before it
+//! left, and its batch is staged before the next one runs. [`run_and_stage`] is one
+//! transaction of it, which a lone submitter calls directly (with a store made ready
+//! ahead, when there is one).
+
+use std::sync::Arc;
+
+use crate::error::{InputError, SubmitError};
+use crate::exec::{Env, Executor, Prepared, Staged};
+use crate::ledger::exactly_once::{Lookup, lookup, must_look_again};
+use crate::ledger::head::{Head, Tip};
+use crate::ledger::receipt::Receipt;
+use crate::ledger::records::{
+    META_LATTICE, META_VERSION, TxRecord, encode_history_entry, history_key,
+};
+use crate::ledger::transaction::TxBody;
+use crate::state::{SnapshotView, StateView, encode_stored_value, entry_key, versioned_key};
+use crate::storage::{Table, WriteBatch};
+use crate::vm::prewarm::early::Early;
+use crate::vm::run::{Execution, RunSetup, Work, execute};
+
+/// Runs a batch one transaction at a time, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Sequential;
+
+impl Executor for Sequential {
+    fn execute(
+        &self,
+        env: &Env<'_>,
+        head: &mut Head,
+        batch: Vec<Prepared<'_>>,
+    ) -> Vec<Result<Staged, SubmitError>> {
+        // Each run's store is dropped at once: kept, they would hold every turn to
+        // execute, which the next run of the batch waits for.
+        batch
+            .into_iter()
+            .map(|p| {
+                let mut staged = run_and_stage(env, head, &p, None)?;
+                staged.spent = None;
+                Ok(staged)
+            })
+            .collect()
+    }
+}
+
+/// Runs a prepared transaction against the head and stages its batch: the head then
+/// includes it.
+///
+/// # Errors
+/// [`SubmitError::Conflict`] for an id recorded since the lookup with other content,
+/// bad input found only now, host failures (the head is then reloaded before its next
+/// use).
+pub(crate) fn run_and_stage(
+    env: &Env<'_>,
+    head: &mut Head,
+    p: &Prepared<'_>,
+    early: Option<Early>,
+) -> Result<Staged, SubmitError> {
+    env.recover_if_needed(head)?;
+    // Only an id staged since the lookup can be recorded now.
+    let recent = env.recent_ids.then_some(&head.recent);
+    if must_look_again(recent, &p.tx.id, p.seen) {
+        let view = env.committer.view_of(Table::Txs, p.tx.id.as_bytes())?;
+        if let Lookup::Recorded { receipt, wait_for } = lookup(view, &p.tx.id, &p.content_hash)? {
+            return Ok(Staged {
+                receipt,
+                wait_for,
+                spent: None,
+            });
+        }
+    }
+    let tx = &*p.tx;
+    let code_hash = match (&tx.body, p.code_hash) {
+        (TxBody::Deploy { code, .. }, None) => {
+            Some(env.runtime.prepare(code).map_err(InputError::from)?.0)
+        }
+        (_, hash) => hash,
+    };
+    let snapshot = env.committer.snapshot()?;
+    let new_version = head.version + 1;
+    let base: Arc<dyn StateView> = Arc::new(SnapshotView::new(Arc::clone(&snapshot), head.version));
+    let work = match (&tx.body, code_hash) {
+        (TxBody::Calls(calls), _) => Work::Calls(calls),
+        (
+            TxBody::Deploy {
+                name,
+                code,
+                init_args,
+            },
+            Some(code_hash),
+        ) => Work::Deploy {
+            name,
+            code_hash,
+            init_args,
+            code_len: code.len(),
+        },
+        (TxBody::Deploy { .. }, None) => unreachable!("a deploy's code is prepared above"),
+    };
+    let setup = RunSetup {
+        runtime: Arc::clone(env.runtime),
+        code: Arc::clone(&snapshot),
+        base,
+        tx_id: tx.id,
+        sender: Arc::from(tx.sender.as_str()),
+        gas_limit: tx.gas_limit,
+        new_version,
+        read_only: false,
+        print_logs: env.print_logs,
+        contracts: std::mem::take(&mut head.contracts),
+    };
+    let (mut run, spent) = execute(setup, &work, early)?;
+    head.contracts = std::mem::take(&mut run.contracts);
+    // Only entries just read from storage: the others are noted already.
+    for (name, code) in head.contracts.take_new() {
+        env.hints.note(&name, code);
+    }
+    // The lattice changes in place, not in a copy: until the batch is staged, a
+    // failure leaves the head stale (reloaded before the lock's next use).
+    head.stale = true;
+    let mut batch = WriteBatch::new();
+    batch.require(head.precondition());
+    stage_writes(&run, new_version, head, &mut batch);
+    if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_hash)
+        && snapshot.get(Table::Code, &hash.0)?.is_none()
+    {
+        batch.put(Table::Code, hash.0.to_vec(), code.clone());
+    }
+    let state_root = head.lattice.root();
+    let record = TxRecord {
+        version: new_version,
+        content_hash: p.content_hash,
+        receipt: Receipt {
+            tx_id: tx.id,
+            status: run.status,
+            error: run.error,
+            version: new_version,
+            results: run.results,
+            events: run.events,
+            gas_used: run.gas_used,
+            state_root,
+            duplicate: false,
+        },
+    };
+    // Slices, each copied once into the batch's shared bytes.
+    batch.put(Table::Txs, &tx.id.as_bytes()[..], &record.encode()[..]);
+    let entry = encode_history_entry(&tx.id, &p.content);
+    batch.put(Table::History, &history_key(new_version)[..], &entry[..]);
+    batch.put(Table::Meta, META_VERSION, &new_version.to_le_bytes()[..]);
+    batch.put(Table::Meta, META_LATTICE, head.lattice.as_bytes());
+    // Release this run's snapshot first: an in-memory backend then commits in place.
+    drop(snapshot);
+    let seq = env.committer.stage(batch)?;
+    head.stale = false;
+    head.recent.note(seq, tx.id);
+    head.version = new_version;
+    env.published.set(Tip {
+        version: new_version,
+        root: state_root,
+        horizon: head.horizon,
+    });
+    Ok(Staged {
+        receipt: record.receipt,
+        wait_for: Some(seq),
+        spent: Some(spent),
+    })
+}
+
+/// Adds a run's writes to `batch` at `version` and to the head's lattice. The run's
+/// output carries each write's old value: nothing is read here.
+fn stage_writes(run: &Execution, version: u64, head: &mut Head, batch: &mut WriteBatch) {
+    for w in &run.writes {
+        head.lattice.update_cached(
+            &mut head.entry_cache,
+            &w.ns,
+            &w.key,
+            w.old.as_deref(),
+            w.new.as_deref(),
+        );
+        batch.put(
+            Table::State,
+            versioned_key(&entry_key(&w.ns, &w.key), version),
+            encode_stored_value(w.new.as_deref()),
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The host: the coordinator of interface §3. It checks input, decides duplicate or
+//! conflict by transaction id, has the executor run and stage each transaction, and
+//! hands out a receipt only once its batch is durable — so a transaction is recorded
+//! exactly once or not at all.
+//!
+//! One concept a file: [`options`](HostOptions), `open.rs` (a data dir, its lock, the
+//! backend), `submit.rs` (checks, the exactly-once lookup before the lock, the writer
+//! lock, acknowledgement), `reads.rs` (queries, state, contracts, history, receipts),
+//! `verify.rs`, `prune.rs`, and `writer_lock.rs`.
+
+mod open;
+mod options;
+mod prune;
+mod reads;
+mod submit;
+mod verify;
+mod writer_lock;
+
+use std::fs::File;
+use std::sync::{Arc, MutexGuard};
+
+pub use open::{CACHE_DIR, DB_FILE, LOCK_FILE};
+pub use options::{HostOptions, Prewarm};
+pub use prune::PruneReport;
+pub use reads::{ContractInfo, HistoryEntry, QueryOutput};
+pub use verify::{VerifyError, VerifyReport};
+
+use self::writer_lock::WriterLock;
+use crate::error::HostError;
+use crate::exec::Env;
+use crate::ledger::head::{Head, Published};
+use crate::storage::group_commit::Committer;
+use crate::storage::{Snapshot, WriteBatch};
+use crate::types::StateRoot;
+use crate::vm::Runtime;
+use crate::vm::prewarm::hints::CodeHints;
+use crate::vm::prewarm::recycler::Recycler;
+
+/// A Semel host over one store.
+pub struct Host {
+    runtime: Arc<Runtime>,
+    committer: Committer,
+    /// Which code each contract runs, for instantiating before the writer lock.
+    hints: CodeHints,
+    /// Frees a lone submitter's stores and makes its next one ready (when switched on).
+    recycler: Option<Recycler>,
+    /// The writer lock, over the head.
+    head: WriterLock<Head>,
+    /// The latest staged version, for readers that do not take the writer lock.
+    published: Published,
+    options: HostOptions,
+    /// The data dir's lock, held while the host lives.
+    _lock: Option<File>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Host {
+    /// The latest recorded version (0 before any transaction). Does not wait for the
+    /// writer.
+    pub fn latest_version(&self) -> u64 {
+        self.published.get().version
+    }
+
+    /// The oldest version queries may read (0 until a prune). Does not wait for the
+    /// writer.
+    pub fn horizon(&self) -> u64 {
+        self.published.get().horizon
+    }
+
+    /// The state root at the latest version. Does not wait for the writer, unless a
+    /// failed commit must be recovered from first.
+    ///
+    /// # Errors
+    /// When storage fails while the host recovers from a failed commit.
+    pub fn state_root(&self) -> Result<StateRoot, HostError> {
+        if self.committer.is_poisoned()? {
+            drop(self.writer()?);
+        }
+        Ok(self.published.get().root)
+    }
+
+    /// Backend commits since the host opened: with durability on, one fsync each.
+    pub fn commits(&self) -> u64 {
+        self.committer.commits()
+    }
+
+    /// How often compiled modules were loaded from disk or compiled, and what the
+    /// in-memory module cache holds.
+    pub fn module_cache_stats(&self) -> crate::vm::CacheStats {
+        self.runtime.cache_stats()
+    }
+
+    /// Drops every compiled module from memory, so the next use loads from disk or
+    /// compiles.
+    pub fn clear_module_cache(&self) {
+        self.runtime.clear_memory_cache();
+    }
+
+    /// What the executor works with.
+    fn env(&self) -> Env<'_> {
+        Env {
+            runtime: &self.runtime,
+            committer: &self.committer,
+            hints: &self.hints,
+            published: &self.published,
+            print_logs: self.options.print_contract_logs,
+            recent_ids: self.options.recent_ids,
+        }
+    }
+
+    fn head(&self) -> Result<MutexGuard<'_, Head>, HostError> {
+        self.head.lock().map_err(|_| poisoned_head())
+    }
+
+    /// The writer lock, after reopening storage if a commit failed.
+    fn writer(&self) -> Result<MutexGuard<'_, Head>, HostError> {
+        let mut head = self.head()?;
+        self.env().recover_if_needed(&mut head)?;
+        Ok(head)
+    }
+
+    /// Stages a batch that is not a transaction (a prune); the caller holds the writer.
+    fn stage(&self, batch: WriteBatch) -> Result<u64, HostError> {
+        Ok(self.committer.stage(batch)?)
+    }
+
+    /// Waits until staged batch `seq` is durable.
+    fn wait_durable(&self, seq: u64) -> Result<(), HostError> {
+        Ok(self.committer.wait_durable(seq)?)
+    }
+
+    fn snapshot(&self) -> Result<Arc<dyn Snapshot>, HostError> {
+        Ok(self.committer.snapshot()?)
+    }
+
+    /// The head as stored (not as held in memory).
+    fn stored_head(&self) -> Result<Head, HostError> {
+        Ok(Head::read(&*self.committer.snapshot()?)?)
+    }
+}
+
+fn poisoned_head() -> HostError {
+    HostError::Resource("the writer lock was poisoned by a panic".into())
+}

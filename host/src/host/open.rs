@@ -1,0 +1,160 @@
+//! Opening a host: a data dir and its lock, the durable backend (the write-ahead log in
+//! front of redb) or any other, the runtime, and the head read from the store.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::writer_lock::WriterLock;
+use super::{Host, HostOptions};
+use crate::error::HostError;
+use crate::ledger::head::{Head, Published};
+use crate::storage::group_commit::{Committer, Reopen};
+use crate::storage::{Backend, MemoryBackend, StorageError, WAL_FILE, WalBackend};
+use crate::vm::Runtime;
+use crate::vm::prewarm::hints::CodeHints;
+use crate::vm::prewarm::recycler::Recycler;
+
+/// File name of the database inside a data dir.
+pub const DB_FILE: &str = "semel.redb";
+/// File whose lock marks a data dir as in use by one process.
+pub const LOCK_FILE: &str = "LOCK";
+/// Folder of compiled-module artifacts inside a data dir.
+pub const CACHE_DIR: &str = "cache";
+
+/// How often a process waiting for a data dir's lock tries again, in milliseconds.
+const LOCK_RETRY_MS: u64 = 5;
+
+fn lock_data_dir(
+    dir: &Path,
+    wait: Duration,
+    on_wait: Option<fn(&Path, Duration)>,
+) -> Result<File, HostError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| HostError::DataDir(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| HostError::DataDir(format!("cannot open {}: {e}", path.display())))?;
+    let start = Instant::now();
+    let mut notify = on_wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < wait => {
+                if let Some(f) = notify.take() {
+                    f(dir, wait);
+                }
+                std::thread::sleep(Duration::from_millis(LOCK_RETRY_MS));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(HostError::Locked(format!(
+                    "{} (still held after {} ms)",
+                    dir.display(),
+                    wait.as_millis()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(HostError::DataDir(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
+
+impl Host {
+    /// Opens (or creates) the durable data dir `dir`, waiting up to
+    /// `options.lock_wait` for another process that holds it.
+    ///
+    /// # Errors
+    /// When the dir is locked past the wait, unreadable, or not a Semel data dir.
+    pub fn open(dir: &Path, options: HostOptions) -> Result<Self, HostError> {
+        let lock = lock_data_dir(dir, options.lock_wait, options.on_lock_wait)?;
+        let (db, wal) = (dir.join(DB_FILE), dir.join(WAL_FILE));
+        let durability = options.durability;
+        let backend = WalBackend::open(&db, &wal, durability)?;
+        let reopen: Reopen = Box::new(move || {
+            Ok(Box::new(WalBackend::open(&db, &wal, durability)?) as Box<dyn Backend>)
+        });
+        let runtime =
+            Runtime::with_cache_bytes(Some(dir.join(CACHE_DIR)), options.module_cache_bytes)?;
+        let mut host = Self::build(Box::new(backend), Some(reopen), Arc::new(runtime), options)?;
+        host._lock = Some(lock);
+        Ok(host)
+    }
+
+    /// A host whose state lives only in memory.
+    ///
+    /// # Errors
+    /// Only if the wasm engine cannot start.
+    pub fn in_memory() -> Result<Self, HostError> {
+        Self::with_backend(Box::new(MemoryBackend::new()), None, HostOptions::default())
+    }
+
+    /// A host over any backend; `cache_dir` keeps compiled modules on disk.
+    ///
+    /// # Errors
+    /// When the backend holds data of another format, or cannot be read.
+    pub fn with_backend(
+        backend: Box<dyn Backend>,
+        cache_dir: Option<PathBuf>,
+        options: HostOptions,
+    ) -> Result<Self, HostError> {
+        let runtime = Runtime::with_cache_bytes(cache_dir, options.module_cache_bytes)?;
+        Self::build(backend, None, Arc::new(runtime), options)
+    }
+
+    /// A host over a backend that can be reopened after a failed commit (by `reopen`).
+    ///
+    /// # Errors
+    /// As [`Host::with_backend`].
+    pub fn with_reopenable_backend(
+        backend: Box<dyn Backend>,
+        reopen: Box<dyn Fn() -> Result<Box<dyn Backend>, StorageError> + Send + Sync>,
+        options: HostOptions,
+    ) -> Result<Self, HostError> {
+        let runtime = Runtime::with_cache_bytes(None, options.module_cache_bytes)?;
+        Self::build(backend, Some(reopen), Arc::new(runtime), options)
+    }
+
+    fn build(
+        backend: Box<dyn Backend>,
+        reopen: Option<Reopen>,
+        runtime: Arc<Runtime>,
+        options: HostOptions,
+    ) -> Result<Self, HostError> {
+        let head = Head::open(&*backend)?;
+        let recycler = match options.recycler {
+            true => Some(Recycler::start(Arc::clone(&runtime)).map_err(|e| {
+                HostError::Resource(format!("cannot start the recycler thread: {e}"))
+            })?),
+            false => None,
+        };
+        Ok(Self {
+            runtime,
+            committer: Committer::new(backend, reopen, options.reuse_merge_buffer),
+            hints: CodeHints::default(),
+            recycler,
+            published: Published::new(head.tip()),
+            head: WriterLock::new(head, options.writer_spin),
+            options,
+            _lock: None,
+        })
+    }
+
+    /// An empty in-memory host sharing this host's compiled modules, for re-execution.
+    pub(super) fn scratch(&self) -> Result<Host, HostError> {
+        Self::build(
+            Box::new(MemoryBackend::new()),
+            None,
+            Arc::clone(&self.runtime),
+            HostOptions::default(),
+        )
+    }
+}

@@ -1,0 +1,224 @@
+//! Reads: read-only queries, state listings, the contracts, the history and receipts.
+//! None of them takes the writer lock: the latest version is the one the writer last
+//! published, and every read is of a snapshot that holds it.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::Host;
+use crate::error::{HostError, InputError, QueryError};
+use crate::ledger::receipt::{Receipt, Status};
+use crate::ledger::records::{TxRecord, decode_history_entry, history_key};
+use crate::ledger::transaction::{
+    Call, DEFAULT_SENDER, check_args, check_contract_name, check_method_name,
+};
+use crate::limits::QUERY_GAS_LIMIT;
+use crate::state::registry::{ContractCache, ContractRecord, REGISTRY_NS};
+use crate::state::{SnapshotView, StateView};
+use crate::storage::{Entry, Snapshot, StorageError, Table};
+use crate::types::CodeHash;
+use crate::vm::run::{RunSetup, Work, execute};
+
+/// The output of a read-only query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryOutput {
+    /// The version it read.
+    pub version: u64,
+    /// What the method output.
+    pub output: Vec<u8>,
+}
+
+/// A deployed contract, as `semel contracts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractInfo {
+    /// Its name.
+    pub name: String,
+    /// Its code.
+    pub code_hash: CodeHash,
+    /// The version its deploy took.
+    pub version: u64,
+}
+
+/// A recorded transaction in the history, as `semel log` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The version it took.
+    pub version: u64,
+    /// Its id.
+    pub tx_id: Uuid,
+    /// Committed or reverted.
+    pub status: Status,
+    /// `contract.method` per call, or `deploy NAME`.
+    pub calls: Vec<String>,
+}
+
+impl Host {
+    /// The recorded receipt of `id`.
+    ///
+    /// # Errors
+    /// When storage fails or is corrupt.
+    pub fn receipt(&self, id: &Uuid) -> Result<Option<Receipt>, HostError> {
+        let snap = self.snapshot()?;
+        Ok(snap
+            .get(Table::Txs, id.as_bytes())?
+            .map(|b| TxRecord::decode(&b).map(|r| r.receipt))
+            .transpose()?)
+    }
+
+    /// A view of the state at `at` (latest when `None`).
+    fn view_at(&self, at: Option<u64>) -> Result<(Arc<dyn Snapshot>, SnapshotView), QueryError> {
+        let tip = self.published.get();
+        // Taken after the tip: it holds the tip's batch (staged before it was published).
+        let snapshot = self.snapshot()?;
+        let version = at.unwrap_or(tip.version);
+        if version > tip.version || version < tip.horizon {
+            return Err(InputError::UnknownVersion {
+                asked: version,
+                oldest: tip.horizon,
+                latest: tip.version,
+            }
+            .into());
+        }
+        Ok((Arc::clone(&snapshot), SnapshotView::new(snapshot, version)))
+    }
+
+    /// Runs `contract.method(args)` read-only at version `at` (latest when `None`);
+    /// nothing is recorded and writes are refused.
+    ///
+    /// # Errors
+    /// [`QueryError::Rejected`] for bad names or versions, [`QueryError::Failed`] when the
+    /// contract fails, [`QueryError::Host`] when the host fails.
+    pub fn query(
+        &self,
+        contract: &str,
+        method: &str,
+        args: &[u8],
+        at: Option<u64>,
+    ) -> Result<QueryOutput, QueryError> {
+        check_contract_name(contract)?;
+        check_method_name(method)?;
+        check_args(0, args)?;
+        let (snapshot, view) = self.view_at(at)?;
+        let version = view.version();
+        let calls = [Call {
+            contract: contract.to_owned(),
+            method: method.to_owned(),
+            args: args.to_vec(),
+        }];
+        let setup = RunSetup {
+            runtime: Arc::clone(&self.runtime),
+            code: snapshot,
+            base: Arc::new(view),
+            tx_id: Uuid::nil(),
+            sender: Arc::from(DEFAULT_SENDER),
+            gas_limit: QUERY_GAS_LIMIT,
+            new_version: version,
+            read_only: true,
+            print_logs: self.options.print_contract_logs,
+            contracts: ContractCache::default(),
+        };
+        let (mut run, _spent) = execute(setup, &Work::Calls(&calls), None)?;
+        match run.status {
+            Status::Committed => Ok(QueryOutput {
+                version,
+                output: run.results.pop().map(|r| r.output).unwrap_or_default(),
+            }),
+            Status::Reverted => Err(QueryError::Failed(run.error.unwrap_or_default())),
+        }
+    }
+
+    /// The keys and values of `contract` that start with `prefix`, at `at` (latest when
+    /// `None`), in key order.
+    ///
+    /// # Errors
+    /// For a bad name or version, or when storage fails.
+    pub fn state(
+        &self,
+        contract: &str,
+        at: Option<u64>,
+        prefix: &[u8],
+    ) -> Result<Vec<Entry>, QueryError> {
+        check_contract_name(contract)?;
+        let (_, view) = self.view_at(at)?;
+        Ok(entries(&view, contract, prefix)?)
+    }
+
+    /// Every deployed contract at the latest version, by name.
+    ///
+    /// # Errors
+    /// When storage fails or is corrupt.
+    pub fn contracts(&self) -> Result<Vec<ContractInfo>, HostError> {
+        let version = self.latest_version();
+        let view = SnapshotView::new(self.snapshot()?, version);
+        entries(&view, REGISTRY_NS, b"")?
+            .into_iter()
+            .map(|(name, record)| {
+                let record = ContractRecord::decode(&record)?;
+                Ok(ContractInfo {
+                    name: String::from_utf8(name)
+                        .map_err(|_| HostError::Corrupt("contract name not UTF-8".into()))?,
+                    code_hash: record.code_hash,
+                    version: record.version,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` recorded transactions from version `from` on, in version order.
+    ///
+    /// # Errors
+    /// When storage fails or is corrupt.
+    pub fn history(&self, from: u64, limit: usize) -> Result<Vec<HistoryEntry>, HostError> {
+        let snap = self.snapshot()?;
+        let mut raw = Vec::new();
+        let start = history_key(from);
+        if limit > 0 {
+            snap.range(
+                Table::History,
+                Bound::Included(&start),
+                Bound::Unbounded,
+                false,
+                &mut |k, v| {
+                    raw.push((k.to_vec(), v.to_vec()));
+                    raw.len() < limit
+                },
+            )?;
+        }
+        raw.into_iter()
+            .map(|(k, v)| {
+                let version = u64::from_be_bytes(
+                    k.as_slice()
+                        .try_into()
+                        .map_err(|_| HostError::Corrupt("history key is not 8 bytes".into()))?,
+                );
+                let (tx_id, tx) = decode_history_entry(&v)?;
+                let record = snap.get(Table::Txs, tx_id.as_bytes())?.ok_or_else(|| {
+                    HostError::Corrupt(format!("history entry {version} has no receipt"))
+                })?;
+                let record = TxRecord::decode(&record)?;
+                Ok(HistoryEntry {
+                    version,
+                    tx_id,
+                    status: record.receipt.status,
+                    calls: tx.call_names(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Every `(key, value)` of `ns` with `prefix` in `view`, in key order.
+fn entries(view: &dyn StateView, ns: &str, prefix: &[u8]) -> Result<Vec<Entry>, StorageError> {
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while let Some(key) = view.next_key(ns, prefix, after.as_deref())? {
+        let value = view
+            .get(ns, &key)?
+            .ok_or_else(|| StorageError::Corrupt("listed key has no value".into()))?;
+        after = Some(key.clone());
+        out.push((key, value));
+    }
+    Ok(out)
+}

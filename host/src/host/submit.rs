@@ -1,0 +1,196 @@
+//! Submission: a transaction is checked and its id looked up before any lock (a retry
+//! is answered there), run and staged under the writer lock by the executor, and its
+//! receipt handed out once its batch is durable.
+//!
+//! While another transaction holds the writer lock, a submitter instantiates its first
+//! contract instead of waiting idle; a lone submitter takes the store the recycler made
+//! ready and hands its spent one back (`vm/prewarm/`). Both are switches
+//! (`HostOptions::prewarm`, `HostOptions::recycler`).
+
+use std::borrow::Cow;
+
+use super::{Host, Prewarm, poisoned_head};
+use crate::error::{InputError, SubmitError};
+use crate::exec::{Executor, Prepared, Sequential, Staged, run_and_stage};
+use crate::ledger::exactly_once::{Lookup, lookup};
+use crate::ledger::receipt::Receipt;
+use crate::ledger::transaction::{Transaction, TxBody};
+use crate::storage::Table;
+use crate::types::CodeHash;
+use crate::vm::prewarm::early::prepare_early;
+use crate::vm::validate;
+
+/// A submission after its checks outside the writer lock.
+enum Checked<'a> {
+    /// Its id is recorded: the stored receipt answers it.
+    Recorded(Staged),
+    /// New as of the checks: to run under the writer lock.
+    New(Prepared<'a>),
+}
+
+impl Host {
+    /// Submits a transaction: executes it once and records it with its receipt, or
+    /// returns the stored receipt of an earlier submission of the same id and content.
+    /// Returns only once the transaction is durable.
+    ///
+    /// # Errors
+    /// [`SubmitError::Rejected`] for bad input and [`SubmitError::Conflict`] for an id
+    /// recorded with other content (both change nothing), [`SubmitError::Host`] when
+    /// the host fails (nothing recorded).
+    pub fn submit(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
+        let visit = self.recycler.as_ref().map(|r| r.visit());
+        // A retry is answered without the writer lock.
+        let prepared = match self.prepare(tx)? {
+            Checked::Recorded(staged) => return self.acknowledge(staged),
+            Checked::New(prepared) => prepared,
+        };
+        let prewarm = self.options.prewarm;
+        let (mut staged, first_code, alone) = {
+            let _arrival = self.committer.arrive()?;
+            // While another transaction holds the writer lock, instantiate ahead instead
+            // of waiting idle. With the lock free, a lone submitter takes the store the
+            // recycler made ready; one that is not alone has nothing to overlap.
+            let free = match prewarm {
+                Prewarm::Always => None,
+                _ => self.head.try_lock().map_err(|_| poisoned_head())?,
+            };
+            let lone = visit.as_ref().is_some_and(|v| v.alone());
+            // The hints are read only where a store may be made ahead.
+            let (mut head, early, first_code, alone) = match (free, &self.recycler) {
+                (Some(head), Some(recycler)) if lone => {
+                    let first_code = self.first_code(&prepared);
+                    let early = first_code.and_then(|c| recycler.take(c, true));
+                    (head, early, first_code, true)
+                }
+                (Some(head), _) => (head, None, None, false),
+                (None, _) if prewarm == Prewarm::Off => (self.head()?, None, None, false),
+                (None, recycler) => {
+                    let early = self.first_code(&prepared).and_then(|c| {
+                        recycler
+                            .as_ref()
+                            .and_then(|r| r.take(c, false))
+                            .or_else(|| prepare_early(&self.runtime, c))
+                    });
+                    (self.head()?, early, None, false)
+                }
+            };
+            let staged = run_and_stage(&self.env(), &mut head, &prepared, early)?;
+            (staged, first_code, alone)
+        };
+        // Outside the writer lock: freeing instances clears their memory. A lone
+        // submitter has the recycler do it (and make its next store); while others
+        // submit too, each does its own (see `recycler.rs`).
+        if let Some(spent) = staged.spent.take() {
+            match (&self.recycler, alone) {
+                (Some(recycler), true) => recycler.recycle(spent, first_code),
+                _ => drop(spent),
+            }
+        }
+        self.acknowledge(staged)
+    }
+
+    /// The code of the contract `p` calls first, as far as the hints know it.
+    fn first_code(&self, p: &Prepared<'_>) -> Option<CodeHash> {
+        let TxBody::Calls(calls) = &p.tx.body else {
+            return None;
+        };
+        self.hints.get(&calls.first()?.contract)
+    }
+
+    /// Submits transactions in order, as one batch: each runs against the state the
+    /// ones before it left, and all of them are made durable together (one commit when
+    /// the host is otherwise idle). One result per transaction, in order.
+    pub fn submit_all(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
+        // Counted as a submission: a lone submitter's recycler must not spin beside a batch.
+        let _visit = self.recycler.as_ref().map(|r| r.visit());
+        let checked: Vec<_> = txs.iter().map(|tx| self.prepare(tx)).collect();
+        let arrival = self.committer.arrive();
+        let mut results: Vec<Option<Result<Staged, SubmitError>>> = Vec::with_capacity(txs.len());
+        let mut batch = Vec::new();
+        for c in checked {
+            match c {
+                Ok(Checked::New(p)) => {
+                    batch.push(p);
+                    results.push(None);
+                }
+                Ok(Checked::Recorded(staged)) => results.push(Some(Ok(staged))),
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let mut ran = match self.writer() {
+            Ok(mut head) => Sequential.execute(&self.env(), &mut head, batch),
+            Err(e) => {
+                let msg = e.to_string();
+                batch
+                    .iter()
+                    .map(|_| Err(crate::error::HostError::Resource(msg.clone()).into()))
+                    .collect()
+            }
+        }
+        .into_iter();
+        drop(arrival);
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| ran.next().expect("one result per transaction run")))
+            .map(|s| s.and_then(|s| self.acknowledge(s)))
+            .collect()
+    }
+
+    /// Checks input, converts WAT, hashes content, looks the id up and prepares code: all
+    /// before any lock.
+    fn prepare<'a>(&self, tx: &'a Transaction) -> Result<Checked<'a>, SubmitError> {
+        let tx = match &tx.body {
+            TxBody::Deploy {
+                name,
+                code,
+                init_args,
+            } if !code.starts_with(b"\0asm") => Cow::Owned(Transaction {
+                body: TxBody::Deploy {
+                    name: name.clone(),
+                    code: validate::wasm_bytes(code).map_err(InputError::from)?,
+                    init_args: init_args.clone(),
+                },
+                ..tx.clone()
+            }),
+            _ => Cow::Borrowed(tx),
+        };
+        tx.check()?;
+        let content = tx.encode_content();
+        let content_hash = Transaction::hash_content(&content);
+        // Looked up here, out of the writer's way; under the lock, the head's recent ids
+        // tell whether the id was staged since, without a second lookup. A committer
+        // that failed gives no view: the writer recovers it, then looks up itself.
+        let mut seen = None;
+        if let Ok(view) = self.committer.view_of(Table::Txs, tx.id.as_bytes()) {
+            match lookup(view, &tx.id, &content_hash)? {
+                Lookup::Recorded { receipt, wait_for } => {
+                    return Ok(Checked::Recorded(Staged {
+                        receipt,
+                        wait_for,
+                        spent: None,
+                    }));
+                }
+                Lookup::New { seen: last } => seen = Some(last),
+            }
+        }
+        let mut prepared = Prepared {
+            tx,
+            content,
+            content_hash,
+            code_hash: None,
+            seen,
+        };
+        if let TxBody::Deploy { code, .. } = &prepared.tx.body {
+            prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);
+        }
+        Ok(Checked::New(prepared))
+    }
+
+    /// Hands out a receipt once its batch is durable.
+    fn acknowledge(&self, staged: Staged) -> Result<Receipt, SubmitError> {
+        if let Some(seq) = staged.wait_for {
+            self.committer.wait_durable(seq)?;
+        }
+        Ok(staged.receipt)
+    }
+}

@@ -1,0 +1,481 @@
+//! Transactions: what a user submits, how it is read from JSON (interface §3), checked
+//! before anything is recorded, and hashed for the exactly-once content comparison.
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::error::InputError;
+use crate::limits::{
+    ARG_BYTES_MAX, CALLS_PER_TX_MAX, CONTRACT_NAME_BYTES_MAX, GAS_LIMIT_DEFAULT, GAS_LIMIT_MAX,
+    METHOD_NAME_BYTES_MAX, SENDER_BYTES_MAX,
+};
+use crate::types::CodeHash;
+
+/// Sender used when a transaction names none.
+pub const DEFAULT_SENDER: &str = "anonymous";
+
+/// One contract call of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// Contract name.
+    pub contract: String,
+    /// Method name.
+    pub method: String,
+    /// Argument bytes.
+    pub args: Vec<u8>,
+}
+
+/// What a transaction does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxBody {
+    /// Calls, run in order, committed together or not at all.
+    Calls(Vec<Call>),
+    /// A deploy: store code, register a contract under `name`, run its `init`.
+    Deploy {
+        /// Contract name.
+        name: String,
+        /// Wasm bytes (WAT already converted).
+        code: Vec<u8>,
+        /// Argument bytes of `init`.
+        init_args: Vec<u8>,
+    },
+}
+
+/// A transaction, ready to submit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// The id that makes it exactly-once.
+    pub id: Uuid,
+    /// Who sends it.
+    pub sender: String,
+    /// Most gas it may use.
+    pub gas_limit: u64,
+    /// What it does.
+    pub body: TxBody,
+}
+
+impl Transaction {
+    /// A call transaction with a new id, the default sender and gas limit.
+    pub fn call(contract: &str, method: &str, args: impl Into<Vec<u8>>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            sender: DEFAULT_SENDER.to_owned(),
+            gas_limit: GAS_LIMIT_DEFAULT,
+            body: TxBody::Calls(vec![Call {
+                contract: contract.to_owned(),
+                method: method.to_owned(),
+                args: args.into(),
+            }]),
+        }
+    }
+
+    /// A deploy transaction with a new id, the default sender and gas limit.
+    pub fn deploy(name: &str, code: impl Into<Vec<u8>>, init_args: impl Into<Vec<u8>>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            sender: DEFAULT_SENDER.to_owned(),
+            gas_limit: GAS_LIMIT_DEFAULT,
+            body: TxBody::Deploy {
+                name: name.to_owned(),
+                code: code.into(),
+                init_args: init_args.into(),
+            },
+        }
+    }
+
+    /// The same transaction with another id.
+    #[must_use]
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// The same transaction with another sender.
+    #[must_use]
+    pub fn with_sender(mut self, sender: &str) -> Self {
+        self.sender = sender.to_owned();
+        self
+    }
+
+    /// The same transaction with another gas limit.
+    #[must_use]
+    pub fn with_gas_limit(mut self, gas_limit: u64) -> Self {
+        self.gas_limit = gas_limit;
+        self
+    }
+
+    /// Reads the JSON form of interface §3.
+    ///
+    /// # Errors
+    /// [`InputError`] naming the first problem.
+    pub fn from_json(text: &[u8]) -> Result<Self, InputError> {
+        let raw: RawTx =
+            serde_json::from_slice(text).map_err(|e| InputError::Json(e.to_string()))?;
+        let id = match raw.id {
+            None => Uuid::new_v4(),
+            Some(s) => parse_id(&s)?,
+        };
+        let gas_limit = match raw.gas_limit {
+            None => GAS_LIMIT_DEFAULT,
+            Some(n) => n.as_u64().ok_or_else(|| InputError::GasLimit {
+                given: n.to_string(),
+                max: GAS_LIMIT_MAX,
+            })?,
+        };
+        let calls = raw
+            .calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let args = match (c.args, c.args_hex) {
+                    (Some(_), Some(_)) => {
+                        return Err(InputError::Json(format!(
+                            "call {i} has both \"args\" and \"args_hex\""
+                        )));
+                    }
+                    // Compact, keys in the order written (serde_json's preserve_order).
+                    (Some(v), None) => v.to_string().into_bytes(),
+                    (None, Some(h)) => hex::decode(&h).ok().ok_or_else(|| {
+                        InputError::Json(format!("call {i}: \"args_hex\" is not hex"))
+                    })?,
+                    (None, None) => Vec::new(),
+                };
+                Ok(Call {
+                    contract: c.contract,
+                    method: c.method,
+                    args,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tx = Transaction {
+            id,
+            sender: raw.sender.unwrap_or_else(|| DEFAULT_SENDER.to_owned()),
+            gas_limit,
+            body: TxBody::Calls(calls),
+        };
+        tx.check()?;
+        Ok(tx)
+    }
+
+    /// Checks names, sizes and gas against the limits.
+    ///
+    /// # Errors
+    /// [`InputError`] naming the first problem.
+    pub fn check(&self) -> Result<(), InputError> {
+        check_sender(&self.sender)?;
+        if self.gas_limit == 0 || self.gas_limit > GAS_LIMIT_MAX {
+            return Err(InputError::GasLimit {
+                given: self.gas_limit.to_string(),
+                max: GAS_LIMIT_MAX,
+            });
+        }
+        match &self.body {
+            TxBody::Calls(calls) => {
+                if calls.is_empty() || calls.len() > CALLS_PER_TX_MAX {
+                    return Err(InputError::CallCount {
+                        count: calls.len(),
+                        max: CALLS_PER_TX_MAX,
+                    });
+                }
+                for (i, c) in calls.iter().enumerate() {
+                    check_contract_name(&c.contract)?;
+                    check_method_name(&c.method)?;
+                    check_args(i, &c.args)?;
+                }
+            }
+            TxBody::Deploy {
+                name, init_args, ..
+            } => {
+                check_contract_name(name)?;
+                check_args(0, init_args)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The hash that decides duplicate (same) versus conflict (different): sender, gas
+    /// limit and calls, or for a deploy the name, code hash and init arguments.
+    pub fn content_hash(&self) -> [u8; 32] {
+        Self::hash_content(&self.encode_content())
+    }
+
+    /// The content hash of a [`Transaction::encode_content`] encoding.
+    pub(crate) fn hash_content(content: &[u8]) -> [u8; 32] {
+        *blake3::hash(content).as_bytes()
+    }
+
+    /// The explicit encoding of the content, as the log stores it (code by hash).
+    pub(crate) fn encode_content(&self) -> Vec<u8> {
+        // Sized ahead (length prefixes are 4 bytes): the buffer never grows.
+        let body = match &self.body {
+            TxBody::Calls(calls) => {
+                4 + calls
+                    .iter()
+                    .map(|c| 12 + c.contract.len() + c.method.len() + c.args.len())
+                    .sum::<usize>()
+            }
+            TxBody::Deploy {
+                name, init_args, ..
+            } => 4 + name.len() + 32 + 4 + init_args.len(),
+        };
+        let mut w = Writer::with_capacity(4 + self.sender.len() + 8 + 1 + body);
+        w.str(&self.sender).u64(self.gas_limit);
+        match &self.body {
+            TxBody::Calls(calls) => {
+                w.u8(0)
+                    .u32(u32::try_from(calls.len()).expect("CALLS_PER_TX_MAX is small"));
+                for c in calls {
+                    w.str(&c.contract).str(&c.method).bytes(&c.args);
+                }
+            }
+            TxBody::Deploy {
+                name,
+                code,
+                init_args,
+            } => {
+                w.u8(1)
+                    .str(name)
+                    .fixed(&CodeHash::of(code).0)
+                    .bytes(init_args);
+            }
+        }
+        w.finish()
+    }
+}
+
+/// A transaction as the log stores it: deploys name their code by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoggedTx {
+    pub sender: String,
+    pub gas_limit: u64,
+    pub body: LoggedBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LoggedBody {
+    Calls(Vec<Call>),
+    Deploy {
+        name: String,
+        code_hash: CodeHash,
+        init_args: Vec<u8>,
+    },
+}
+
+impl LoggedTx {
+    /// Reads [`Transaction::encode_content`]'s bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let sender = r.str()?.to_owned();
+        let gas_limit = r.u64()?;
+        let body = match r.u8()? {
+            0 => {
+                let n = r.u32()?;
+                let mut calls = Vec::new();
+                for _ in 0..n {
+                    calls.push(Call {
+                        contract: r.str()?.to_owned(),
+                        method: r.str()?.to_owned(),
+                        args: r.bytes()?.to_vec(),
+                    });
+                }
+                LoggedBody::Calls(calls)
+            }
+            1 => LoggedBody::Deploy {
+                name: r.str()?.to_owned(),
+                code_hash: CodeHash(r.fixed()?),
+                init_args: r.bytes()?.to_vec(),
+            },
+            _ => return Err(DecodeError("bad transaction kind")),
+        };
+        r.end()?;
+        Ok(Self {
+            sender,
+            gas_limit,
+            body,
+        })
+    }
+
+    /// `contract.method` of each call, or `deploy NAME`, for listings.
+    pub fn call_names(&self) -> Vec<String> {
+        match &self.body {
+            LoggedBody::Calls(calls) => calls
+                .iter()
+                .map(|c| format!("{}.{}", c.contract, c.method))
+                .collect(),
+            LoggedBody::Deploy { name, .. } => vec![format!("deploy {name}")],
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTx {
+    id: Option<String>,
+    sender: Option<String>,
+    gas_limit: Option<serde_json::Number>,
+    calls: Vec<RawCall>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCall {
+    contract: String,
+    method: String,
+    args: Option<serde_json::Value>,
+    args_hex: Option<String>,
+}
+
+/// Parses a transaction id.
+///
+/// # Errors
+/// [`InputError::BadId`] when `text` is not a UUID.
+pub fn parse_id(text: &str) -> Result<Uuid, InputError> {
+    Uuid::parse_str(text).map_err(|_| InputError::BadId(text.to_owned()))
+}
+
+/// Checks a contract name: 1 to 64 characters of `[A-Za-z0-9_.-]`.
+///
+/// # Errors
+/// [`InputError::BadContractName`] saying what is wrong.
+pub fn check_contract_name(name: &str) -> Result<(), InputError> {
+    let why = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > CONTRACT_NAME_BYTES_MAX {
+        Some("it is longer than 64 characters")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        Some("only A-Z, a-z, 0-9, '_', '.' and '-' are allowed")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(InputError::BadContractName {
+            name: name.to_owned(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks a method name: 1 to 64 bytes.
+///
+/// # Errors
+/// [`InputError::BadMethodName`] saying what is wrong.
+pub fn check_method_name(name: &str) -> Result<(), InputError> {
+    let why = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > METHOD_NAME_BYTES_MAX {
+        "it is longer than 64 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(InputError::BadMethodName {
+        name: name.to_owned(),
+        why,
+    })
+}
+
+fn check_sender(name: &str) -> Result<(), InputError> {
+    let why = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > SENDER_BYTES_MAX {
+        "it is longer than SENDER_BYTES_MAX (256 bytes)"
+    } else {
+        return Ok(());
+    };
+    Err(InputError::BadSender {
+        name: name.to_owned(),
+        why,
+    })
+}
+
+/// Checks an argument's size.
+///
+/// # Errors
+/// [`InputError::ArgsTooLarge`] past [`ARG_BYTES_MAX`].
+pub fn check_args(call: usize, args: &[u8]) -> Result<(), InputError> {
+    if args.len() > ARG_BYTES_MAX {
+        return Err(InputError::ArgsTooLarge {
+            call,
+            len: args.len(),
+            max: ARG_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_interface_example() {
+        let tx = Transaction::from_json(
+            br#"{ "id": "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f11", "sender": "alice",
+                  "gas_limit": 10000000,
+                  "calls": [ {"contract": "token", "method": "transfer", "args": {"to": "bob", "amount": 5}},
+                             {"contract": "counter", "method": "inc"},
+                             {"contract": "raw", "method": "m", "args_hex": "00ff"} ] }"#,
+        )
+        .unwrap();
+        assert_eq!(tx.id.to_string(), "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f11");
+        let TxBody::Calls(calls) = &tx.body else {
+            panic!("calls")
+        };
+        assert_eq!(calls[0].args, br#"{"to":"bob","amount":5}"#);
+        assert!(calls[1].args.is_empty());
+        assert_eq!(calls[2].args, vec![0, 0xff]);
+        let logged = LoggedTx::decode(&tx.encode_content()).unwrap();
+        assert_eq!(logged.body, LoggedBody::Calls(calls.clone()));
+        assert_eq!(logged.call_names()[0], "token.transfer");
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let err = |j: &str| {
+            Transaction::from_json(j.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(r#"{"calls": []}"#).contains("1 to 64 calls"));
+        assert!(err(r#"{"id": "nope", "calls": []}"#).contains("\"nope\" is not a UUID"));
+        assert!(
+            err(r#"{"gas_limit": -5, "calls": [{"contract":"a","method":"b"}]}"#)
+                .contains("gas limit -5")
+        );
+        assert!(
+            err(r#"{"gas_limit": 0, "calls": [{"contract":"a","method":"b"}]}"#)
+                .contains("gas limit 0")
+        );
+        assert!(
+            err(r#"{"calls": [{"contract":"a b","method":"m"}]}"#)
+                .contains("contract name \"a b\"")
+        );
+        assert!(err(r#"{"calls": [{"contract":"a","method":""}]}"#).contains("method name"));
+        assert!(err(r#"{"calls": [{"contract":"a","method":"m","extra":1}]}"#).contains("extra"));
+        assert!(
+            err(r#"{"calls": [{"contract":"a","method":"m","args":1,"args_hex":""}]}"#)
+                .contains("both")
+        );
+        assert!(err("{").contains("malformed transaction"));
+    }
+
+    #[test]
+    fn content_hash_covers_sender_gas_and_calls() {
+        let a = Transaction::call("c", "m", b"x".to_vec());
+        let same = a.clone().with_id(Uuid::new_v4());
+        assert_eq!(a.content_hash(), same.content_hash());
+        assert_ne!(
+            a.content_hash(),
+            a.clone().with_sender("bob").content_hash()
+        );
+        assert_ne!(a.content_hash(), a.clone().with_gas_limit(5).content_hash());
+        assert_ne!(
+            a.content_hash(),
+            Transaction::call("c", "m", b"y".to_vec()).content_hash()
+        );
+    }
+}
