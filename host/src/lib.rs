@@ -6,9 +6,10 @@
 //! the stored receipt, never a second execution. Queries, state listings, the history
 //! and `verify` are read APIs of [`Host`].
 //!
-//! The crate in layers, lowest first (a layer imports only those below it; see
-//! `docs/ARCHITECTURE.md`): `types`, `codec`, `limits`, `error` → `storage/` (bytes:
-//! backends, the write-ahead log, group commit) → `state/` (versioned keys, views, the
+//! The crate in layers, lowest first; a layer imports only those below it (a test,
+//! `tests/all/layers.rs`, holds this; `docs/ARCHITECTURE.md` explains it): the leaves
+//! (`types`, `codec`, `limits`, `poll`, `process`) → `storage/` (bytes: backends, the
+//! write-ahead log, group commit) → `error` → `state/` (versioned keys, views, the
 //! recorded view, the state root, the contract registry) → `ledger/` (transactions,
 //! receipts, record layouts, the head, the exactly-once lookup) → `vm/` (wasmtime: the
 //! module cache, host functions, frames, the run of one transaction, `prewarm/`) →
@@ -30,7 +31,7 @@ mod vm;
 pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
 pub use host::{
     CACHE_DIR, ContractInfo, DB_FILE, HistoryEntry, Host, HostOptions, LOCK_FILE, Prewarm,
-    PruneReport, QueryOutput, VerifyError, VerifyReport,
+    PruneReport, QueryOutput, StateListing, VerifyError, VerifyReport,
 };
 pub use ledger::{Call, Transaction, TxBody, parse_id};
 pub use ledger::{CallResult, DEFAULT_SENDER, Event, Receipt, Status};

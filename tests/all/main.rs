@@ -11,6 +11,7 @@ mod crash;
 mod faulty_disk;
 mod fuzz_props;
 mod kill;
+mod layers;
 mod limits;
 mod model;
 mod persistence;

@@ -6,8 +6,10 @@
 //! One concept a file: [`options`](HostOptions), `open.rs` (a data dir, its lock, the
 //! backend), `submit.rs` (checks, the exactly-once lookup before the lock, the writer
 //! lock, acknowledgement), `reads.rs` (queries, state, contracts, history, receipts),
-//! `verify.rs`, `prune.rs`, and `writer_lock.rs`.
+//! `json.rs` (the JSON shapes of its outputs), `verify.rs`, `prune.rs`, and
+//! `writer_lock.rs`.
 
+mod json;
 mod open;
 mod options;
 mod prune;
@@ -19,6 +21,7 @@ mod writer_lock;
 use std::fs::File;
 use std::sync::{Arc, MutexGuard};
 
+pub use json::StateListing;
 pub use open::{CACHE_DIR, DB_FILE, LOCK_FILE};
 pub use options::{HostOptions, Prewarm};
 pub use prune::PruneReport;

@@ -17,6 +17,8 @@ pub struct PruneReport {
     pub horizon: u64,
     /// State rows removed.
     pub rows_removed: u64,
+    /// The latest version, readable as ever.
+    pub latest: u64,
 }
 
 /// The state rows that a horizon makes unreachable, in key order: for each key, every
@@ -89,6 +91,7 @@ impl Host {
                 return Ok(PruneReport {
                     horizon: current,
                     rows_removed: 0,
+                    latest: head.version,
                 });
             }
             let snap = self.snapshot()?;
@@ -108,12 +111,14 @@ impl Host {
             let mut tip = self.published.get();
             tip.horizon = horizon;
             self.published.set(tip);
-            (seq, u64::try_from(doomed.len()).unwrap_or(u64::MAX))
+            let removed = u64::try_from(doomed.len()).unwrap_or(u64::MAX);
+            (seq, removed, head.version)
         };
         self.wait_durable(staged.0)?;
         Ok(PruneReport {
             horizon,
             rows_removed: staged.1,
+            latest: staged.2,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Receipts: the recorded outcome of a transaction, their stored encoding, and their
 //! JSON form (interface §3).
 
-use serde_json::{Value, json};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::codec::{DecodeError, Reader, Writer};
@@ -71,36 +72,75 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-fn text_or_null(bytes: &[u8]) -> Value {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Value::String(s.to_owned()),
-        Err(_) => Value::Null,
+/// The JSON shape of a receipt (interface §3), in its field order.
+#[derive(Serialize)]
+struct ReceiptJson<'a> {
+    tx_id: String,
+    status: &'static str,
+    error: Option<&'a str>,
+    version: u64,
+    results: Vec<CallResultJson<'a>>,
+    events: Vec<EventJson<'a>>,
+    gas_used: u64,
+    state_root: String,
+    duplicate: bool,
+}
+
+/// A call's result: its output as hex, and as text when it is UTF-8.
+#[derive(Serialize)]
+struct CallResultJson<'a> {
+    contract: &'a str,
+    method: &'a str,
+    output_hex: String,
+    output: Option<&'a str>,
+}
+
+/// An event: its data as hex.
+#[derive(Serialize)]
+struct EventJson<'a> {
+    contract: &'a str,
+    topic: &'a str,
+    data_hex: String,
+}
+
+impl Serialize for Receipt {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ReceiptJson {
+            tx_id: self.tx_id.to_string(),
+            status: self.status.as_str(),
+            error: self.error.as_deref(),
+            version: self.version,
+            results: self
+                .results
+                .iter()
+                .map(|r| CallResultJson {
+                    contract: &r.contract,
+                    method: &r.method,
+                    output_hex: hex::encode(&r.output),
+                    output: std::str::from_utf8(&r.output).ok(),
+                })
+                .collect(),
+            events: self
+                .events
+                .iter()
+                .map(|e| EventJson {
+                    contract: &e.contract,
+                    topic: &e.topic,
+                    data_hex: hex::encode(&e.data),
+                })
+                .collect(),
+            gas_used: self.gas_used,
+            state_root: self.state_root.to_string(),
+            duplicate: self.duplicate,
+        }
+        .serialize(serializer)
     }
 }
 
 impl Receipt {
-    /// The JSON form of interface §3.
+    /// The JSON form of interface §3 (the receipt's `Serialize`).
     pub fn to_json(&self) -> Value {
-        json!({
-            "tx_id": self.tx_id.to_string(),
-            "status": self.status.as_str(),
-            "error": self.error,
-            "version": self.version,
-            "results": self.results.iter().map(|r| json!({
-                "contract": r.contract,
-                "method": r.method,
-                "output_hex": hex::encode(&r.output),
-                "output": text_or_null(&r.output),
-            })).collect::<Vec<_>>(),
-            "events": self.events.iter().map(|e| json!({
-                "contract": e.contract,
-                "topic": e.topic,
-                "data_hex": hex::encode(&e.data),
-            })).collect::<Vec<_>>(),
-            "gas_used": self.gas_used,
-            "state_root": self.state_root.to_string(),
-            "duplicate": self.duplicate,
-        })
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The stored encoding; `duplicate` is not stored, it describes a reply. Stored
@@ -232,6 +272,21 @@ mod tests {
         assert_eq!(j["events"][0]["data_hex"], "78");
         assert_eq!(j["state_root"].as_str().unwrap().len(), 64);
         assert_eq!(j["duplicate"], false);
+        // The shape of interface §3, keys in its order.
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                concat!(
+                    r#"{{"tx_id":"{}","status":"committed","error":null,"version":7,"#,
+                    r#""results":[{{"contract":"token","method":"transfer","output_hex":"ff","output":null}}],"#,
+                    r#""events":[{{"contract":"token","topic":"transfer","data_hex":"78"}}],"#,
+                    r#""gas_used":18234,"state_root":"{}","duplicate":false}}"#
+                ),
+                r.tx_id,
+                "07".repeat(32)
+            )
+        );
         assert!(Receipt::decode(&r.encode()[1..]).is_err());
         // The size given ahead is the size written, with and without each part.
         let reverted = Receipt {

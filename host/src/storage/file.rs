@@ -8,7 +8,10 @@ use std::io;
 
 /// A random-access file, as the write-ahead log and redb use it (the same methods as
 /// redb's own storage trait, so the adapter only forwards).
-#[allow(clippy::len_without_is_empty, reason = "a file's length, as redb's trait has it")]
+#[allow(
+    clippy::len_without_is_empty,
+    reason = "a file's length, as redb's trait has it"
+)]
 pub trait FileStorage: fmt::Debug + Send + Sync + 'static {
     /// Its length in bytes.
     ///

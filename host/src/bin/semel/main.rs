@@ -384,7 +384,7 @@ fn run(cli: &Cli) -> CliResult {
                 (None, None) => unreachable!("clap requires one of them"),
             };
             let report = host.prune(horizon)?;
-            print::pruned(&report, host.latest_version(), cli.json);
+            print::pruned(&report, cli.json);
             Ok(Exit::Done)
         }
         Command::Demo => demo::run().map_err(|e| Failure::new(Exit::HostFailure, e)),

@@ -1,11 +1,18 @@
 //! What the CLI prints: readable text by default, the JSON of interface §3–§4 with
 //! `--json`.
 
-use semel::{ContractInfo, HistoryEntry, PruneReport, QueryOutput, Receipt, Status, VerifyReport};
-use serde_json::{Value, json};
+use semel::{
+    ContractInfo, HistoryEntry, PruneReport, QueryOutput, Receipt, StateListing, Status,
+    VerifyReport,
+};
+use serde::Serialize;
 
-fn text_or_null(bytes: &[u8]) -> Value {
-    std::str::from_utf8(bytes).map_or(Value::Null, |s| Value::String(s.to_owned()))
+/// The JSON of `value` (the library's `Serialize` shapes) on one line.
+fn print_json(value: &impl Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("semel: cannot encode the output as JSON: {e}"),
+    }
 }
 
 /// Bytes as text when they are printable UTF-8, else as `0x` hex.
@@ -18,7 +25,7 @@ pub fn readable(bytes: &[u8]) -> String {
 
 pub fn receipt(r: &Receipt, json: bool) {
     if json {
-        println!("{}", r.to_json());
+        print_json(r);
         return;
     }
     let dup = if r.duplicate {
@@ -46,10 +53,7 @@ pub fn receipt(r: &Receipt, json: bool) {
 
 pub fn query(q: &QueryOutput, json: bool) {
     if json {
-        println!(
-            "{}",
-            json!({"version": q.version, "output_hex": hex::encode(&q.output), "output": text_or_null(&q.output)})
-        );
+        print_json(q);
     } else {
         println!("{}", readable(&q.output));
     }
@@ -57,14 +61,7 @@ pub fn query(q: &QueryOutput, json: bool) {
 
 pub fn state(entries: &[(Vec<u8>, Vec<u8>)], json: bool) {
     if json {
-        let rows: Vec<Value> = entries
-            .iter()
-            .map(|(k, v)| {
-                json!({"key_hex": hex::encode(k), "key": text_or_null(k),
-                       "value_hex": hex::encode(v), "value": text_or_null(v)})
-            })
-            .collect();
-        println!("{}", Value::Array(rows));
+        print_json(&StateListing(entries));
         return;
     }
     if entries.is_empty() {
@@ -77,11 +74,7 @@ pub fn state(entries: &[(Vec<u8>, Vec<u8>)], json: bool) {
 
 pub fn contracts(list: &[ContractInfo], json: bool) {
     if json {
-        let rows: Vec<Value> = list
-            .iter()
-            .map(|c| json!({"name": c.name, "code_hash": c.code_hash.to_string(), "version": c.version}))
-            .collect();
-        println!("{}", Value::Array(rows));
+        print_json(&list);
         return;
     }
     if list.is_empty() {
@@ -97,11 +90,7 @@ pub fn contracts(list: &[ContractInfo], json: bool) {
 
 pub fn history(entries: &[HistoryEntry], json: bool) {
     if json {
-        let rows: Vec<Value> = entries
-            .iter()
-            .map(|e| json!({"version": e.version, "tx_id": e.tx_id.to_string(), "status": e.status.as_str(), "calls": e.calls}))
-            .collect();
-        println!("{}", Value::Array(rows));
+        print_json(&entries);
         return;
     }
     for e in entries {
@@ -117,10 +106,7 @@ pub fn history(entries: &[HistoryEntry], json: bool) {
 
 pub fn verified(r: &VerifyReport, json: bool) {
     if json {
-        println!(
-            "{}",
-            json!({"ok": true, "transactions": r.transactions, "state_root": r.state_root.to_string()})
-        );
+        print_json(r);
     } else {
         println!(
             "verified {} transactions: every receipt and the state root {} match re-execution",
@@ -129,16 +115,13 @@ pub fn verified(r: &VerifyReport, json: bool) {
     }
 }
 
-pub fn pruned(r: &PruneReport, latest: u64, json: bool) {
+pub fn pruned(r: &PruneReport, json: bool) {
     if json {
-        println!(
-            "{}",
-            json!({"horizon": r.horizon, "rows_removed": r.rows_removed, "latest": latest})
-        );
+        print_json(r);
     } else {
         println!(
-            "removed {} state rows; versions {} to {latest} are readable (receipts and ids are all kept)",
-            r.rows_removed, r.horizon
+            "removed {} state rows; versions {} to {} are readable (receipts and ids are all kept)",
+            r.rows_removed, r.horizon, r.latest
         );
     }
 }
