@@ -71,9 +71,9 @@ pub const CONCURRENT_EXECUTIONS_MAX: usize = 3;
 /// latency a slow transaction can add to others' commits.
 pub const GROUP_WAIT_MICROS_MAX: u64 = 100;
 /// How long a submitter waiting for the writer lock polls it, in microseconds, before
-/// it sleeps (see `writer_lock.rs`).
+/// it sleeps (see `host/writer_lock.rs`).
 pub const WRITER_SPIN_MICROS_MAX: u64 = 50;
 /// How long the recycler thread polls for work, in microseconds, before it sleeps (see
-/// `recycler.rs`): longer than a small transaction, so a lone submitter's hand-overs
+/// `vm/prewarm/recycler.rs`): longer than a small transaction, so a lone submitter's hand-overs
 /// find it awake.
 pub const RECYCLER_SPIN_MICROS_MAX: u64 = 200;

@@ -2,9 +2,9 @@
 //! name and wasm signature.
 //!
 //! Deploy validation checks a module's imports against this table, the linker in
-//! `imports.rs` is tested to define exactly these functions with exactly these types, and
+//! `imports/` is tested to define exactly these functions with exactly these types, and
 //! a test holds `docs/ABI.md` to the same list. The behaviour of each function lives in
-//! `imports.rs`.
+//! `imports/`.
 
 /// The only wasm import module a contract may import from.
 pub const IMPORT_MODULE: &str = "semel";
