@@ -5,6 +5,7 @@ mod abi_doc;
 mod bad_input;
 mod bulk_memory;
 mod cli;
+mod compat;
 mod contracts;
 mod core;
 mod crash;

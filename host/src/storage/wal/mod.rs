@@ -552,12 +552,6 @@ impl Backend for WalBackend {
                 "write-ahead log: refused until the data dir is reopened, after: {why}"
             )));
         }
-        // Checked under the log's lock, which every commit holds: nothing can commit
-        // between the check and the append.
-        if let Some(pre) = batch.precondition() {
-            let found = self.view(&mut log)?.get(pre.table, &pre.key)?;
-            pre.check(found.as_deref())?;
-        }
         self.commit_locked(&mut log, batch)
     }
 }
@@ -598,6 +592,13 @@ impl WalBackend {
             // One apply at a time: the overlay stays bounded.
             Self::join_apply(log, true)?;
             self.start_apply(log)?;
+        }
+        // Checked under the log's lock, which every commit holds, after the applies (so
+        // the view it opens is the one the next reads use): nothing can commit between
+        // the check and the append. Without the log, redb checks it in its transaction.
+        if let Some(pre) = batch.precondition() {
+            let found = self.view(log)?.get(pre.table, &pre.key)?;
+            pre.check(found.as_deref())?;
         }
         let seq = log.seq + 1;
         let record_len = match log.append(seq, batch, t.grow_bytes) {
