@@ -30,19 +30,29 @@ fn a_data_dir_made_before_the_reshape_opens_and_verifies() {
     assert_eq!(receipt.state_root.to_string(), ROOT_AT_2);
     let balance = |who: &str| {
         let args = format!(r#"{{"of": "{who}"}}"#);
-        host.query("token", "balance", args.as_bytes(), None).unwrap().output
+        host.query("token", "balance", args.as_bytes(), None)
+            .unwrap()
+            .output
     };
     assert_eq!(balance("bob"), b"5");
     assert_eq!(host.contracts().unwrap()[0].name, "token");
     assert_eq!(host.history(1, 10).unwrap().len(), 2);
     assert_eq!(host.verify().unwrap().transactions, 2);
     // The recorded id is still a duplicate; a new transaction records on top.
-    let same = Transaction::call("token", "transfer", br#"{"to": "bob", "amount": 5}"#.to_vec())
-        .with_sender("alice")
-        .with_id(id);
+    let same = Transaction::call(
+        "token",
+        "transfer",
+        br#"{"to": "bob", "amount": 5}"#.to_vec(),
+    )
+    .with_sender("alice")
+    .with_id(id);
     assert!(host.submit(&same).unwrap().duplicate);
-    let more = Transaction::call("token", "transfer", br#"{"to": "bob", "amount": 2}"#.to_vec())
-        .with_sender("alice");
+    let more = Transaction::call(
+        "token",
+        "transfer",
+        br#"{"to": "bob", "amount": 2}"#.to_vec(),
+    )
+    .with_sender("alice");
     assert_eq!(host.submit(&more).unwrap().version, 3);
     assert_eq!(balance("bob"), b"7");
     assert_eq!(host.verify().unwrap().transactions, 3);
