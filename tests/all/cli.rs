@@ -371,3 +371,42 @@ fn prune_and_bench_commands() {
     assert!(r["fsyncs"].as_u64().unwrap() >= 2 && r["fsyncs"].as_u64().unwrap() <= 32);
     assert_eq!(code(&semel(d, &["bench", "--txs", "0"])), 2);
 }
+
+/// Contract `log` text reaches stderr only when asked for, by `SEMEL_LOG` (any value) or
+/// `--print-logs`, and is never part of stdout or the receipt.
+#[test]
+fn contract_logs_print_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let wat = dir.path().join("talker.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "semel" "log" (func $log (param i32 i32)))
+             (memory (export "memory") 1) (data (i32.const 0) "hello from a contract")
+             (func (export "hi") (call $log (i32.const 0) (i32.const 21))))"#,
+    )
+    .unwrap();
+    let run = |env_log: bool, args: &[&str]| {
+        let mut cmd = Command::new(semel_bin());
+        cmd.env_remove("SEMEL_LOG").arg("--data-dir").arg(&d).args(args);
+        if env_log {
+            cmd.env("SEMEL_LOG", "yes");
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    run(false, &["deploy", wat.to_str().unwrap(), "--name", "talker"]);
+    let line = "[talker] hello from a contract";
+    let (out, err) = run(false, &["call", "talker", "hi"]);
+    assert!(!err.contains(line) && !out.contains(line), "{err}");
+    let (out, err) = run(true, &["call", "talker", "hi"]);
+    assert!(err.contains(line) && !out.contains(line), "{err}");
+    let (_, err) = run(false, &["--print-logs", "call", "talker", "hi"]);
+    assert!(err.contains(line), "{err}");
+    let (_, err) = run(false, &["query", "talker", "hi", "--print-logs"]);
+    assert!(err.contains(line), "{err}");
+}

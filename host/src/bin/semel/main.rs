@@ -107,19 +107,17 @@ struct Cli {
         default_value = "semel-data"
     )]
     data_dir: PathBuf,
-    /// Print the text contracts pass to `log` on stderr (any value of $SEMEL_LOG turns
-    /// it on)
+    /// Print the text contracts pass to `log` on stderr ($SEMEL_LOG turns it on, unless
+    /// it is empty, `0`, `false`, `no` or `off`)
     #[arg(
         long,
         global = true,
         env = "SEMEL_LOG",
-        value_name = "ANY",
-        value_parser = any_value_is_on,
-        num_args = 0..=1,
-        default_missing_value = "1",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new(),
         hide_env_values = true
     )]
-    print_logs: Option<bool>,
+    print_logs: bool,
     /// Machine-readable output on stdout
     #[arg(long, global = true)]
     json: bool,
@@ -232,18 +230,13 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// `SEMEL_LOG` turns contract logs on whatever its value, as before it was read by clap.
-fn any_value_is_on(_: &str) -> Result<bool, std::convert::Infallible> {
-    Ok(true)
-}
-
 fn data_dir(cli: &Cli) -> PathBuf {
     cli.data_dir.clone()
 }
 
 fn host_options(cli: &Cli) -> HostOptions {
     HostOptions {
-        print_contract_logs: cli.print_logs.is_some(),
+        print_contract_logs: cli.print_logs,
         on_lock_wait: Some(|dir, wait| {
             eprintln!(
                 "semel: data dir {} is in use by another semel process; waiting up to {} s for it",
