@@ -138,6 +138,9 @@ pub enum HostError {
     /// The data dir itself (not its store) could not be created, read or locked.
     #[error("data dir: {0}")]
     DataDir(String),
+    /// A read-only open found no store in the data dir (nothing was created).
+    #[error("{0}")]
+    NoStore(String),
     /// Another process holds the data dir past the wait.
     #[error("data dir {0} is in use by another process")]
     Locked(String),

@@ -388,7 +388,10 @@ fn contract_logs_print_only_when_asked() {
     .unwrap();
     let run = |env_log: bool, args: &[&str]| {
         let mut cmd = Command::new(semel_bin());
-        cmd.env_remove("SEMEL_LOG").arg("--data-dir").arg(&d).args(args);
+        cmd.env_remove("SEMEL_LOG")
+            .arg("--data-dir")
+            .arg(&d)
+            .args(args);
         if env_log {
             cmd.env("SEMEL_LOG", "yes");
         }
@@ -399,7 +402,10 @@ fn contract_logs_print_only_when_asked() {
             String::from_utf8(o.stderr).unwrap(),
         )
     };
-    run(false, &["deploy", wat.to_str().unwrap(), "--name", "talker"]);
+    run(
+        false,
+        &["deploy", wat.to_str().unwrap(), "--name", "talker"],
+    );
     let line = "[talker] hello from a contract";
     let (out, err) = run(false, &["call", "talker", "hi"]);
     assert!(!err.contains(line) && !out.contains(line), "{err}");

@@ -9,6 +9,7 @@ mod compat;
 mod contracts;
 mod core;
 mod crash;
+mod data_dir;
 mod faulty_disk;
 mod fuzz_props;
 mod kill;

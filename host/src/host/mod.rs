@@ -52,6 +52,8 @@ pub struct Host {
     /// The latest staged version, for readers that do not take the writer lock.
     published: Published,
     options: HostOptions,
+    /// Whether opening made a new store.
+    created: bool,
     /// The data dir's lock, held while the host lives.
     _lock: Option<File>,
 }

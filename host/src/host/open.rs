@@ -68,14 +68,104 @@ fn lock_data_dir(
     }
 }
 
+/// Whether `dir` (held under its lock) has a store: `Ok(false)` only when it never had
+/// one. A database that is missing or empty beside the files a store leaves — its
+/// write-ahead log, compiled artifacts — is refused: starting a new store there would
+/// silently run every recorded id again.
+fn has_store(dir: &Path) -> Result<bool, HostError> {
+    let db = dir.join(DB_FILE);
+    let db_len = match std::fs::metadata(&db) {
+        Ok(m) => Some(m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(HostError::DataDir(format!(
+                "cannot read {}: {e}",
+                db.display()
+            )));
+        }
+    };
+    if db_len.is_some_and(|n| n > 0) {
+        return Ok(true);
+    }
+    let wal = dir.join(WAL_FILE).exists();
+    let artifacts = std::fs::read_dir(dir.join(CACHE_DIR))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        })
+        .unwrap_or(false);
+    if wal || artifacts {
+        let what = match db_len {
+            Some(_) => "is empty",
+            None => "is missing",
+        };
+        let beside = match (wal, artifacts) {
+            (true, true) => format!("{WAL_FILE} and compiled artifacts in {CACHE_DIR}/"),
+            (true, false) => WAL_FILE.to_owned(),
+            _ => format!("compiled artifacts in {CACHE_DIR}/"),
+        };
+        return Err(HostError::DataDir(format!(
+            "{} {what}, but {beside} show that {} held a store: refusing to start a new              one there (every recorded transaction would run again); restore {DB_FILE},              or remove the data dir to start afresh",
+            db.display(),
+            dir.display()
+        )));
+    }
+    Ok(false)
+}
+
 impl Host {
-    /// Opens (or creates) the durable data dir `dir`, waiting up to
-    /// `options.lock_wait` for another process that holds it.
+    /// Opens the durable data dir `dir`, creating it and its store when it never had
+    /// one, waiting up to `options.lock_wait` for another process that holds it.
+    /// [`Host::created_store`] tells whether it did.
     ///
     /// # Errors
-    /// When the dir is locked past the wait, unreadable, or not a Semel data dir.
+    /// When the dir is locked past the wait, unreadable, not a Semel data dir, or lost
+    /// its database (see [`Host::open_existing`]).
     pub fn open(dir: &Path, options: HostOptions) -> Result<Self, HostError> {
         let lock = lock_data_dir(dir, options.lock_wait, options.on_lock_wait)?;
+        let created = !has_store(dir)?;
+        let mut host = Self::open_locked(dir, lock, options)?;
+        host.created = created;
+        Ok(host)
+    }
+
+    /// Opens the data dir `dir` only if it holds a store: for commands that only read,
+    /// which must not create one on a mistyped path. Nothing is created when there is
+    /// none.
+    ///
+    /// # Errors
+    /// [`HostError::NoStore`] naming the path when there is no store; otherwise as
+    /// [`Host::open`].
+    pub fn open_existing(dir: &Path, options: HostOptions) -> Result<Self, HostError> {
+        let none = || {
+            HostError::NoStore(format!(
+                "no Semel store at {} ({DB_FILE} is not there); only commands that record                  create one",
+                dir.display()
+            ))
+        };
+        if dir.exists() && !dir.is_dir() {
+            return Err(HostError::DataDir(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        if !dir.join(DB_FILE).exists() && !dir.join(WAL_FILE).exists() {
+            return Err(none());
+        }
+        let lock = lock_data_dir(dir, options.lock_wait, options.on_lock_wait)?;
+        if !has_store(dir)? {
+            return Err(none());
+        }
+        Self::open_locked(dir, lock, options)
+    }
+
+    /// Whether [`Host::open`] made a new store (the data dir had none).
+    pub fn created_store(&self) -> bool {
+        self.created
+    }
+
+    fn open_locked(dir: &Path, lock: File, options: HostOptions) -> Result<Self, HostError> {
         let (db, wal) = (dir.join(DB_FILE), dir.join(WAL_FILE));
         let durability = options.durability;
         let backend = WalBackend::open(&db, &wal, durability)?;
@@ -144,6 +234,7 @@ impl Host {
             published: Published::new(head.tip()),
             head: WriterLock::new(head, options.writer_spin),
             options,
+            created: false,
             _lock: None,
         })
     }

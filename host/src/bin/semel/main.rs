@@ -57,7 +57,11 @@ impl Failure {
 
 impl From<HostError> for Failure {
     fn from(e: HostError) -> Self {
-        Self::new(Exit::HostFailure, e)
+        let exit = match &e {
+            HostError::NoStore(_) => Exit::BadInput,
+            _ => Exit::HostFailure,
+        };
+        Self::new(exit, e)
     }
 }
 
@@ -248,8 +252,20 @@ fn host_options(cli: &Cli) -> HostOptions {
     }
 }
 
+/// Opens the data dir for a command that records, creating a store (and saying so on
+/// stderr) when it has none.
 fn open(cli: &Cli) -> Result<Host, Failure> {
-    Ok(Host::open(&data_dir(cli), host_options(cli))?)
+    let dir = data_dir(cli);
+    let host = Host::open(&dir, host_options(cli))?;
+    if host.created_store() {
+        eprintln!("semel: created a new data dir at {}", dir.display());
+    }
+    Ok(host)
+}
+
+/// Opens the data dir for a command that only reads (or prunes): never creates one.
+fn open_existing(cli: &Cli) -> Result<Host, Failure> {
+    Ok(Host::open_existing(&data_dir(cli), host_options(cli))?)
 }
 
 /// JSON text given on the command line, checked and passed on as typed.
@@ -321,13 +337,13 @@ fn run(cli: &Cli) -> CliResult {
             at_version,
         } => {
             let args = json_args(args.as_deref())?;
-            let out = open(cli)?.query(contract, method, &args, *at_version)?;
+            let out = open_existing(cli)?.query(contract, method, &args, *at_version)?;
             print::query(&out, cli.json);
             Ok(Exit::Done)
         }
         Command::Receipt { tx_id } => {
             let id = semel::parse_id(tx_id)?;
-            let receipt = open(cli)?
+            let receipt = open_existing(cli)?
                 .receipt(&id)?
                 .ok_or_else(|| Failure::bad_input(anyhow!("no transaction {id} is recorded")))?;
             print::receipt(&receipt, cli.json);
@@ -338,19 +354,19 @@ fn run(cli: &Cli) -> CliResult {
             at_version,
             prefix,
         } => {
-            let entries = open(cli)?.state(contract, *at_version, prefix.as_bytes())?;
+            let entries = open_existing(cli)?.state(contract, *at_version, prefix.as_bytes())?;
             print::state(&entries, cli.json);
             Ok(Exit::Done)
         }
         Command::Contracts => {
-            print::contracts(&open(cli)?.contracts()?, cli.json);
+            print::contracts(&open_existing(cli)?.contracts()?, cli.json);
             Ok(Exit::Done)
         }
         Command::Log { from, limit } => {
-            print::history(&open(cli)?.history(*from, *limit)?, cli.json);
+            print::history(&open_existing(cli)?.history(*from, *limit)?, cli.json);
             Ok(Exit::Done)
         }
-        Command::Verify => match open(cli)?.verify() {
+        Command::Verify => match open_existing(cli)?.verify() {
             Ok(report) => {
                 print::verified(&report, cli.json);
                 Ok(Exit::Done)
@@ -365,7 +381,7 @@ fn run(cli: &Cli) -> CliResult {
             keep_versions,
             before,
         } => {
-            let host = open(cli)?;
+            let host = open_existing(cli)?;
             let horizon = match (keep_versions, before) {
                 (Some(0), _) => {
                     return Err(Failure::bad_input(anyhow!(

@@ -171,13 +171,19 @@ impl WalBackend {
     /// # Errors
     /// When either file cannot be opened or read, or redb fails.
     pub fn open(db: &Path, wal: &Path, durability: Durability) -> Result<Self, StorageError> {
+        let redb = RedbBackend::open(db, Durability::None)?;
+        // A store that has used a log keeps its key: without the log, the records not yet
+        // in redb — committed, acknowledged — would be silently lost.
+        if !wal.exists() && redb.snapshot()?.get(Table::Meta, WAL_MAC_KEY)?.is_some() {
+            return Err(StorageError::Corrupt(format!(
+                "{} is missing, but {} has used a write-ahead log: the log may hold                  committed transactions that redb does not; restore it (after a clean                  close, an empty file in its place opens the store as it was)",
+                wal.display(),
+                db.display()
+            )));
+        }
         let file =
             WalFile::open(wal).map_err(|e| io(&format!("cannot open {}", wal.display()), e))?;
-        Self::with_storage(
-            RedbBackend::open(db, Durability::None)?,
-            Box::new(file),
-            durability,
-        )
+        Self::with_storage(redb, Box::new(file), durability)
     }
 
     /// The log over any storage (such as a fault-injecting one) in front of `redb`, which
