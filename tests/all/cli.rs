@@ -416,3 +416,51 @@ fn contract_logs_print_only_when_asked() {
     let (_, err) = run(false, &["query", "talker", "hi", "--print-logs"]);
     assert!(err.contains(line), "{err}");
 }
+
+/// A closed or full stdout never panics: after a commit, the exit code (5) says the
+/// output was lost, not the transaction, and stderr says it was recorded.
+#[test]
+fn a_closed_or_full_stdout_after_a_commit_exits_5_and_says_it_was_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let run = |args: &[&str], stdout: Stdio| {
+        let mut child = Command::new(semel_bin())
+            .arg("--data-dir")
+            .arg(&d)
+            .args(args)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A reader that has gone away: the pipe's read end is closed at once.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        (code(&o), String::from_utf8(o.stderr).unwrap())
+    };
+    let full = || Stdio::from(std::fs::File::create("/dev/full").unwrap());
+    let (exit, err) = run(&["deploy", &counter_wat(), "--name", "counter"], full());
+    assert_eq!(exit, 5, "{err}");
+    assert!(
+        err.contains("was recorded (committed") && !err.contains("panicked"),
+        "{err}"
+    );
+    let id = "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f13";
+    let (exit, err) = run(
+        &["--json", "call", "counter", "inc", "--tx-id", id],
+        Stdio::piped(),
+    );
+    assert_eq!(exit, 5, "{err}");
+    assert!(
+        err.contains("was recorded") && err.contains("Broken pipe"),
+        "{err}"
+    );
+    // Recorded indeed, exactly once.
+    let o = semel(&d, &["--json", "receipt", id]);
+    assert_eq!(json(&o)["version"], 2);
+    let (exit, err) = run(&["log"], full());
+    assert_eq!(exit, 5, "{err}");
+    assert!(
+        err.contains("output could not be written") && !err.contains("recorded"),
+        "{err}"
+    );
+}

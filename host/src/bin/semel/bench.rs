@@ -13,6 +13,7 @@ use semel::{Durability, Host, HostOptions, Status, Transaction, Uuid};
 use serde_json::json;
 
 use crate::Exit;
+use crate::print::outln;
 
 const COUNTER_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/counter.wasm");
 const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
@@ -381,9 +382,9 @@ pub fn run(args: &BenchArgs, json_out: bool) -> Result<Exit> {
         "peak_rss_bytes": peak_rss_bytes(),
     });
     if json_out {
-        println!("{report}");
+        outln!("{report}");
     } else {
-        println!(
+        outln!(
             "{} {} txs in {:.2} s: {:.0} tx/s, latency p50 {:.1} µs, p99 {:.1} µs; {} fsyncs ({:.3} per tx); peak RSS {} MiB",
             report["workload"].as_str().unwrap_or_default(),
             txs,
@@ -395,7 +396,7 @@ pub fn run(args: &BenchArgs, json_out: bool) -> Result<Exit> {
             fsyncs as f64 / txs.max(1) as f64,
             peak_rss_bytes() / (1024 * 1024),
         );
-        println!(
+        outln!(
             "  (batch {}, threads {}, {}{})",
             args.batch,
             args.threads,

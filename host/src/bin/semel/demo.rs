@@ -6,13 +6,14 @@ use semel::{Host, HostOptions, Receipt, Status, SubmitError, Transaction, Uuid};
 use serde_json::{Value, json};
 
 use crate::Exit;
+use crate::print::outln;
 use crate::print::readable;
 
 const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
 const EXCHANGE_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/exchange.wasm");
 
 fn step(title: &str) {
-    println!("\n== {title}");
+    outln!("\n== {title}");
 }
 
 fn show(r: &Receipt) {
@@ -22,7 +23,7 @@ fn show(r: &Receipt) {
         .filter(|c| !c.output.is_empty())
         .map(|c| format!("{}.{} -> {}", c.contract, c.method, readable(&c.output)))
         .collect();
-    println!(
+    outln!(
         "   {} at version {}{}, gas {}{}",
         r.status.as_str(),
         r.version,
@@ -39,10 +40,10 @@ fn show(r: &Receipt) {
         }
     );
     for e in &r.events {
-        println!("   event {}/{}: {}", e.contract, e.topic, readable(&e.data));
+        outln!("   event {}/{}: {}", e.contract, e.topic, readable(&e.data));
     }
     if let Some(e) = &r.error {
-        println!("   error: {e}");
+        outln!("   error: {e}");
     }
 }
 
@@ -87,8 +88,8 @@ fn balances(host: &Host) -> Result<String> {
 pub fn run() -> Result<Exit> {
     let dir = tempfile::tempdir().context("cannot create a temporary data dir")?;
     let host = Host::open(dir.path(), HostOptions::default())?;
-    println!("Semel demo in a fresh data dir: {}", dir.path().display());
-    println!("Every transaction below is durable (fsynced) before its receipt is shown.");
+    outln!("Semel demo in a fresh data dir: {}", dir.path().display());
+    outln!("Every transaction below is durable (fsynced) before its receipt is shown.");
 
     step("Deploy two tokens and an exchange between them (init runs inside each deploy)");
     for name in ["apple", "banana"] {
@@ -139,7 +140,7 @@ pub fn run() -> Result<Exit> {
         ),
     )?;
     let before_swap = host.latest_version();
-    println!("   balances: {}", balances(&host)?);
+    outln!("   balances: {}", balances(&host)?);
 
     step("Bob swaps 100 apple for banana: the exchange pays him, then collects (3 contracts)");
     committed(
@@ -160,7 +161,7 @@ pub fn run() -> Result<Exit> {
     )
     .with_id(swap_id);
     committed(&host, &swap)?;
-    println!("   balances: {}", balances(&host)?);
+    outln!("   balances: {}", balances(&host)?);
 
     step("Bob swaps again with no allowance left: the payout is made, collecting fails");
     let root = host.state_root()?;
@@ -174,7 +175,7 @@ pub fn run() -> Result<Exit> {
     if r.status != Status::Reverted || host.state_root()? != root {
         bail!("the unpaid swap should have reverted and changed nothing");
     }
-    println!(
+    outln!(
         "   balances: {}  (unchanged in all three contracts)",
         balances(&host)?
     );
@@ -182,7 +183,7 @@ pub fn run() -> Result<Exit> {
     step("Exactly once: Bob's client retries the first swap with the same transaction id");
     let again = host.submit(&swap)?;
     show(&again);
-    println!("   balances: {}  (not swapped twice)", balances(&host)?);
+    outln!("   balances: {}  (not swapped twice)", balances(&host)?);
     match host.submit(
         &call(
             "bob",
@@ -193,13 +194,13 @@ pub fn run() -> Result<Exit> {
         .with_id(swap_id),
     ) {
         Err(e @ SubmitError::Conflict { .. }) => {
-            println!("   the same id with other content is refused: {e}")
+            outln!("   the same id with other content is refused: {e}")
         }
         other => bail!("expected a conflict, got {other:?}"),
     }
 
     step("Historical read: Bob's banana balance at an older version");
-    println!(
+    outln!(
         "   at version {before_swap}: {}; now: {}",
         balance(&host, "banana", "bob", Some(before_swap))?,
         balance(&host, "banana", "bob", None)?
@@ -207,11 +208,12 @@ pub fn run() -> Result<Exit> {
 
     step("Verify: re-execute the whole log from an empty state");
     let report = host.verify()?;
-    println!(
+    outln!(
         "   {} transactions re-executed; every receipt matches; state root {}",
-        report.transactions, report.state_root
+        report.transactions,
+        report.state_root
     );
-    println!(
+    outln!(
         "\nDone. Next: README.md has a tour of the CLI; docs/CONTRACTS.md shows how to write a contract."
     );
     Ok(Exit::Done)

@@ -34,6 +34,9 @@ pub enum Exit {
     Conflict = 3,
     /// Host or storage failure.
     HostFailure = 4,
+    /// The output could not be written (stdout closed or full). A transaction that ran
+    /// is recorded all the same: `semel receipt` shows it.
+    OutputFailed = 5,
 }
 
 /// A failure with the exit code it maps to.
@@ -433,17 +436,38 @@ fn read_tx_file(file: &str) -> Result<Vec<u8>, Failure> {
 fn main() -> ExitCode {
     semel::disable_transparent_huge_pages();
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(exit) => ExitCode::from(exit as u8),
+    let code = match run(&cli) {
+        Ok(exit) => exit,
         Err(f) => {
             if cli.json {
-                println!(
+                print::outln!(
                     "{}",
                     serde_json::json!({ "error": format!("{:#}", f.error), "exit": f.exit as u8 })
                 );
             }
             eprintln!("semel: {:#}", f.error);
-            ExitCode::from(f.exit as u8)
+            f.exit
         }
+    };
+    if let Some(e) = print::output_failure() {
+        let records = matches!(
+            cli.command,
+            Command::Deploy { .. } | Command::Call { .. } | Command::Tx { .. }
+        );
+        if records && matches!(code, Exit::Done | Exit::Reverted) {
+            eprintln!(
+                "semel: the transaction was recorded ({}; `semel receipt` with its id shows \
+                 it), but its output could not be written: {e}",
+                if code == Exit::Done {
+                    "committed"
+                } else {
+                    "reverted"
+                }
+            );
+        } else {
+            eprintln!("semel: the output could not be written: {e}");
+        }
+        return ExitCode::from(Exit::OutputFailed as u8);
     }
+    ExitCode::from(code as u8)
 }

@@ -1,5 +1,36 @@
 //! What the CLI prints: readable text by default, the JSON of interface §3–§4 with
-//! `--json`.
+//! `--json`. Every line goes through [`outln!`], which never panics: a closed or full
+//! stdout is remembered ([`output_failure`]) and turned into exit code 5 by `main`, since
+//! a transaction may already be recorded when its receipt cannot be shown.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+/// The first write to stdout that failed, if one did.
+static FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes one line to stdout; a failure is kept for [`output_failure`], never a panic.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        let mut failed = FAILED.lock().unwrap_or_else(|p| p.into_inner());
+        failed.get_or_insert(e);
+    }
+}
+
+/// `println!` that never panics: see [`write_line`].
+macro_rules! outln {
+    () => { $crate::print::write_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::print::write_line(format_args!($($arg)*)) };
+}
+pub(crate) use outln;
+
+/// Why stdout could not take the output, if it could not (after a final flush).
+pub fn output_failure() -> Option<std::io::Error> {
+    let flushed = std::io::stdout().lock().flush();
+    let mut failed = FAILED.lock().unwrap_or_else(|p| p.into_inner());
+    failed.take().or(flushed.err())
+}
 
 use semel::{
     ContractInfo, HistoryEntry, PruneReport, QueryOutput, Receipt, StateListing, Status,
@@ -10,7 +41,7 @@ use serde::Serialize;
 /// The JSON of `value` (the library's `Serialize` shapes) on one line.
 fn print_json(value: &impl Serialize) {
     match serde_json::to_string(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("semel: cannot encode the output as JSON: {e}"),
     }
 }
@@ -33,29 +64,29 @@ pub fn receipt(r: &Receipt, json: bool) {
     } else {
         ""
     };
-    println!(
+    outln!(
         "{} {} at version {}{dup}",
         r.status.as_str(),
         r.tx_id,
         r.version
     );
     if r.status == Status::Reverted {
-        println!("  error: {}", r.error.as_deref().unwrap_or("unknown"));
+        outln!("  error: {}", r.error.as_deref().unwrap_or("unknown"));
     }
     for c in &r.results {
-        println!("  {}.{} -> {}", c.contract, c.method, readable(&c.output));
+        outln!("  {}.{} -> {}", c.contract, c.method, readable(&c.output));
     }
     for e in &r.events {
-        println!("  event {}/{}: {}", e.contract, e.topic, readable(&e.data));
+        outln!("  event {}/{}: {}", e.contract, e.topic, readable(&e.data));
     }
-    println!("  gas used {}, state root {}", r.gas_used, r.state_root);
+    outln!("  gas used {}, state root {}", r.gas_used, r.state_root);
 }
 
 pub fn query(q: &QueryOutput, json: bool) {
     if json {
         print_json(q);
     } else {
-        println!("{}", readable(&q.output));
+        outln!("{}", readable(&q.output));
     }
 }
 
@@ -65,10 +96,10 @@ pub fn state(entries: &[(Vec<u8>, Vec<u8>)], json: bool) {
         return;
     }
     if entries.is_empty() {
-        println!("(no keys)");
+        outln!("(no keys)");
     }
     for (k, v) in entries {
-        println!("{} = {}", readable(k), readable(v));
+        outln!("{} = {}", readable(k), readable(v));
     }
 }
 
@@ -78,12 +109,14 @@ pub fn contracts(list: &[ContractInfo], json: bool) {
         return;
     }
     if list.is_empty() {
-        println!("(no contracts)");
+        outln!("(no contracts)");
     }
     for c in list {
-        println!(
+        outln!(
             "{:<24} code {}  deployed at version {}",
-            c.name, c.code_hash, c.version
+            c.name,
+            c.code_hash,
+            c.version
         );
     }
 }
@@ -94,7 +127,7 @@ pub fn history(entries: &[HistoryEntry], json: bool) {
         return;
     }
     for e in entries {
-        println!(
+        outln!(
             "{:>8}  {}  {:<9}  {}",
             e.version,
             e.tx_id,
@@ -108,9 +141,10 @@ pub fn verified(r: &VerifyReport, json: bool) {
     if json {
         print_json(r);
     } else {
-        println!(
+        outln!(
             "verified {} transactions: every receipt and the state root {} match re-execution",
-            r.transactions, r.state_root
+            r.transactions,
+            r.state_root
         );
     }
 }
@@ -119,9 +153,11 @@ pub fn pruned(r: &PruneReport, json: bool) {
     if json {
         print_json(r);
     } else {
-        println!(
+        outln!(
             "removed {} state rows; versions {} to {} are readable (receipts and ids are all kept)",
-            r.rows_removed, r.horizon, r.latest
+            r.rows_removed,
+            r.horizon,
+            r.latest
         );
     }
 }
