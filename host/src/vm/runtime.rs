@@ -194,9 +194,51 @@ mod tests {
         let third = Runtime::new(Some(dir.path().to_owned())).unwrap();
         assert_eq!(third.prepare(&code).unwrap().1, ModuleSource::Compiled);
         // A foreign file under the right name is not loaded either.
-        std::fs::write(&path, b"SEMELCW1 not an artifact").unwrap();
+        std::fs::write(&path, b"SEMELCW2 not an artifact").unwrap();
         let fourth = Runtime::new(Some(dir.path().to_owned())).unwrap();
         assert_eq!(fourth.prepare(&code).unwrap().1, ModuleSource::Compiled);
+    }
+
+    #[test]
+    fn artifacts_are_bound_to_their_code_and_to_this_caches_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            module(r#"(func (export "a"))"#),
+            module(r#"(func (export "b"))"#),
+        );
+        let first = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        let (ha, _) = first.prepare(&a).unwrap();
+        let (hb, _) = first.prepare(&b).unwrap();
+        let (pa, pb) = (
+            first.modules().artifact_path(&ha).unwrap(),
+            first.modules().artifact_path(&hb).unwrap(),
+        );
+        // Two files swapped: each is refused, recompiled, and runs its own code.
+        let (fa, fb) = (std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
+        std::fs::write(&pa, &fb).unwrap();
+        std::fs::write(&pb, &fa).unwrap();
+        let second = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        assert_eq!(second.prepare(&a).unwrap(), (ha, ModuleSource::Compiled));
+        let loaded = second.modules().cached(&ha).unwrap();
+        assert!(loaded.exports.method("a").is_some() && loaded.exports.method("b").is_none());
+        // Recompiled and overwritten: the next process loads it.
+        let third = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        assert_eq!(third.prepare(&a).unwrap().1, ModuleSource::Disk);
+        // A genuine artifact of the same code from another cache (another key) is not
+        // trusted either.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = Runtime::new(Some(elsewhere.path().to_owned())).unwrap();
+        other.prepare(&b).unwrap();
+        std::fs::copy(other.modules().artifact_path(&hb).unwrap(), &pb).unwrap();
+        let fourth = Runtime::new(Some(dir.path().to_owned())).unwrap();
+        assert_eq!(fourth.prepare(&b).unwrap().1, ModuleSource::Compiled);
+        // The key is the cache's own, readable by its owner only.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("artifact.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
     }
 
     #[test]
