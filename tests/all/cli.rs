@@ -464,3 +464,47 @@ fn a_closed_or_full_stdout_after_a_commit_exits_5_and_says_it_was_recorded() {
         "{err}"
     );
 }
+
+/// Contract text with terminal escapes (a revert message, `log` text, an event topic)
+/// reaches the terminal escaped, never raw; JSON output carries it as JSON does.
+#[test]
+fn contract_text_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let wat = dir.path().join("rude.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "semel" "log" (func $log (param i32 i32)))
+             (import "semel" "revert" (func $revert (param i32 i32)))
+             (memory (export "memory") 1) (data (i32.const 0) "\1b[2J\1b]0;owned\07\0dgone")
+             (func (export "boom") (call $revert (i32.const 0) (i32.const 20)))
+             (func (export "talk") (call $log (i32.const 0) (i32.const 20))))"#,
+    )
+    .unwrap();
+    let o = semel(&d, &["deploy", wat.to_str().unwrap(), "--name", "rude"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let raw = |bytes: &[u8]| bytes.iter().any(|&b| b == 0x1b || b == 0x07 || b == b'\r');
+    let o = semel(&d, &["call", "rude", "boom"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        !raw(&o.stdout) && !raw(&o.stderr),
+        "{:?}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains(r"\u{1b}[2J"));
+    let o = semel(&d, &["query", "rude", "boom"]);
+    assert_eq!(code(&o), 1);
+    assert!(!raw(&o.stderr) && String::from_utf8_lossy(&o.stderr).contains(r"\u{1b}]0;owned"));
+    let o = semel(&d, &["--print-logs", "call", "rude", "talk"]);
+    assert_eq!(code(&o), 0);
+    assert!(!raw(&o.stderr) && String::from_utf8_lossy(&o.stderr).contains(r"\u{7}\rgone"));
+    // JSON escapes control characters itself; the text is all there.
+    let o = semel(&d, &["--json", "call", "rude", "boom"]);
+    assert!(!raw(&o.stdout));
+    assert!(
+        json(&o)["error"]
+            .as_str()
+            .unwrap()
+            .contains("\u{1b}[2J\u{1b}]0;owned\u{7}\rgone")
+    );
+}

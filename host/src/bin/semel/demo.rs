@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::Exit;
 use crate::print::outln;
-use crate::print::readable;
+use crate::print::{printable, readable};
 
 const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
 const EXCHANGE_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/exchange.wasm");
@@ -40,10 +40,15 @@ fn show(r: &Receipt) {
         }
     );
     for e in &r.events {
-        outln!("   event {}/{}: {}", e.contract, e.topic, readable(&e.data));
+        outln!(
+            "   event {}/{}: {}",
+            e.contract,
+            printable(&e.topic),
+            readable(&e.data)
+        );
     }
     if let Some(e) = &r.error {
-        outln!("   error: {e}");
+        outln!("   error: {}", printable(e));
     }
 }
 

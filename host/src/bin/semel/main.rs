@@ -445,7 +445,11 @@ fn main() -> ExitCode {
                     serde_json::json!({ "error": format!("{:#}", f.error), "exit": f.exit as u8 })
                 );
             }
-            eprintln!("semel: {:#}", f.error);
+            // Errors may quote contract text (a revert message): no control characters
+            // reach the terminal, but the host's own line breaks stay.
+            let text = format!("{:#}", f.error);
+            let lines: Vec<String> = text.split('\n').map(print::printable).collect();
+            eprintln!("semel: {}", lines.join("\n"));
             f.exit
         }
     };

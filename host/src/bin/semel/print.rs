@@ -46,6 +46,20 @@ fn print_json(value: &impl Serialize) {
     }
 }
 
+/// `text` with every control character (escape sequences, carriage returns, newlines)
+/// shown as its Rust escape, so that contract text cannot drive the terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
+}
+
 /// Bytes as text when they are printable UTF-8, else as `0x` hex.
 pub fn readable(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
@@ -71,13 +85,21 @@ pub fn receipt(r: &Receipt, json: bool) {
         r.version
     );
     if r.status == Status::Reverted {
-        outln!("  error: {}", r.error.as_deref().unwrap_or("unknown"));
+        outln!(
+            "  error: {}",
+            printable(r.error.as_deref().unwrap_or("unknown"))
+        );
     }
     for c in &r.results {
         outln!("  {}.{} -> {}", c.contract, c.method, readable(&c.output));
     }
     for e in &r.events {
-        outln!("  event {}/{}: {}", e.contract, e.topic, readable(&e.data));
+        outln!(
+            "  event {}/{}: {}",
+            e.contract,
+            printable(&e.topic),
+            readable(&e.data)
+        );
     }
     outln!("  gas used {}, state root {}", r.gas_used, r.state_root);
 }

@@ -57,11 +57,15 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         charge(&mut c, HOST_CALL_GAS + COPY_BYTE_GAS * gas_bytes(len))?;
         let bytes = read(&mut c, ptr, n)?;
         if c.data().print_logs {
-            eprintln!(
-                "[{}] {}",
-                c.data().frame().contract,
-                String::from_utf8_lossy(&bytes)
-            );
+            // Control characters escaped: contract text never drives the terminal.
+            let text: String = String::from_utf8_lossy(&bytes)
+                .chars()
+                .map(|ch| match ch.is_control() {
+                    true => ch.escape_default().to_string(),
+                    false => ch.to_string(),
+                })
+                .collect();
+            eprintln!("[{}] {text}", c.data().frame().contract);
         }
         Ok(())
     })?;
