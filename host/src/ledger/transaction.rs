@@ -134,8 +134,9 @@ impl Transaction {
                             "call {i} has both \"args\" and \"args_hex\""
                         )));
                     }
-                    // Compact, keys in the order written (serde_json's preserve_order).
-                    (Some(v), None) => v.to_string().into_bytes(),
+                    // The JSON as written, compacted: numbers, escapes and key order
+                    // byte for byte, never through a float.
+                    (Some(v), None) => compact_json(v.get()).into_bytes(),
                     (None, Some(h)) => hex::decode(&h).ok().ok_or_else(|| {
                         InputError::Json(format!("call {i}: \"args_hex\" is not hex"))
                     })?,
@@ -322,8 +323,27 @@ struct RawTx {
 struct RawCall {
     contract: String,
     method: String,
-    args: Option<serde_json::Value>,
+    args: Option<Box<serde_json::value::RawValue>>,
     args_hex: Option<String>,
+}
+
+/// `json` (valid JSON) without its insignificant whitespace: every token — numbers as
+/// written (`-0`, `1e7`, 30 digits), strings with their escapes — byte for byte.
+fn compact_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        match (in_string, c) {
+            (false, ' ' | '\t' | '\n' | '\r') => continue,
+            (false, '"') => in_string = true,
+            (true, _) if escaped => escaped = false,
+            (true, '\\') => escaped = true,
+            (true, '"') => in_string = false,
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Parses a transaction id.
@@ -431,6 +451,41 @@ mod tests {
         let logged = LoggedTx::decode(&tx.encode_content()).unwrap();
         assert_eq!(logged.body, LoggedBody::Calls(calls.clone()));
         assert_eq!(logged.call_names()[0], "token.transfer");
+    }
+
+    #[test]
+    fn arguments_are_the_json_as_written_compacted_never_rewritten() {
+        let args = |json: &str| {
+            let text =
+                format!(r#"{{"calls": [{{"contract": "c", "method": "m", "args": {json}}}]}}"#);
+            let tx = Transaction::from_json(text.as_bytes()).unwrap();
+            let TxBody::Calls(calls) = tx.body else {
+                panic!("calls")
+            };
+            String::from_utf8(calls[0].args.clone()).unwrap()
+        };
+        assert_eq!(
+            args("123456789012345678901234567890"),
+            "123456789012345678901234567890"
+        );
+        assert_eq!(args("-0"), "-0");
+        assert_eq!(args("[1e7, 1.50, -0.0]"), "[1e7,1.50,-0.0]");
+        assert_eq!(
+            args(r#"{ "b" : 1, "a" : "x \" y \\ \u0041 "  }"#),
+            r#"{"b":1,"a":"x \" y \\ \u0041 "}"#
+        );
+        assert_eq!(args("\n [ true ,\tnull ]\r\n"), "[true,null]");
+        // The same call as `semel call` passes compact text: one content, one hash.
+        let typed = br#"{"n":123456789012345678901234567890,"z":-0}"#;
+        let via_tx = Transaction::from_json(
+            format!(
+                r#"{{"id": "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f11", "calls": [{{"contract": "c", "method": "m", "args": {{ "n": 123456789012345678901234567890, "z": -0 }} }}]}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let via_call = Transaction::call("c", "m", typed.to_vec()).with_id(via_tx.id);
+        assert_eq!(via_tx.content_hash(), via_call.content_hash());
     }
 
     #[test]
