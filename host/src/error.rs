@@ -115,6 +115,14 @@ pub enum InputError {
     /// A deployed module was refused.
     #[error(transparent)]
     Module(#[from] ModuleError),
+    /// A listing named a contract that is not deployed at the version it reads.
+    #[error("no contract {name} is deployed at version {version}")]
+    UnknownContract {
+        /// The name given.
+        name: String,
+        /// The version read.
+        version: u64,
+    },
     /// A query named a version the store does not hold.
     #[error("version {asked} is not available: the store holds versions {oldest} to {latest}")]
     UnknownVersion {

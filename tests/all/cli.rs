@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::util::repo;
 
 /// The `semel` binary cargo built beside this test binary.
-fn semel_bin() -> PathBuf {
+pub(crate) fn semel_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join(format!("semel{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
+        "{} is missing: run `cargo build -p semel` first, or the tests with `cargo test --workspace`",
         bin.display()
     );
     bin
@@ -507,4 +507,26 @@ fn contract_text_cannot_drive_the_terminal() {
             .unwrap()
             .contains("\u{1b}[2J\u{1b}]0;owned\u{7}\rgone")
     );
+}
+
+/// `semel state` of a contract that is not deployed is an error naming it, not an empty
+/// listing; a deployed contract without keys lists none.
+#[test]
+fn state_of_an_unknown_contract_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        code(&semel(d, &["deploy", &counter_wat(), "--name", "counter"])),
+        0
+    );
+    let o = semel(d, &["state", "countr"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no contract countr is deployed at version 1")
+    );
+    let o = semel(d, &["state", "counter", "--at-version", "0"]);
+    assert_eq!(code(&o), 2, "not deployed yet at version 0");
+    let o = semel(d, &["--json", "state", "counter"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o).as_array().unwrap().len(), 1, "the count, 0");
 }

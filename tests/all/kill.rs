@@ -21,13 +21,8 @@ const PARALLEL: usize = 3;
 /// Distinct transaction ids the processes draw from.
 const IDS: usize = 120;
 
-fn semel_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("semel")
-}
-
 fn spawn(dir: &std::path::Path, id: Uuid) -> Child {
-    Command::new(semel_bin())
+    Command::new(crate::cli::semel_bin())
         .arg("--data-dir")
         .arg(dir)
         .args([

@@ -133,7 +133,8 @@ impl Host {
     /// `None`), in key order.
     ///
     /// # Errors
-    /// For a bad name or version, or when storage fails.
+    /// For a bad name or version, a contract not deployed at that version, or when
+    /// storage fails.
     pub fn state(
         &self,
         contract: &str,
@@ -142,6 +143,14 @@ impl Host {
     ) -> Result<Vec<Entry>, QueryError> {
         check_contract_name(contract)?;
         let (_, view) = self.view_at(at)?;
+        // An empty listing means a contract without keys, never a mistyped name.
+        if view.get(REGISTRY_NS, contract.as_bytes())?.is_none() {
+            return Err(InputError::UnknownContract {
+                name: contract.to_owned(),
+                version: view.version(),
+            }
+            .into());
+        }
         Ok(entries(&view, contract, prefix)?)
     }
 

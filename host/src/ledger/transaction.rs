@@ -110,6 +110,7 @@ impl Transaction {
     /// # Errors
     /// [`InputError`] naming the first problem.
     pub fn from_json(text: &[u8]) -> Result<Self, InputError> {
+        check_objects(text)?;
         let raw: RawTx =
             serde_json::from_slice(text).map_err(|e| InputError::Json(e.to_string()))?;
         let id = match raw.id {
@@ -118,6 +119,11 @@ impl Transaction {
         };
         let gas_limit = match raw.gas_limit {
             None => GAS_LIMIT_DEFAULT,
+            Some(n) if n.is_f64() => {
+                return Err(InputError::Json(format!(
+                    "gas limit {n} must be an integer, 1 to {GAS_LIMIT_MAX}"
+                )));
+            }
             Some(n) => n.as_u64().ok_or_else(|| InputError::GasLimit {
                 given: n.to_string(),
                 max: GAS_LIMIT_MAX,
@@ -327,6 +333,39 @@ struct RawCall {
     args_hex: Option<String>,
 }
 
+/// Refuses the sequence forms serde would also take for a struct (`[null, null, [..]]`):
+/// a transaction and each of its calls are JSON objects, as interface §3 writes them.
+fn check_objects(text: &[u8]) -> Result<(), InputError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(text).map_err(|e| InputError::Json(e.to_string()))?;
+    let not_object = |what: &str, v: &serde_json::Value| {
+        InputError::Json(format!("{what} must be a JSON object, not {}", kind(v)))
+    };
+    let tx = value
+        .as_object()
+        .ok_or_else(|| not_object("a transaction", &value))?;
+    if let Some(calls) = tx.get("calls").and_then(serde_json::Value::as_array) {
+        for (i, call) in calls.iter().enumerate() {
+            if !call.is_object() {
+                return Err(not_object(&format!("call {i}"), call));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The JSON kind of `v`, for messages.
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// `json` (valid JSON) without its insignificant whitespace: every token — numbers as
 /// written (`-0`, `1e7`, 30 digits), strings with their escapes — byte for byte.
 fn compact_json(json: &str) -> String {
@@ -478,9 +517,7 @@ mod tests {
         // The same call as `semel call` passes compact text: one content, one hash.
         let typed = br#"{"n":123456789012345678901234567890,"z":-0}"#;
         let via_tx = Transaction::from_json(
-            format!(
-                r#"{{"id": "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f11", "calls": [{{"contract": "c", "method": "m", "args": {{ "n": 123456789012345678901234567890, "z": -0 }} }}]}}"#
-            )
+            r#"{"id": "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f11", "calls": [{"contract": "c", "method": "m", "args": { "n": 123456789012345678901234567890, "z": -0 } }]}"#
             .as_bytes(),
         )
         .unwrap();
@@ -495,6 +532,18 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
+        // serde's sequence form of the structs is not a transaction.
+        assert!(
+            err(r#"[null, null, null, [["c", "m"]]]"#)
+                .contains("a transaction must be a JSON object, not an array")
+        );
+        assert!(
+            err(r#"{"calls": [["c", "m", null, null]]}"#).contains("call 0 must be a JSON object")
+        );
+        assert!(
+            err(r#"{"gas_limit": 1e7, "calls": [{"contract":"a","method":"b"}]}"#)
+                .contains("gas limit 10000000.0 must be an integer")
+        );
         assert!(err(r#"{"calls": []}"#).contains("1 to 64 calls"));
         assert!(err(r#"{"id": "nope", "calls": []}"#).contains("\"nope\" is not a UUID"));
         assert!(

@@ -31,9 +31,11 @@ fn map_redb(e: impl Into<redb::Error>) -> StorageError {
     match e.into() {
         redb::Error::Io(io) => StorageError::Io(io.to_string()),
         redb::Error::Corrupted(msg) => StorageError::Corrupt(msg),
-        redb::Error::DatabaseAlreadyOpen => {
-            StorageError::Backend("the database file is already open in this process".into())
-        }
+        redb::Error::DatabaseAlreadyOpen => StorageError::Backend(
+            "the database file is already open, by another process or another host in \
+                 this one (was the data dir's LOCK file removed while in use?)"
+                .into(),
+        ),
         other => backend_error(other),
     }
 }
