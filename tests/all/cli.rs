@@ -530,3 +530,74 @@ fn state_of_an_unknown_contract_is_an_error() {
     assert_eq!(code(&o), 0);
     assert_eq!(json(&o).as_array().unwrap().len(), 1, "the count, 0");
 }
+
+/// Every command's `--json` output is one JSON document on stdout, errors included
+/// (`{"error", "exit"}` with the exit code the process returns).
+#[test]
+fn every_command_speaks_json_errors_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let id = "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f14";
+    let tx = d.join("tx.json");
+    std::fs::write(
+        &tx,
+        r#"{"calls": [{"contract": "counter", "method": "inc"}]}"#,
+    )
+    .unwrap();
+    let tx = tx.to_str().unwrap();
+    let ok: &[(&[&str], &str)] = &[
+        (&["deploy", &counter_wat(), "--name", "counter"], "status"),
+        (&["call", "counter", "inc", "--tx-id", id], "status"),
+        (&["tx", tx], "status"),
+        (&["query", "counter", "get"], "output"),
+        (&["receipt", id], "tx_id"),
+        (&["state", "counter"], "[0].key_hex"),
+        (&["contracts"], "[0].code_hash"),
+        (&["log"], "[2].calls"),
+        (&["verify"], "state_root"),
+        (&["prune", "--keep-versions", "2"], "rows_removed"),
+    ];
+    for (args, field) in ok {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let o = semel(d, &all);
+        assert_eq!(
+            code(&o),
+            0,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v = json(&o);
+        let got = match field.strip_prefix("[0].").or(field.strip_prefix("[2].")) {
+            Some(key) => &v[if field.starts_with("[2]") { 2 } else { 0 }][key],
+            None => &v[*field],
+        };
+        assert!(!got.is_null(), "{args:?}: no {field} in {v}");
+    }
+    let bad: &[(&[&str], i64)] = &[
+        (
+            &["call", "counter", "inc", "--tx-id", id, "--sender", "eve"],
+            3,
+        ),
+        (&["query", "counter", "nope"], 1),
+        (&["receipt", "not-a-uuid"], 2),
+        (&["state", "nobody"], 2),
+        (&["call", "counter", "inc", "{not json"], 2),
+        (&["query", "counter", "get", "--at-version", "99"], 2),
+    ];
+    for (args, exit) in bad {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let o = semel(d, &all);
+        assert_eq!(i64::from(code(&o)), *exit, "{args:?}");
+        let v = json(&o);
+        assert_eq!(v["exit"], *exit, "{args:?}: {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{args:?}: {v}"
+        );
+    }
+    let missing = d.join("elsewhere");
+    let o = semel(&missing, &["--json", "contracts"]);
+    assert_eq!((code(&o), json(&o)["exit"].as_i64()), (2, Some(2)));
+}
