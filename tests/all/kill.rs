@@ -1,7 +1,11 @@
 //! Real processes killed with SIGKILL: several `semel` processes at once on one data dir
 //! submit transactions with known ids and are killed at random moments; then every id
 //! is retried. Each id must be applied exactly once, every acknowledged id must come back
-//! as a duplicate with its receipt, and `verify` must pass.
+//! as a duplicate with its receipt, and `verify` must pass. Most processes submit a fresh
+//! id (so that a kill interrupts a transaction, not a retry's lookup) and some retry an
+//! earlier one; the test prints how many kills interrupted a transaction that turned out
+//! recorded, and how many one that did not. A data dir whose database was emptied after
+//! the kills is refused, never opened as a new one.
 //!
 //! `SEMEL_KILLS=N` sets how many processes are killed (default 200).
 
@@ -18,8 +22,8 @@ use crate::util::wat;
 const DEFAULT_KILLS: usize = 200;
 /// Processes running at once.
 const PARALLEL: usize = 3;
-/// Distinct transaction ids the processes draw from.
-const IDS: usize = 120;
+/// Percent of processes that submit an id never submitted before; the others retry one.
+const FRESH_PERCENT: u64 = 80;
 
 fn spawn(dir: &std::path::Path, id: Uuid) -> Child {
     Command::new(crate::cli::semel_bin())
@@ -52,12 +56,12 @@ fn killed_processes_never_apply_a_transaction_twice() {
             .unwrap();
     }
     let mut rng = Rng::new(2026);
-    let ids: Vec<Uuid> = (0..IDS)
-        .map(|_| Uuid::from_u64_pair(rng.next(), rng.next()))
-        .collect();
+    let mut ids: Vec<Uuid> = Vec::new();
     let mut acked: BTreeMap<Uuid, Value> = BTreeMap::new();
     let mut running: Vec<(Uuid, Child, Instant, Duration)> = Vec::new();
     let mut kills = 0;
+    // Ids whose process was killed before any process acknowledged them.
+    let mut interrupted: Vec<Uuid> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     while kills < kills_wanted {
         assert!(
@@ -65,7 +69,15 @@ fn killed_processes_never_apply_a_transaction_twice() {
             "only {kills} kills in 10 minutes"
         );
         while running.len() < PARALLEL {
-            let id = ids[usize::try_from(rng.below(u64::try_from(IDS).unwrap())).unwrap()];
+            let id = match ids.is_empty() || rng.chance(FRESH_PERCENT) {
+                true => {
+                    ids.push(Uuid::from_u64_pair(rng.next(), rng.next()));
+                    ids[ids.len() - 1]
+                }
+                false => {
+                    ids[usize::try_from(rng.below(u64::try_from(ids.len()).unwrap())).unwrap()]
+                }
+            };
             let life = Duration::from_micros(rng.below(60_000));
             running.push((id, spawn(dir.path(), id), Instant::now(), life));
         }
@@ -90,6 +102,9 @@ fn killed_processes_never_apply_a_transaction_twice() {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 kills += 1;
+                if !acked.contains_key(&id) {
+                    interrupted.push(id);
+                }
             } else {
                 still.push((id, child, started, life));
             }
@@ -101,7 +116,25 @@ fn killed_processes_never_apply_a_transaction_twice() {
         child.wait().unwrap();
     }
 
+    // A database emptied after the kills (beside its log) is refused, not made anew.
+    let db = dir.path().join(semel::DB_FILE);
+    let saved = std::fs::read(&db).unwrap();
+    std::fs::write(&db, b"").unwrap();
+    assert!(matches!(
+        Host::open(dir.path(), HostOptions::default()),
+        Err(semel::HostError::DataDir(_))
+    ));
+    std::fs::write(&db, &saved).unwrap();
+
     let host = Host::open(dir.path(), HostOptions::default()).unwrap();
+    // What the kills interrupted, counted before the retries record the rest.
+    interrupted.retain(|id| !acked.contains_key(id));
+    interrupted.sort_unstable();
+    interrupted.dedup();
+    let recorded = interrupted
+        .iter()
+        .filter(|id| host.receipt(id).unwrap().is_some())
+        .count();
     for id in &ids {
         let r = host
             .submit(&Transaction::call("counter", "inc", Vec::new()).with_id(*id))
@@ -120,8 +153,13 @@ fn killed_processes_never_apply_a_transaction_twice() {
     assert_eq!(log.len(), 1 + distinct, "each id once, plus the deploy");
     host.verify().unwrap();
     eprintln!(
-        "kill test: {kills} kills, {} ids acknowledged by a process",
-        acked.len()
+        "kill test: {kills} kills, {} ids, {} acknowledged by a process; of the {} ids a \
+         kill interrupted before any acknowledgement, {recorded} turned out recorded and {} \
+         not",
+        ids.len(),
+        acked.len(),
+        interrupted.len(),
+        interrupted.len() - recorded
     );
     assert!(!acked.is_empty(), "no process finished before being killed");
 }
