@@ -601,3 +601,34 @@ fn every_command_speaks_json_errors_included() {
     let o = semel(&missing, &["--json", "contracts"]);
     assert_eq!((code(&o), json(&o)["exit"].as_i64()), (2, Some(2)));
 }
+
+/// `semel bench --data-dir DIR` runs in DIR (fresh) instead of ignoring it, refuses one
+/// that holds a store, and `--json demo` says it has no JSON form instead of printing text.
+#[test]
+fn bench_uses_a_given_data_dir_and_demo_refuses_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("bench");
+    let o = semel(&d, &["--json", "bench", "--txs", "20"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["txs"], 20);
+    assert!(d.join("semel.redb").exists(), "the bench ran elsewhere");
+    let o = semel(&d, &["bench", "--txs", "20"]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds a store"));
+    let o = semel(
+        &dir.path().join("m"),
+        &["bench", "--txs", "20", "--in-memory"],
+    );
+    assert_eq!(code(&o), 2);
+    let o = Command::new(semel_bin())
+        .args(["--json", "demo"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(
+        json(&o)["error"]
+            .as_str()
+            .unwrap()
+            .contains("no --json form")
+    );
+}

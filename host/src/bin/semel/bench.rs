@@ -4,6 +4,7 @@
 //! default. Reports throughput, per-transaction latency, fsyncs and peak memory.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ pub struct BenchArgs {
     batch: u64,
     /// Keep state in memory instead of a durable data dir
     #[arg(long)]
-    in_memory: bool,
+    pub in_memory: bool,
     /// Submitting threads
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     threads: u64,
@@ -281,8 +282,11 @@ fn progress(done: u64, total: u64) {
     );
 }
 
-pub fn run(args: &BenchArgs, json_out: bool) -> Result<Exit> {
-    let dir = tempfile::tempdir().context("cannot create a temporary data dir")?;
+/// Runs the benchmark in `data_dir` (fresh; kept afterwards) or, without one, in a
+/// temporary data dir.
+pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<Exit> {
+    let temp = tempfile::tempdir().context("cannot create a temporary data dir")?;
+    let dir = data_dir.unwrap_or(temp.path());
     let options = switched(
         HostOptions {
             durability: if args.no_fsync {
@@ -301,7 +305,7 @@ pub fn run(args: &BenchArgs, json_out: bool) -> Result<Exit> {
             options,
         )?
     } else {
-        Host::open(dir.path(), options)?
+        Host::open(dir, options)?
     });
     setup(&host, args)?;
     let commits_before = host.commits();

@@ -130,6 +130,10 @@ struct Cli {
     json: bool,
     #[command(subcommand)]
     command: Command,
+    /// Whether `--data-dir` was given on the command line (not from the environment or
+    /// the default): `semel bench` then runs there instead of in a temporary dir.
+    #[arg(skip)]
+    data_dir_given: bool,
 }
 
 #[derive(clap::Args)]
@@ -399,8 +403,27 @@ fn run(cli: &Cli) -> CliResult {
             print::pruned(&report, cli.json);
             Ok(Exit::Done)
         }
+        Command::Demo if cli.json => Err(Failure::bad_input(anyhow!(
+            "the demo is a guided run for people and has no --json form; the other commands \
+             (and `semel bench --json`) print JSON"
+        ))),
         Command::Demo => demo::run().map_err(|e| Failure::new(Exit::HostFailure, e)),
-        Command::Bench(args) => bench::run(args, cli.json).map_err(|e| {
+        Command::Bench(args) if cli.data_dir_given && args.in_memory => Err(Failure::bad_input(
+            anyhow!("semel bench --in-memory uses no data dir: drop --data-dir"),
+        )),
+        Command::Bench(_) if cli.data_dir_given && cli.data_dir.join(semel::DB_FILE).exists() => {
+            Err(Failure::bad_input(anyhow!(
+                "semel bench needs a fresh data dir, and {} holds a store: name another \
+                 (or none, for a temporary one)",
+                cli.data_dir.display()
+            )))
+        }
+        Command::Bench(args) => bench::run(
+            args,
+            cli.data_dir_given.then_some(cli.data_dir.as_path()),
+            cli.json,
+        )
+        .map_err(|e| {
             let exit = match e.downcast_ref::<SubmitError>() {
                 Some(SubmitError::Rejected(_)) => Exit::BadInput,
                 _ => Exit::HostFailure,
@@ -435,7 +458,13 @@ fn read_tx_file(file: &str) -> Result<Vec<u8>, Failure> {
 
 fn main() -> ExitCode {
     semel::disable_transparent_huge_pages();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.data_dir_given =
+        matches.value_source("data_dir") == Some(clap::parser::ValueSource::CommandLine);
     let code = match run(&cli) {
         Ok(exit) => exit,
         Err(f) => {
