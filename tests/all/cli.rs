@@ -602,8 +602,9 @@ fn every_command_speaks_json_errors_included() {
     assert_eq!((code(&o), json(&o)["exit"].as_i64()), (2, Some(2)));
 }
 
-/// `semel bench --data-dir DIR` runs in DIR (fresh) instead of ignoring it, refuses one
-/// that holds a store, and `--json demo` says it has no JSON form instead of printing text.
+/// `semel bench --data-dir DIR` runs in DIR (fresh) instead of ignoring it, and says so
+/// when it leaves it alone (it holds a store, or `--in-memory`); `--json demo` says it has
+/// no JSON form instead of printing text.
 #[test]
 fn bench_uses_a_given_data_dir_and_demo_refuses_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -612,14 +613,24 @@ fn bench_uses_a_given_data_dir_and_demo_refuses_json() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["txs"], 20);
     assert!(d.join("semel.redb").exists(), "the bench ran elsewhere");
+    let before = std::fs::read(d.join("semel.redb")).unwrap();
     let o = semel(&d, &["bench", "--txs", "20"]);
-    assert_eq!(code(&o), 2);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("holds a store"));
+    assert_eq!(code(&o), 0);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds a store, so the bench runs in a fresh")
+    );
+    assert_eq!(
+        std::fs::read(d.join("semel.redb")).unwrap(),
+        before,
+        "the store was touched"
+    );
     let o = semel(
         &dir.path().join("m"),
         &["bench", "--txs", "20", "--in-memory"],
     );
-    assert_eq!(code(&o), 2);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--data-dir is not used"));
+    assert!(!dir.path().join("m").exists());
     let o = Command::new(semel_bin())
         .args(["--json", "demo"])
         .output()

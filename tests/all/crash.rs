@@ -2,7 +2,9 @@
 //! transactions crashes at I/O points of a fault-injecting disk; the crash image is
 //! reopened, and every acknowledged transaction must be there exactly once with a
 //! byte-identical receipt, nothing half-applied (`verify` re-executes the log), and the
-//! host must go on working. Injected I/O errors give `Err`, never a receipt.
+//! host must go on working; written out as a data dir with its database emptied or
+//! removed, the image is refused, never opened as a new store. Injected I/O errors give
+//! `Err`, never a receipt.
 //!
 //! `SEMEL_CRASH_POINTS=all` crashes at every I/O point; a number samples that many.
 
@@ -215,6 +217,30 @@ fn acknowledged_transactions_survive_a_crash_while_applies_run_beside_commits() 
     crash_at_io_points(true);
 }
 
+/// The crash image as a real data dir, its database then emptied and then removed beside
+/// its log: `Host::open` must refuse it each time, never start a new store (every
+/// acknowledged id would run again).
+fn a_lost_database_is_refused(image: &[Vec<u8>], point: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(semel::DB_FILE);
+    std::fs::write(&db, b"").unwrap();
+    std::fs::write(
+        dir.path().join("semel.wal"),
+        image.get(1).map_or(&[][..], Vec::as_slice),
+    )
+    .unwrap();
+    for missing in ["is empty", "is missing"] {
+        match Host::open(dir.path(), HostOptions::default()) {
+            Err(semel::HostError::DataDir(msg)) => {
+                assert!(msg.contains(missing), "crash at I/O {point}: {msg}");
+            }
+            Err(other) => panic!("crash at I/O {point}: {other}"),
+            Ok(_) => panic!("crash at I/O {point}: a lost database opened as a new store"),
+        }
+        let _ = std::fs::remove_file(&db);
+    }
+}
+
 fn crash_at_io_points(background: bool) {
     let work = workload(7);
     // A run without faults: how many I/O operations the workload makes.
@@ -242,6 +268,9 @@ fn crash_at_io_points(background: bool) {
         let mut rng = Rng::new(point);
         for attempt in 0..2 {
             let image = disk.crash_image(&mut rng);
+            if attempt == 0 {
+                a_lost_database_is_refused(&image, point);
+            }
             let reopened = open(&FaultyDisk::with_image(image), background);
             check_recovered(
                 &reopened,

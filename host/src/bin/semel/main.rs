@@ -408,29 +408,36 @@ fn run(cli: &Cli) -> CliResult {
              (and `semel bench --json`) print JSON"
         ))),
         Command::Demo => demo::run().map_err(|e| Failure::new(Exit::HostFailure, e)),
-        Command::Bench(args) if cli.data_dir_given && args.in_memory => Err(Failure::bad_input(
-            anyhow!("semel bench --in-memory uses no data dir: drop --data-dir"),
-        )),
-        Command::Bench(_) if cli.data_dir_given && cli.data_dir.join(semel::DB_FILE).exists() => {
-            Err(Failure::bad_input(anyhow!(
-                "semel bench needs a fresh data dir, and {} holds a store: name another \
-                 (or none, for a temporary one)",
+        Command::Bench(args) if cli.data_dir_given && args.in_memory => {
+            eprintln!("semel: bench --in-memory keeps no data dir: --data-dir is not used");
+            bench::run(args, None, cli.json).map_err(bench_failure)
+        }
+        Command::Bench(args)
+            if cli.data_dir_given && cli.data_dir.join(semel::DB_FILE).exists() =>
+        {
+            eprintln!(
+                "semel: {} holds a store, so the bench runs in a fresh temporary data dir \
+                 instead (name a new or empty --data-dir to keep its data)",
                 cli.data_dir.display()
-            )))
+            );
+            bench::run(args, None, cli.json).map_err(bench_failure)
         }
         Command::Bench(args) => bench::run(
             args,
             cli.data_dir_given.then_some(cli.data_dir.as_path()),
             cli.json,
         )
-        .map_err(|e| {
-            let exit = match e.downcast_ref::<SubmitError>() {
-                Some(SubmitError::Rejected(_)) => Exit::BadInput,
-                _ => Exit::HostFailure,
-            };
-            Failure::new(exit, e)
-        }),
+        .map_err(bench_failure),
     }
+}
+
+/// A failed benchmark: bad input when a transaction was refused, else a host failure.
+fn bench_failure(e: anyhow::Error) -> Failure {
+    let exit = match e.downcast_ref::<SubmitError>() {
+        Some(SubmitError::Rejected(_)) => Exit::BadInput,
+        _ => Exit::HostFailure,
+    };
+    Failure::new(exit, e)
 }
 
 fn read_tx_file(file: &str) -> Result<Vec<u8>, Failure> {
