@@ -137,7 +137,7 @@ pub enum InputError {
 
 /// A failure of the host itself, never of a contract or of its input: nothing was
 /// recorded and no transaction id was used.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum HostError {
     /// The storage backend failed (I/O, corruption, a commit conflict).

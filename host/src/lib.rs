@@ -8,7 +8,7 @@
 //!
 //! The crate in layers, lowest first; a layer imports only those below it (a test,
 //! `tests/all/layers.rs`, holds this; `docs/ARCHITECTURE.md` explains it): the leaves
-//! (`types`, `codec`, `limits`, `poll`, `process`) → `storage/` (bytes: backends, the
+//! (`types`, `codec`, `limits`, `poll`, `process`, `text`) → `storage/` (bytes: backends, the
 //! write-ahead log, group commit) → `error` → `state/` (versioned keys, views, the
 //! recorded view, the state root, the contract registry) → `ledger/` (transactions,
 //! receipts, record layouts, the head, the exactly-once lookup) → `vm/` (wasmtime: the
@@ -25,6 +25,7 @@ mod poll;
 mod process;
 mod state;
 pub mod storage;
+mod text;
 mod types;
 mod vm;
 
@@ -37,6 +38,7 @@ pub use ledger::{Call, Transaction, TxBody, parse_id};
 pub use ledger::{CallResult, DEFAULT_SENDER, Event, Receipt, Status};
 pub use process::disable_transparent_huge_pages;
 pub use storage::{Durability, StorageError};
+pub use text::printable;
 pub use types::{CodeHash, StateRoot};
 pub use uuid::Uuid;
 

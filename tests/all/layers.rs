@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("limits.rs", 0),
     ("poll.rs", 0),
     ("process.rs", 0),
+    ("text.rs", 0),
     ("storage", 1),
     ("error.rs", 2),
     ("state", 3),

@@ -119,13 +119,8 @@ impl Host {
         }
         let mut ran = match self.writer() {
             Ok(mut head) => Sequential.execute(&self.env(), &mut head, batch),
-            Err(e) => {
-                let msg = e.to_string();
-                batch
-                    .iter()
-                    .map(|_| Err(crate::error::HostError::Resource(msg.clone()).into()))
-                    .collect()
-            }
+            // Each transaction of the batch fails with the writer's own error.
+            Err(e) => batch.iter().map(|_| Err(e.clone().into())).collect(),
         }
         .into_iter();
         drop(arrival);

@@ -50,7 +50,7 @@ impl Table {
 }
 
 /// A failure of the storage layer: never a contract's fault, never recorded.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum StorageError {
     /// The disk or file system failed.

@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::sync::Mutex;
 
+pub use semel::printable;
+
 /// The first write to stdout that failed, if one did.
 static FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
 
@@ -44,20 +46,6 @@ fn print_json(value: &impl Serialize) {
         Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("semel: cannot encode the output as JSON: {e}"),
     }
-}
-
-/// `text` with every control character (escape sequences, carriage returns, newlines)
-/// shown as its Rust escape, so that contract text cannot drive the terminal.
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped = c.is_control().then(|| c.escape_default());
-            escaped
-                .into_iter()
-                .flatten()
-                .chain((!c.is_control()).then_some(c))
-        })
-        .collect()
 }
 
 /// Bytes as text when they are printable UTF-8, else as `0x` hex.

@@ -58,13 +58,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
         let bytes = read(&mut c, ptr, n)?;
         if c.data().print_logs {
             // Control characters escaped: contract text never drives the terminal.
-            let text: String = String::from_utf8_lossy(&bytes)
-                .chars()
-                .map(|ch| match ch.is_control() {
-                    true => ch.escape_default().to_string(),
-                    false => ch.to_string(),
-                })
-                .collect();
+            let text = crate::text::printable(&String::from_utf8_lossy(&bytes));
             eprintln!("[{}] {text}", c.data().frame().contract);
         }
         Ok(())
