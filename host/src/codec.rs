@@ -133,6 +133,10 @@ impl<'a> Reader<'a> {
             _ => Err(DecodeError("bad option tag")),
         }
     }
+    /// True when every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
     /// Fails unless every byte was read: trailing bytes mean a foreign format.
     pub fn end(self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {

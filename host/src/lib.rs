@@ -30,11 +30,13 @@ mod types;
 mod vm;
 
 pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
+pub use exec::Simulated;
 pub use host::{
-    CACHE_DIR, ContractInfo, DB_FILE, HistoryEntry, Host, HostOptions, LOCK_FILE, Prewarm,
-    PruneReport, QueryOutput, StateListing, VerifyError, VerifyReport,
+    CACHE_DIR, Concurrency, ContractInfo, DB_FILE, HistoryEntry, Host, HostOptions, LOCK_FILE,
+    ParallelStats, Prewarm, PruneReport, QueryOutput, StateListing, VerifyError, VerifyReport,
+    default_workers,
 };
-pub use ledger::{Call, Transaction, TxBody, parse_id};
+pub use ledger::{AccessSet, Batch, Call, ContractAccess, KeySpec, Transaction, TxBody, parse_id};
 pub use ledger::{CallResult, DEFAULT_SENDER, Event, Receipt, Status};
 pub use process::disable_transparent_huge_pages;
 pub use storage::{Durability, StorageError};

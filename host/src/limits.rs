@@ -77,3 +77,12 @@ pub const WRITER_SPIN_MICROS_MAX: u64 = 50;
 /// `vm/prewarm/recycler.rs`): longer than a small transaction, so a lone submitter's hand-overs
 /// find it awake.
 pub const RECYCLER_SPIN_MICROS_MAX: u64 = 200;
+/// Entries (keys and prefixes, read and write, over all contracts) an access set may
+/// declare: a pessimistic batch's lock table holds them all at once.
+pub const ACCESS_SET_ENTRIES_MAX: usize = 1024;
+/// Transactions one parallel batch holds at most: its multi-version map and read sets
+/// live until the batch is committed, so this bounds their memory. A longer batch is
+/// executed as consecutive batches of at most this many, in order.
+pub const BATCH_TRANSACTIONS_MAX: usize = 10_000;
+/// Executor threads at most (`--workers`).
+pub const WORKERS_MAX: usize = 64;

@@ -643,3 +643,118 @@ fn bench_uses_a_given_data_dir_and_demo_refuses_json() {
             .contains("no --json form")
     );
 }
+
+/// Interface §5 from the command line: a batch file, its exit codes and JSON, access
+/// sets refused before anything is recorded, `simulate`, and `verify --workers`.
+#[test]
+fn batches_access_sets_simulate_and_parallel_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(
+        code(&semel(d, &["deploy", &counter_wat(), "--name", "counter"])),
+        0
+    );
+    let file = d.join("batch.json");
+    let id = "6d8a4c0e-0000-4000-8000-000000000001";
+    let inc = r#""calls": [{"contract": "counter", "method": "inc"}]"#;
+    let batch = format!(
+        r#"[{{"id": "{id}", {inc}}},
+            {{{inc}, "access": [{{"contract": "counter", "write": [{{"key_hex": "636f756e74"}}]}}]}},
+            {{{inc}, "access": [{{"contract": "counter", "read": [{{"prefix_hex": "6e"}}]}}]}},
+            {{"id": "{id}", {inc}}}]"#
+    );
+    std::fs::write(&file, &batch).unwrap();
+    for mode in ["optimistic", "pessimistic", "sequential"] {
+        let o = semel(
+            d,
+            &[
+                "--json",
+                "tx",
+                file.to_str().unwrap(),
+                "--concurrency",
+                mode,
+                "--workers",
+                "3",
+            ],
+        );
+        // The third reverts (its set does not cover "count"): exit 1.
+        assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
+        let out = json(&o);
+        let list = out.as_array().unwrap();
+        assert_eq!(list.len(), 4);
+        assert_eq!(list[0]["tx_id"], id);
+        assert_eq!(list[1]["status"], "committed");
+        assert_eq!(list[2]["status"], "reverted");
+        assert!(
+            list[2]["error"]
+                .as_str()
+                .unwrap()
+                .contains("undeclared access")
+        );
+        assert_eq!(
+            list[3]["duplicate"], true,
+            "an id twice in a batch: a duplicate"
+        );
+        assert_eq!(list[3]["version"], list[0]["version"]);
+    }
+    // The same id with other content, in a batch: a conflict entry, exit 3.
+    let conflict = format!(r#"[{{"id": "{id}", "gas_limit": 5, {inc}}}]"#);
+    std::fs::write(&file, &conflict).unwrap();
+    let o = semel(d, &["--json", "tx", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 3);
+    assert_eq!(json(&o)[0]["error"], "conflict");
+    // Malformed sets are refused naming the entry; nothing is recorded.
+    let log_len = || {
+        json(&semel(d, &["--json", "log", "--limit", "1000"]))
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = log_len();
+    for (set, names) in [
+        (
+            r#"[{"contract": "counter", "write": [{"key_hex": "zz"}]}]"#,
+            "write 0",
+        ),
+        (r#"[{"contract": "counter", "read": [{}]}]"#, "read 0"),
+        (
+            r#"[{"contract": "counter", "read": [{"key_hex": "", "prefix_hex": ""}]}]"#,
+            "not both",
+        ),
+        (r#"[{"contract": "counter", "reads": []}]"#, "unknown field"),
+    ] {
+        let bad = format!(r#"[{{{inc}}}, {{{inc}, "access": {set}}}]"#);
+        std::fs::write(&file, &bad).unwrap();
+        let o = semel(d, &["tx", file.to_str().unwrap()]);
+        assert_eq!(code(&o), 2, "{set}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("transaction 1 of the batch") && err.contains(names),
+            "{err}"
+        );
+    }
+    assert_eq!(log_len(), before, "a refused batch records nothing");
+    // Simulate: the receipts it would get and the set used; nothing recorded.
+    std::fs::write(&file, format!("[{{{inc}}}, {{{inc}}}]")).unwrap();
+    let o = semel(d, &["--json", "simulate", file.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let sims = json(&o);
+    let latest = u64::try_from(before).unwrap();
+    assert_eq!(sims[0]["version"], latest + 1);
+    assert_eq!(
+        sims[1]["version"],
+        latest + 2,
+        "each sees the ones before it"
+    );
+    assert_eq!(
+        sims[1]["access"],
+        serde_json::json!([{"contract": "counter", "read": [], "write": [{"key_hex": "636f756e74"}]}])
+    );
+    assert_eq!(log_len(), before);
+    for workers in ["1", "2", "5"] {
+        let o = semel(d, &["verify", "--workers", workers]);
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = semel(d, &["verify", "--workers", "0"]);
+    assert_eq!(code(&o), 2);
+}

@@ -4,8 +4,9 @@
 //! as a duplicate with its receipt, and `verify` must pass. Most processes submit a fresh
 //! id (so that a kill interrupts a transaction, not a retry's lookup) and some retry an
 //! earlier one; the test prints how many kills interrupted a transaction that turned out
-//! recorded, and how many one that did not. A data dir whose database was emptied after
-//! the kills is refused, never opened as a new one.
+//! recorded, and how many one that did not. One process in four sends a batch of three
+//! ids (`semel tx` with an array: a parallel batch on two workers). A data dir whose
+//! database was emptied after the kills is refused, never opened as a new one.
 //!
 //! `SEMEL_KILLS=N` sets how many processes are killed (default 200).
 
@@ -24,19 +25,28 @@ const DEFAULT_KILLS: usize = 200;
 const PARALLEL: usize = 3;
 /// Percent of processes that submit an id never submitted before; the others retry one.
 const FRESH_PERCENT: u64 = 80;
+/// Percent of processes that send a batch of three (one parallel batch).
+const BATCH_PERCENT: u64 = 25;
 
-fn spawn(dir: &std::path::Path, id: Uuid) -> Child {
-    Command::new(crate::cli::semel_bin())
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "--json",
-            "call",
-            "counter",
-            "inc",
-            "--tx-id",
-            &id.to_string(),
-        ])
+/// A process that submits `ids`: one as `semel call`, several as a batch file through
+/// `semel tx` (run in parallel by two workers), each `counter.inc`.
+fn spawn(dir: &std::path::Path, files: &std::path::Path, ids: &[Uuid]) -> Child {
+    let mut command = Command::new(crate::cli::semel_bin());
+    command.arg("--data-dir").arg(dir).arg("--json");
+    if let [id] = ids {
+        command.args(["call", "counter", "inc", "--tx-id", &id.to_string()]);
+    } else {
+        let batch: Vec<Value> = ids
+            .iter()
+            .map(|id| {
+                serde_json::json!({"id": id.to_string(), "calls": [{"contract": "counter", "method": "inc"}]})
+            })
+            .collect();
+        let file = files.join(format!("batch-{}.json", ids[0]));
+        std::fs::write(&file, serde_json::to_vec(&batch).unwrap()).unwrap();
+        command.arg("tx").arg(&file).args(["--workers", "2"]);
+    }
+    command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -50,6 +60,7 @@ fn killed_processes_never_apply_a_transaction_twice() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_KILLS);
     let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
     {
         let host = Host::open(dir.path(), HostOptions::default()).unwrap();
         host.submit(&Transaction::deploy("counter", wat("counter"), Vec::new()))
@@ -58,7 +69,7 @@ fn killed_processes_never_apply_a_transaction_twice() {
     let mut rng = Rng::new(2026);
     let mut ids: Vec<Uuid> = Vec::new();
     let mut acked: BTreeMap<Uuid, Value> = BTreeMap::new();
-    let mut running: Vec<(Uuid, Child, Instant, Duration)> = Vec::new();
+    let mut running: Vec<(Vec<Uuid>, Child, Instant, Duration)> = Vec::new();
     let mut kills = 0;
     // Ids whose process was killed before any process acknowledged them.
     let mut interrupted: Vec<Uuid> = Vec::new();
@@ -78,23 +89,43 @@ fn killed_processes_never_apply_a_transaction_twice() {
                     ids[usize::try_from(rng.below(u64::try_from(ids.len()).unwrap())).unwrap()]
                 }
             };
+            // One process in four sends a batch: this id and two fresh ones.
+            let mut batch = vec![id];
+            if rng.chance(BATCH_PERCENT) {
+                for _ in 0..2 {
+                    ids.push(Uuid::from_u64_pair(rng.next(), rng.next()));
+                    batch.push(ids[ids.len() - 1]);
+                }
+            }
             let life = Duration::from_micros(rng.below(60_000));
-            running.push((id, spawn(dir.path(), id), Instant::now(), life));
+            running.push((
+                batch.clone(),
+                spawn(dir.path(), files.path(), &batch),
+                Instant::now(),
+                life,
+            ));
         }
         std::thread::sleep(Duration::from_millis(1));
         let mut still = Vec::new();
-        for (id, mut child, started, life) in running.drain(..) {
+        for (batch, mut child, started, life) in running.drain(..) {
             if let Some(status) = child.try_wait().unwrap() {
                 let out = child.wait_with_output().unwrap();
                 if status.code() == Some(0) {
-                    let receipt: Value = serde_json::from_slice(&out.stdout).unwrap();
-                    assert_eq!(receipt["tx_id"], id.to_string());
-                    let mut first = receipt.clone();
-                    first["duplicate"] = Value::Bool(false);
-                    if let Some(earlier) = acked.get(&id) {
-                        assert_eq!(earlier, &first, "two different receipts for {id}");
+                    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+                    let receipts = match printed {
+                        Value::Array(list) => list,
+                        one => vec![one],
+                    };
+                    assert_eq!(receipts.len(), batch.len());
+                    for (id, receipt) in batch.iter().zip(receipts) {
+                        assert_eq!(receipt["tx_id"], id.to_string());
+                        let mut first = receipt.clone();
+                        first["duplicate"] = Value::Bool(false);
+                        if let Some(earlier) = acked.get(id) {
+                            assert_eq!(earlier, &first, "two different receipts for {id}");
+                        }
+                        acked.insert(*id, first);
                     }
-                    acked.insert(id, first);
                 } else {
                     assert_eq!(status.code(), Some(4), "a process failed with {status}");
                 }
@@ -102,11 +133,9 @@ fn killed_processes_never_apply_a_transaction_twice() {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 kills += 1;
-                if !acked.contains_key(&id) {
-                    interrupted.push(id);
-                }
+                interrupted.extend(batch.iter().filter(|id| !acked.contains_key(id)));
             } else {
-                still.push((id, child, started, life));
+                still.push((batch, child, started, life));
             }
         }
         running = still;

@@ -16,6 +16,7 @@ mod kill;
 mod layers;
 mod limits;
 mod model;
+mod parallel;
 mod persistence;
 mod props;
 mod seams;

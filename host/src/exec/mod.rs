@@ -4,14 +4,17 @@
 //!
 //! [`Executor`] is the seam: it takes a batch of [`Prepared`] transactions, in order,
 //! and gives one [`Staged`] result each, as if they had run one at a time in that order.
-//! [`Sequential`] does exactly that; a parallel executor (optimistic or pessimistic)
-//! lands beside it and is held to the same results.
+//! [`Sequential`] does exactly that; [`Parallel`] (optimistic or pessimistic, in
+//! `parallel/`) runs the batch on worker threads and is held to the same results.
 
+mod parallel;
 mod sequential;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
+pub(crate) use parallel::{Mode, Parallel, simulate};
+pub use parallel::{ParallelStats, Simulated};
 pub(crate) use sequential::{Sequential, run_and_stage};
 
 use crate::error::{HostError, SubmitError};

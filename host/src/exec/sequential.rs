@@ -13,9 +13,10 @@ use crate::ledger::receipt::Receipt;
 use crate::ledger::records::{
     META_LATTICE, META_VERSION, TxRecord, encode_history_entry, history_key,
 };
-use crate::ledger::transaction::TxBody;
+use crate::ledger::transaction::{Transaction, TxBody};
 use crate::state::{SnapshotView, StateView, encode_stored_value, entry_key, versioned_key};
 use crate::storage::{Table, WriteBatch};
+use crate::types::{CodeHash, StateRoot};
 use crate::vm::prewarm::early::Early;
 use crate::vm::run::{Execution, RunSetup, Work, execute};
 
@@ -77,9 +78,44 @@ pub(crate) fn run_and_stage(
         (_, hash) => hash,
     };
     let snapshot = env.committer.snapshot()?;
-    let new_version = head.version + 1;
     let base: Arc<dyn StateView> = Arc::new(SnapshotView::new(Arc::clone(&snapshot), head.version));
-    let work = match (&tx.body, code_hash) {
+    let setup = RunSetup {
+        runtime: Arc::clone(env.runtime),
+        code: Arc::clone(&snapshot),
+        base,
+        tx_id: tx.id,
+        sender: Arc::from(tx.sender.as_str()),
+        gas_limit: tx.gas_limit,
+        new_version: head.version + 1,
+        read_only: false,
+        print_logs: env.print_logs,
+        contracts: std::mem::take(&mut head.contracts),
+        access: tx.access.clone().map(Arc::new),
+        log_access: false,
+    };
+    let (mut run, spent) = execute(setup, &work_of(tx, code_hash), early)?;
+    head.contracts = std::mem::take(&mut run.contracts);
+    // Only entries just read from storage: the others are noted already.
+    for (name, code) in head.contracts.take_new() {
+        env.hints.note(&name, code);
+    }
+    let code_to_store = match (&tx.body, code_hash) {
+        (TxBody::Deploy { .. }, Some(hash)) => snapshot
+            .get(Table::Code, &hash.0)?
+            .is_none()
+            .then_some(hash),
+        _ => None,
+    };
+    // Release this run's snapshot first: an in-memory backend then commits in place.
+    drop(snapshot);
+    let mut staged = stage(env, head, p, run, code_to_store)?;
+    staged.spent = Some(spent);
+    Ok(staged)
+}
+
+/// What the run of `tx` does; a deploy's code must be prepared (`code_hash`).
+pub(crate) fn work_of(tx: &Transaction, code_hash: Option<CodeHash>) -> Work<'_> {
+    match (&tx.body, code_hash) {
         (TxBody::Calls(calls), _) => Work::Calls(calls),
         (
             TxBody::Deploy {
@@ -94,88 +130,127 @@ pub(crate) fn run_and_stage(
             init_args,
             code_len: code.len(),
         },
-        (TxBody::Deploy { .. }, None) => unreachable!("a deploy's code is prepared above"),
-    };
-    let setup = RunSetup {
-        runtime: Arc::clone(env.runtime),
-        code: Arc::clone(&snapshot),
-        base,
-        tx_id: tx.id,
-        sender: Arc::from(tx.sender.as_str()),
-        gas_limit: tx.gas_limit,
-        new_version,
-        read_only: false,
-        print_logs: env.print_logs,
-        contracts: std::mem::take(&mut head.contracts),
-    };
-    let (mut run, spent) = execute(setup, &work, early)?;
-    head.contracts = std::mem::take(&mut run.contracts);
-    // Only entries just read from storage: the others are noted already.
-    for (name, code) in head.contracts.take_new() {
-        env.hints.note(&name, code);
+        (TxBody::Deploy { .. }, None) => unreachable!("a deploy's code is prepared first"),
     }
+}
+
+/// Stages the run of `p` as the head's next version, as one batch of its own (see
+/// [`add_run`] and [`finish_batch`]).
+///
+/// # Errors
+/// When the batch cannot be staged (the head is then reloaded before its next use).
+pub(crate) fn stage(
+    env: &Env<'_>,
+    head: &mut Head,
+    p: &Prepared<'_>,
+    run: Execution,
+    code_to_store: Option<CodeHash>,
+) -> Result<Staged, SubmitError> {
     // The lattice changes in place, not in a copy: until the batch is staged, a
     // failure leaves the head stale (reloaded before the lock's next use).
     head.stale = true;
     let mut batch = WriteBatch::new();
     batch.require(head.precondition());
-    stage_writes(&run, new_version, head, &mut batch);
-    if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_hash)
-        && snapshot.get(Table::Code, &hash.0)?.is_none()
-    {
+    let version = head.version + 1;
+    let receipt = add_run(head, version, p, run, code_to_store, None, &mut batch);
+    let seq = finish_batch(env, head, batch, version, receipt.state_root, &[p.tx.id])?;
+    Ok(Staged {
+        receipt,
+        wait_for: Some(seq),
+        spent: None,
+    })
+}
+
+/// Adds the run of `p` to `batch` as `version`: its writes, the state root, the
+/// deployed code under `code_to_store` (when the store lacks it), the receipt and the
+/// records. With `root` (hashed on the workers of a parallel batch, which then set the
+/// head's lattice), the lattice is left alone; else it hashes the writes here. Returns
+/// the receipt.
+pub(crate) fn add_run(
+    head: &mut Head,
+    version: u64,
+    p: &Prepared<'_>,
+    run: Execution,
+    code_to_store: Option<CodeHash>,
+    root: Option<StateRoot>,
+    batch: &mut WriteBatch,
+) -> Receipt {
+    let tx = &*p.tx;
+    stage_writes(&run, version, head, batch, root.is_none());
+    if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_to_store) {
         batch.put(Table::Code, hash.0.to_vec(), code.clone());
     }
-    let state_root = head.lattice.root();
     let record = TxRecord {
-        version: new_version,
+        version,
         content_hash: p.content_hash,
         receipt: Receipt {
             tx_id: tx.id,
             status: run.status,
             error: run.error,
-            version: new_version,
+            version,
             results: run.results,
             events: run.events,
             gas_used: run.gas_used,
-            state_root,
+            state_root: root.unwrap_or_else(|| head.lattice.root()),
             duplicate: false,
         },
     };
     // Slices, each copied once into the batch's shared bytes.
     batch.put(Table::Txs, &tx.id.as_bytes()[..], &record.encode()[..]);
     let entry = encode_history_entry(&tx.id, &p.content);
-    batch.put(Table::History, &history_key(new_version)[..], &entry[..]);
-    batch.put(Table::Meta, META_VERSION, &new_version.to_le_bytes()[..]);
+    batch.put(Table::History, &history_key(version)[..], &entry[..]);
+    record.receipt
+}
+
+/// Stages `batch`, which takes the head to `version` (with `root`) and records `ids`:
+/// the head's meta rows go in once, however many transactions the batch holds.
+/// Returns its sequence number.
+///
+/// # Errors
+/// When the batch cannot be staged (the head stays stale and is reloaded).
+pub(crate) fn finish_batch(
+    env: &Env<'_>,
+    head: &mut Head,
+    mut batch: WriteBatch,
+    version: u64,
+    root: StateRoot,
+    ids: &[uuid::Uuid],
+) -> Result<u64, SubmitError> {
+    batch.put(Table::Meta, META_VERSION, &version.to_le_bytes()[..]);
     batch.put(Table::Meta, META_LATTICE, head.lattice.as_bytes());
-    // Release this run's snapshot first: an in-memory backend then commits in place.
-    drop(snapshot);
     let seq = env.committer.stage(batch)?;
     head.stale = false;
-    head.recent.note(seq, tx.id);
-    head.version = new_version;
+    for id in ids {
+        head.recent.note(seq, *id);
+    }
+    head.version = version;
     env.published.set(Tip {
-        version: new_version,
-        root: state_root,
+        version,
+        root,
         horizon: head.horizon,
     });
-    Ok(Staged {
-        receipt: record.receipt,
-        wait_for: Some(seq),
-        spent: Some(spent),
-    })
+    Ok(seq)
 }
 
 /// Adds a run's writes to `batch` at `version` and to the head's lattice. The run's
 /// output carries each write's old value: nothing is read here.
-fn stage_writes(run: &Execution, version: u64, head: &mut Head, batch: &mut WriteBatch) {
+fn stage_writes(
+    run: &Execution,
+    version: u64,
+    head: &mut Head,
+    batch: &mut WriteBatch,
+    hash: bool,
+) {
     for w in &run.writes {
-        head.lattice.update_cached(
-            &mut head.entry_cache,
-            &w.ns,
-            &w.key,
-            w.old.as_deref(),
-            w.new.as_deref(),
-        );
+        if hash {
+            head.lattice.update_cached(
+                &mut head.entry_cache,
+                &w.ns,
+                &w.key,
+                w.old.as_deref(),
+                w.new.as_deref(),
+            );
+        }
         batch.put(
             Table::State,
             versioned_key(&entry_key(&w.ns, &w.key), version),

@@ -21,9 +21,10 @@ mod writer_lock;
 use std::fs::File;
 use std::sync::{Arc, MutexGuard};
 
+pub use crate::exec::ParallelStats;
 pub use json::StateListing;
 pub use open::{CACHE_DIR, DB_FILE, LOCK_FILE};
-pub use options::{HostOptions, Prewarm};
+pub use options::{Concurrency, HostOptions, Prewarm, default_workers};
 pub use prune::PruneReport;
 pub use reads::{ContractInfo, HistoryEntry, QueryOutput};
 pub use verify::{VerifyError, VerifyReport};
@@ -52,6 +53,8 @@ pub struct Host {
     /// The latest staged version, for readers that do not take the writer lock.
     published: Published,
     options: HostOptions,
+    /// What its parallel batches did.
+    parallel_stats: ParallelStats,
     /// Whether opening made a new store.
     created: bool,
     /// The data dir's lock, held while the host lives.
@@ -67,6 +70,12 @@ impl std::fmt::Debug for Host {
 }
 
 impl Host {
+    /// What this host's parallel batches did since it opened: batches, fallbacks to
+    /// sequential, re-executions.
+    pub fn parallel_stats(&self) -> &ParallelStats {
+        &self.parallel_stats
+    }
+
     /// The latest recorded version (0 before any transaction). Does not wait for the
     /// writer.
     pub fn latest_version(&self) -> u64 {

@@ -232,6 +232,7 @@ impl Host {
             hints: CodeHints::default(),
             recycler,
             published: Published::new(head.tip()),
+            parallel_stats: crate::exec::ParallelStats::default(),
             head: WriterLock::new(head, options.writer_spin),
             options,
             created: false,
@@ -245,7 +246,11 @@ impl Host {
             Box::new(MemoryBackend::new()),
             None,
             Arc::clone(&self.runtime),
-            HostOptions::default(),
+            HostOptions {
+                concurrency: self.options.concurrency,
+                workers: self.options.workers,
+                ..HostOptions::default()
+            },
         )
     }
 }

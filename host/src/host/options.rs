@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::limits::{DATA_DIR_LOCK_WAIT_MS, MODULE_CACHE_BYTES_DEFAULT};
+use crate::limits::{DATA_DIR_LOCK_WAIT_MS, MODULE_CACHE_BYTES_DEFAULT, WORKERS_MAX};
 use crate::storage::Durability;
 
 /// When a submitter instantiates its first contract before it holds the writer lock.
@@ -20,6 +20,51 @@ pub enum Prewarm {
     /// Always, even when the lock is free: for tests that hold the early path to the
     /// same receipts as the plain one.
     Always,
+}
+
+/// How a batch's transactions are run (interface §5). Never changes a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concurrency {
+    /// One at a time, in order.
+    Sequential,
+    /// In parallel, speculatively, re-run when a read is invalidated (Block-STM).
+    #[default]
+    Optimistic,
+    /// In parallel under locks from the declared access sets; without a set, alone.
+    Pessimistic,
+}
+
+impl Concurrency {
+    /// The name the CLI and the benchmark JSON use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Concurrency::Sequential => "sequential",
+            Concurrency::Optimistic => "optimistic",
+            Concurrency::Pessimistic => "pessimistic",
+        }
+    }
+}
+
+impl std::str::FromStr for Concurrency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sequential" => Ok(Concurrency::Sequential),
+            "optimistic" => Ok(Concurrency::Optimistic),
+            "pessimistic" => Ok(Concurrency::Pessimistic),
+            _ => Err(format!(
+                "concurrency {s:?} is not one of optimistic, pessimistic, sequential"
+            )),
+        }
+    }
+}
+
+/// Executor threads by default: the machine's cores.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(WORKERS_MAX)
 }
 
 /// How a host is opened.
@@ -51,6 +96,13 @@ pub struct HostOptions {
     /// Latency: a group commit's merge buffer is kept for the next group
     /// (`storage/group_commit.rs`).
     pub reuse_merge_buffer: bool,
+    /// How batches run (`submit_all`, a batch file).
+    pub concurrency: Concurrency,
+    /// Executor threads for a batch, 1 to `WORKERS_MAX`.
+    pub workers: usize,
+    /// Test hook: random yields and sleeps in the optimistic scheduler, from this seed,
+    /// so that rare interleavings happen on few cores. Changes timings only.
+    pub scheduler_delays: Option<u64>,
 }
 
 impl Default for HostOptions {
@@ -66,6 +118,9 @@ impl Default for HostOptions {
             writer_spin: true,
             recent_ids: true,
             reuse_merge_buffer: true,
+            concurrency: Concurrency::default(),
+            workers: default_workers(),
+            scheduler_delays: None,
         }
     }
 }

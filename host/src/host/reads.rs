@@ -118,6 +118,8 @@ impl Host {
             read_only: true,
             print_logs: self.options.print_contract_logs,
             contracts: ContractCache::default(),
+            access: None,
+            log_access: false,
         };
         let (mut run, _spent) = execute(setup, &Work::Calls(&calls), None)?;
         match run.status {

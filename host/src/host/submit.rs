@@ -10,15 +10,25 @@
 use std::borrow::Cow;
 
 use super::{Host, Prewarm, poisoned_head};
+use crate::error::HostError;
 use crate::error::{InputError, SubmitError};
-use crate::exec::{Executor, Prepared, Sequential, Staged, run_and_stage};
+use crate::exec::{
+    Executor, Mode, Parallel, Prepared, Sequential, Simulated, Staged, run_and_stage, simulate,
+};
+use crate::host::options::Concurrency;
+use crate::ledger::access::AccessSet;
 use crate::ledger::exactly_once::{Lookup, lookup};
+use crate::ledger::head::Head;
 use crate::ledger::receipt::Receipt;
 use crate::ledger::transaction::{Transaction, TxBody};
+use crate::limits::{BATCH_TRANSACTIONS_MAX, WORKERS_MAX};
 use crate::storage::Table;
 use crate::types::CodeHash;
 use crate::vm::prewarm::early::prepare_early;
 use crate::vm::validate;
+
+/// Transactions a batch holds at least for its preparation to be spread over threads.
+const PARALLEL_PREPARE_MIN: usize = 64;
 
 /// A submission after its checks outside the writer lock.
 enum Checked<'a> {
@@ -103,7 +113,7 @@ impl Host {
     pub fn submit_all(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
         // Counted as a submission: a lone submitter's recycler must not spin beside a batch.
         let _visit = self.recycler.as_ref().map(|r| r.visit());
-        let checked: Vec<_> = txs.iter().map(|tx| self.prepare(tx)).collect();
+        let checked = self.prepare_all(txs);
         let arrival = self.committer.arrive();
         let mut results: Vec<Option<Result<Staged, SubmitError>>> = Vec::with_capacity(txs.len());
         let mut batch = Vec::new();
@@ -118,7 +128,7 @@ impl Host {
             }
         }
         let mut ran = match self.writer() {
-            Ok(mut head) => Sequential.execute(&self.env(), &mut head, batch),
+            Ok(mut head) => self.execute_batch(&mut head, batch),
             // Each transaction of the batch fails with the writer's own error.
             Err(e) => batch.iter().map(|_| Err(e.clone().into())).collect(),
         }
@@ -129,6 +139,98 @@ impl Host {
             .map(|r| r.unwrap_or_else(|| ran.next().expect("one result per transaction run")))
             .map(|s| s.and_then(|s| self.acknowledge(s)))
             .collect()
+    }
+
+    /// What `txs` would do against the latest state, in order, each seeing the ones
+    /// before it: per transaction the receipt it would get and the access set it used
+    /// (a duplicate: its stored receipt and no accesses). Records nothing.
+    pub fn simulate(&self, txs: &[Transaction]) -> Vec<Result<Simulated, SubmitError>> {
+        let checked: Vec<_> = txs.iter().map(|tx| self.prepare(tx)).collect();
+        let mut runs = Vec::new();
+        for c in &checked {
+            if let Ok(Checked::New(p)) = c {
+                runs.push(p);
+            }
+        }
+        let ran = self
+            .committer
+            .snapshot()
+            .map_err(HostError::from)
+            .and_then(|snapshot| {
+                let head = Head::read(&*snapshot)?;
+                simulate(&self.env(), &head, snapshot, runs)
+            });
+        let mut ran = match ran {
+            Ok(ran) => ran.into_iter(),
+            Err(e) => return txs.iter().map(|_| Err(e.clone().into())).collect(),
+        };
+        checked
+            .into_iter()
+            .map(|c| match c {
+                Ok(Checked::Recorded(staged)) => Ok(Simulated {
+                    receipt: staged.receipt,
+                    access: AccessSet::default(),
+                }),
+                Ok(Checked::New(_)) => Ok(ran.next().expect("one simulation per run")),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
+
+    /// Runs a batch with the executor the options choose, in pieces of at most
+    /// `BATCH_TRANSACTIONS_MAX`.
+    fn execute_batch(
+        &self,
+        head: &mut Head,
+        mut batch: Vec<Prepared<'_>>,
+    ) -> Vec<Result<Staged, SubmitError>> {
+        let mode = match self.options.concurrency {
+            Concurrency::Sequential => None,
+            Concurrency::Optimistic => Some(Mode::Optimistic),
+            Concurrency::Pessimistic => Some(Mode::Pessimistic),
+        };
+        let mut out = Vec::with_capacity(batch.len());
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(BATCH_TRANSACTIONS_MAX));
+            let piece = std::mem::replace(&mut batch, rest);
+            out.extend(match mode {
+                None => Sequential.execute(&self.env(), head, piece),
+                Some(mode) => Parallel {
+                    mode,
+                    workers: self.options.workers.clamp(1, WORKERS_MAX),
+                    delays: self.options.scheduler_delays,
+                    stats: &self.parallel_stats,
+                }
+                .execute(&self.env(), head, piece),
+            });
+        }
+        out
+    }
+
+    /// [`Host::prepare`] of each of `txs`, in order; a long batch that runs in parallel
+    /// is prepared in parallel too (hashing and looking ids up is work the batch's
+    /// workers would otherwise wait for).
+    fn prepare_all<'a>(&self, txs: &'a [Transaction]) -> Vec<Result<Checked<'a>, SubmitError>> {
+        let workers = self.options.workers.clamp(1, WORKERS_MAX);
+        if self.options.concurrency == Concurrency::Sequential
+            || workers < 2
+            || txs.len() < PARALLEL_PREPARE_MIN
+        {
+            return txs.iter().map(|tx| self.prepare(tx)).collect();
+        }
+        let chunk = txs.len().div_ceil(workers);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = txs
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || part.iter().map(|tx| self.prepare(tx)).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
     }
 
     /// Checks input, converts WAT, hashes content, looks the id up and prepares code: all

@@ -9,8 +9,9 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::error::HostError;
-use crate::host::Host;
 use crate::host::prune::all_rows;
+use crate::host::{Concurrency, Host};
+use crate::ledger::receipt::Receipt;
 use crate::ledger::records::{TxRecord, decode_history_entry, history_key};
 use crate::ledger::transaction::{LoggedBody, LoggedTx, Transaction, TxBody};
 use crate::state::{LtHash, decode_state_key, decode_stored_value};
@@ -66,31 +67,24 @@ impl Host {
         let (latest, stored_lattice) = (head.version, head.lattice);
         let snap = self.snapshot()?;
         let fresh = self.scratch()?;
-        for version in 1..=latest {
-            let tx = logged_transaction(&*snap, version)?;
-            let replayed = fresh
-                .submit(&tx)
-                .map_err(|e| mismatch(version, format!("re-execution refused it: {e}")))?;
-            let stored = snap
-                .get(Table::Txs, tx.id.as_bytes())?
-                .ok_or_else(|| mismatch(version, format!("no receipt for {}", tx.id)))?;
-            let stored = TxRecord::decode(&stored).map_err(StorageError::from)?;
-            if stored.version != version || stored.content_hash != tx.content_hash() {
-                return Err(mismatch(
-                    version,
-                    "the receipt index does not match the log",
-                ));
+        // Batch by batch, as the host's options run batches (in parallel unless
+        // sequential): the results must be the log's either way.
+        let mut from = 1;
+        while from <= latest {
+            let to = latest.min(from + VERIFY_BATCH - 1);
+            let txs = (from..=to)
+                .map(|v| logged_transaction(&*snap, v))
+                .collect::<Result<Vec<_>, _>>()?;
+            let replayed = match self.options.concurrency {
+                Concurrency::Sequential => txs.iter().map(|tx| fresh.submit(tx)).collect(),
+                _ => fresh.submit_all(&txs),
+            };
+            for ((version, tx), replayed) in (from..=to).zip(&txs).zip(replayed) {
+                let replayed = replayed
+                    .map_err(|e| mismatch(version, format!("re-execution refused it: {e}")))?;
+                check_receipt(&*snap, version, tx, &replayed)?;
             }
-            if stored.receipt != replayed {
-                return Err(mismatch(
-                    version,
-                    format!(
-                        "stored receipt differs from re-execution:\n  stored:   {}\n  replayed: {}",
-                        stored.receipt.to_json(),
-                        replayed.to_json()
-                    ),
-                ));
-            }
+            from = to + 1;
         }
         let fresh_snap = fresh.snapshot()?;
         compare_state(&*snap, &*fresh_snap, self.horizon())?;
@@ -113,6 +107,39 @@ impl Host {
         })
     }
 }
+
+/// Checks the stored receipt of the transaction at `version` against its re-execution.
+fn check_receipt(
+    snap: &dyn Snapshot,
+    version: u64,
+    tx: &Transaction,
+    replayed: &Receipt,
+) -> Result<(), VerifyError> {
+    let stored = snap
+        .get(Table::Txs, tx.id.as_bytes())?
+        .ok_or_else(|| mismatch(version, format!("no receipt for {}", tx.id)))?;
+    let stored = TxRecord::decode(&stored).map_err(StorageError::from)?;
+    if stored.version != version || stored.content_hash != tx.content_hash() {
+        return Err(mismatch(
+            version,
+            "the receipt index does not match the log",
+        ));
+    }
+    if stored.receipt != *replayed {
+        return Err(mismatch(
+            version,
+            format!(
+                "stored receipt differs from re-execution:\n  stored:   {}\n  replayed: {}",
+                stored.receipt.to_json(),
+                replayed.to_json()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Transactions `verify` re-executes as one batch.
+const VERIFY_BATCH: u64 = 1000;
 
 /// The recorded transaction at `version`, rebuilt for re-execution.
 fn logged_transaction(snap: &dyn Snapshot, version: u64) -> Result<Transaction, StorageError> {
@@ -144,6 +171,7 @@ fn logged_transaction(snap: &dyn Snapshot, version: u64) -> Result<Transaction, 
         sender: logged.sender,
         gas_limit: logged.gas_limit,
         body,
+        access: logged.access,
     })
 }
 

@@ -1,13 +1,16 @@
 //! The ledger: what a transaction is and what is recorded of it. Transactions and their
-//! content hash ([`transaction`]), receipts ([`receipt`]), the layouts of the records
+//! content hash ([`transaction`]), access sets ([`access`]), receipts ([`receipt`]), the layouts of the records
 //! in storage ([`records`]), the head that commits advance ([`head`]), and the
 //! exactly-once lookup ([`exactly_once`]).
 
+pub(crate) mod access;
 pub(crate) mod exactly_once;
 pub(crate) mod head;
+pub(crate) mod names;
 pub(crate) mod receipt;
 pub(crate) mod records;
 pub(crate) mod transaction;
 
+pub use access::{AccessSet, ContractAccess, KeySpec};
 pub use receipt::{CallResult, Event, Receipt, Status};
-pub use transaction::{Call, DEFAULT_SENDER, Transaction, TxBody, parse_id};
+pub use transaction::{Batch, Call, DEFAULT_SENDER, Transaction, TxBody, parse_id};

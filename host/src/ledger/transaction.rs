@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::InputError;
+use crate::ledger::access::AccessSet;
+pub use crate::ledger::names::{check_contract_name, check_method_name};
 use crate::limits::{
-    ARG_BYTES_MAX, CALLS_PER_TX_MAX, CONTRACT_NAME_BYTES_MAX, GAS_LIMIT_DEFAULT, GAS_LIMIT_MAX,
-    METHOD_NAME_BYTES_MAX, SENDER_BYTES_MAX,
+    ARG_BYTES_MAX, CALLS_PER_TX_MAX, GAS_LIMIT_DEFAULT, GAS_LIMIT_MAX, SENDER_BYTES_MAX,
 };
 use crate::types::CodeHash;
 
@@ -53,6 +54,8 @@ pub struct Transaction {
     pub gas_limit: u64,
     /// What it does.
     pub body: TxBody,
+    /// The keys it declares it reads and writes (interface §5); enforced when given.
+    pub access: Option<AccessSet>,
 }
 
 impl Transaction {
@@ -67,6 +70,7 @@ impl Transaction {
                 method: method.to_owned(),
                 args: args.into(),
             }]),
+            access: None,
         }
     }
 
@@ -81,6 +85,7 @@ impl Transaction {
                 code: code.into(),
                 init_args: init_args.into(),
             },
+            access: None,
         }
     }
 
@@ -95,6 +100,13 @@ impl Transaction {
     #[must_use]
     pub fn with_sender(mut self, sender: &str) -> Self {
         self.sender = sender.to_owned();
+        self
+    }
+
+    /// The same transaction with a declared access set.
+    #[must_use]
+    pub fn with_access(mut self, access: AccessSet) -> Self {
+        self.access = Some(access);
         self
     }
 
@@ -155,14 +167,48 @@ impl Transaction {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let access = raw.access.as_ref().map(AccessSet::from_json).transpose()?;
         let tx = Transaction {
             id,
             sender: raw.sender.unwrap_or_else(|| DEFAULT_SENDER.to_owned()),
             gas_limit,
             body: TxBody::Calls(calls),
+            access,
         };
         tx.check()?;
         Ok(tx)
+    }
+
+    /// Reads a transaction, or a batch (a JSON array of transactions, interface §5).
+    /// A batch is checked whole: one refused transaction refuses it all.
+    ///
+    /// # Errors
+    /// [`InputError`] naming the first problem (and, in a batch, which transaction).
+    pub fn batch_from_json(text: &[u8]) -> Result<Batch, InputError> {
+        let first = text.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'[') {
+            return Self::from_json(text).map(Batch::One);
+        }
+        let items: Vec<Box<serde_json::value::RawValue>> =
+            serde_json::from_slice(text).map_err(|e| InputError::Json(e.to_string()))?;
+        if items.is_empty() {
+            return Err(InputError::Json(
+                "a batch needs at least one transaction".into(),
+            ));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                Self::from_json(raw.get().as_bytes()).map_err(|e| match e {
+                    InputError::Json(m) => {
+                        InputError::Json(format!("transaction {i} of the batch: {m}"))
+                    }
+                    e => InputError::Json(format!("transaction {i} of the batch: {e}")),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Batch::Many)
     }
 
     /// Checks names, sizes and gas against the limits.
@@ -197,6 +243,9 @@ impl Transaction {
                 check_contract_name(name)?;
                 check_args(0, init_args)?;
             }
+        }
+        if let Some(access) = &self.access {
+            access.check()?;
         }
         Ok(())
     }
@@ -247,9 +296,26 @@ impl Transaction {
                     .bytes(init_args);
             }
         }
+        // Absent, nothing: the content of a transaction without one is as before.
+        if let Some(access) = &self.access {
+            w.u8(ACCESS_TAG);
+            access.encode(&mut w);
+        }
         w.finish()
     }
 }
+
+/// What `semel tx` and `POST /v1/tx` take: one transaction, or a batch of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// A transaction (its result is a receipt).
+    One(Transaction),
+    /// A batch (its result is an array), in order.
+    Many(Vec<Transaction>),
+}
+
+/// Marks an access set after a content's body.
+const ACCESS_TAG: u8 = 1;
 
 /// A transaction as the log stores it: deploys name their code by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,6 +323,7 @@ pub(crate) struct LoggedTx {
     pub sender: String,
     pub gas_limit: u64,
     pub body: LoggedBody,
+    pub access: Option<AccessSet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,11 +362,17 @@ impl LoggedTx {
             },
             _ => return Err(DecodeError("bad transaction kind")),
         };
+        let access = match r.is_empty() {
+            true => None,
+            false if r.u8()? == ACCESS_TAG => Some(AccessSet::decode(&mut r)?),
+            false => return Err(DecodeError("bad tag after a transaction's body")),
+        };
         r.end()?;
         Ok(Self {
             sender,
             gas_limit,
             body,
+            access,
         })
     }
 
@@ -322,6 +395,7 @@ struct RawTx {
     sender: Option<String>,
     gas_limit: Option<serde_json::Number>,
     calls: Vec<RawCall>,
+    access: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -391,50 +465,6 @@ fn compact_json(json: &str) -> String {
 /// [`InputError::BadId`] when `text` is not a UUID.
 pub fn parse_id(text: &str) -> Result<Uuid, InputError> {
     Uuid::parse_str(text).map_err(|_| InputError::BadId(text.to_owned()))
-}
-
-/// Checks a contract name: 1 to 64 characters of `[A-Za-z0-9_.-]`.
-///
-/// # Errors
-/// [`InputError::BadContractName`] saying what is wrong.
-pub fn check_contract_name(name: &str) -> Result<(), InputError> {
-    let why = if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > CONTRACT_NAME_BYTES_MAX {
-        Some("it is longer than 64 characters")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
-        Some("only A-Z, a-z, 0-9, '_', '.' and '-' are allowed")
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(InputError::BadContractName {
-            name: name.to_owned(),
-            why,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Checks a method name: 1 to 64 bytes.
-///
-/// # Errors
-/// [`InputError::BadMethodName`] saying what is wrong.
-pub fn check_method_name(name: &str) -> Result<(), InputError> {
-    let why = if name.is_empty() {
-        "it is empty"
-    } else if name.len() > METHOD_NAME_BYTES_MAX {
-        "it is longer than 64 bytes"
-    } else {
-        return Ok(());
-    };
-    Err(InputError::BadMethodName {
-        name: name.to_owned(),
-        why,
-    })
 }
 
 fn check_sender(name: &str) -> Result<(), InputError> {

@@ -73,6 +73,26 @@ impl ContractCache {
         }
     }
 
+    /// Drops the entries of contracts deployed after `version` (and the list of new
+    /// ones): what a speculative run may have read from a deploy that never commits.
+    pub(crate) fn retain_upto(&mut self, version: u64) {
+        self.entries.retain(|_, r| r.version <= version);
+        self.new.clear();
+    }
+
+    /// A copy of the entries of contracts deployed at or before `version`.
+    pub(crate) fn clone_upto(&self, version: u64) -> Self {
+        Self {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(_, r)| r.version <= version)
+                .map(|(k, r)| (k.clone(), *r))
+                .collect(),
+            new: Vec::new(),
+        }
+    }
+
     /// The contracts and code of the entries inserted since the last call.
     pub(crate) fn take_new(&mut self) -> Vec<(Box<str>, CodeHash)> {
         std::mem::take(&mut self.new)

@@ -146,6 +146,36 @@ impl LtHash {
         }
     }
 
+    /// As [`LtHash::update_cached`] on a worker: old entries' lanes may also come from
+    /// `shared` (the writer's cache, read-only meanwhile); new ones go to `local`.
+    pub fn update_shared(
+        &mut self,
+        shared: &EntryCache,
+        local: &mut EntryCache,
+        ns: &str,
+        key: &[u8],
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            let hash = Self::entry_hash(ns, key, old);
+            match (local.0.remove(&hash), shared.0.get(&hash)) {
+                (Some(bytes), _) => self.add_bytes(&bytes, false),
+                (None, Some(bytes)) => self.add_bytes(bytes, false),
+                (None, None) => self.add_bytes(&Self::expand(&hash), false),
+            }
+        }
+        if let Some(new) = new {
+            let hash = Self::entry_hash(ns, key, new);
+            let bytes = Self::expand(&hash);
+            self.add_bytes(&bytes, true);
+            local.insert(hash, bytes);
+        }
+    }
+
     /// The state root this lattice commits to.
     pub fn root(&self) -> StateRoot {
         StateRoot(*blake3::hash(self.as_bytes()).as_bytes())
@@ -191,6 +221,21 @@ fn lanewise(a: &mut [u8; LTHASH_BYTES], b: &[u8; LTHASH_BYTES], op: impl Fn(u16,
 pub struct EntryCache(HashMap<[u8; 32], Box<[u8; LTHASH_BYTES]>>);
 
 impl EntryCache {
+    /// Keeps `bytes` as the lanes of the entry with hash `hash`; a full cache starts over.
+    fn insert(&mut self, hash: [u8; 32], bytes: Box<[u8; LTHASH_BYTES]>) {
+        if self.0.len() >= ENTRY_CACHE_ENTRIES {
+            self.0.clear();
+        }
+        self.0.insert(hash, bytes);
+    }
+
+    /// Takes in the entries of `other` (a worker's).
+    pub fn absorb(&mut self, other: EntryCache) {
+        for (hash, bytes) in other.0 {
+            self.insert(hash, bytes);
+        }
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -12,6 +12,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use wasmtime::{AsContextMut, Instance, Memory};
 
 use crate::error::HostError;
+use crate::ledger::access::{AccessLog, AccessSet, KeySpec, undeclared};
 pub(crate) use crate::ledger::receipt::Event;
 use crate::limits::EVENTS_PER_TX_MAX;
 use crate::state::registry::{ContractCache, ContractRecord, REGISTRY_NS};
@@ -45,6 +46,10 @@ pub(crate) enum Abort {
     /// Gas ran out: ends the whole transaction, no frame can catch it.
     #[error("out of gas")]
     OutOfGas,
+    /// An access outside the transaction's declared set: ends the whole transaction
+    /// (reverted), so that what it did not declare it never read.
+    #[error("{0}")]
+    Undeclared(String),
     /// The host failed under the contract: ends the transaction with an `Err`.
     #[error(transparent)]
     Host(#[from] HostError),
@@ -76,6 +81,21 @@ pub(crate) struct TxCtx {
     /// An instance made before the run (see `prewarm/early.rs`), until a frame of its
     /// code takes it.
     pub ready: Option<Ready>,
+    /// The transaction's declared access set, enforced on every access when given.
+    pub access: Option<Arc<AccessSet>>,
+    /// Every access made, when the run is a simulation that reports them.
+    pub access_log: Option<AccessLog>,
+}
+
+/// A contract's access to its own keys, as an access set allows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Access<'a> {
+    /// `storage_get` of a key.
+    Read(&'a [u8]),
+    /// `storage_set` or `storage_remove` of a key.
+    Write(&'a [u8]),
+    /// `storage_next` over the keys with a prefix.
+    Scan(&'a [u8]),
 }
 
 /// A fresh instance made ahead of its frame.
@@ -107,7 +127,43 @@ impl TxCtx {
             print_logs: false,
             contracts: ContractCache::default(),
             ready: None,
+            access: None,
+            access_log: None,
         }
+    }
+
+    /// Checks an access of the running frame's contract against the declared set, and
+    /// logs it when the run reports its accesses.
+    ///
+    /// # Errors
+    /// [`Abort::Undeclared`] when a set is declared and does not allow it.
+    pub fn allow(&mut self, access: Access<'_>) -> Result<(), Abort> {
+        if self.access.is_none() && self.access_log.is_none() {
+            return Ok(());
+        }
+        let contract = Arc::clone(&self.frame().contract);
+        if let Some(set) = &self.access {
+            let (allowed, what, key) = match access {
+                Access::Read(k) => (set.allows_read(&contract, k), "a read", k),
+                Access::Write(k) => (set.allows_write(&contract, k), "a write", k),
+                Access::Scan(p) => (
+                    set.allows_scan(&contract, p),
+                    "a walk (storage_next) of the prefix",
+                    p,
+                ),
+            };
+            if !allowed {
+                return Err(Abort::Undeclared(undeclared(what, &contract, key)));
+            }
+        }
+        if let Some(log) = &mut self.access_log {
+            match access {
+                Access::Read(k) => log.note(&contract, KeySpec::Key(k.to_vec()), false),
+                Access::Write(k) => log.note(&contract, KeySpec::Key(k.to_vec()), true),
+                Access::Scan(p) => log.note(&contract, KeySpec::Prefix(p.to_vec()), false),
+            }
+        }
+        Ok(())
     }
 
     /// The value of `(ns, key)` as the running frame sees it.

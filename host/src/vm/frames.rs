@@ -182,7 +182,7 @@ fn classify(e: wasmtime::Error) -> wasmtime::Result<FrameEnd> {
         return match abort {
             Abort::Revert(m) => Ok(FrameEnd::Failed(format!("reverted: {m}"))),
             Abort::Fault(m) => Ok(FrameEnd::Failed(m.clone())),
-            Abort::OutOfGas | Abort::Host(_) => Err(e),
+            Abort::OutOfGas | Abort::Undeclared(_) | Abort::Host(_) => Err(e),
         };
     }
     match e.downcast_ref::<Trap>() {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use wasmtime::Store;
 
 use crate::error::HostError;
+use crate::ledger::access::{AccessLog, AccessSet};
 use crate::ledger::receipt::{CallResult, Status};
 use crate::ledger::transaction::Call;
 use crate::state::registry::{ContractCache, ContractRecord, REGISTRY_NS};
@@ -53,6 +54,10 @@ pub(crate) struct RunSetup {
     pub print_logs: bool,
     /// Registry entries read lately; the run hands them back in its [`Execution`].
     pub contracts: ContractCache,
+    /// The transaction's declared access set, enforced when given.
+    pub access: Option<Arc<AccessSet>>,
+    /// Whether to report the accesses made (`simulate`).
+    pub log_access: bool,
 }
 
 /// One key a run changed: its value before the run and after.
@@ -85,6 +90,8 @@ pub(crate) struct Execution {
     pub reads: ReadSet,
     /// The setup's registry entries, with those this run read.
     pub contracts: ContractCache,
+    /// The accesses the run made, as a set to declare, when the setup asked for them.
+    pub access_used: Option<AccessSet>,
 }
 
 /// Runs `work`, in the `early` store when there is one; the run's store comes back
@@ -118,6 +125,8 @@ pub(crate) fn execute(
     ctx.sender = Arc::clone(&setup.sender);
     ctx.print_logs = setup.print_logs;
     ctx.contracts = std::mem::take(&mut setup.contracts);
+    ctx.access = setup.access.take();
+    ctx.access_log = setup.log_access.then(AccessLog::default);
     store
         .set_fuel(setup.gas_limit)
         .map_err(|e| HostError::Engine(format!("fuel: {e:#}")))?;
@@ -141,6 +150,7 @@ pub(crate) fn execute(
                 Some(format!("out of gas (gas limit {})", setup.gas_limit)),
                 Vec::new(),
             ),
+            Ok(Abort::Undeclared(message)) => (Status::Reverted, Some(message), Vec::new()),
             Ok(Abort::Host(e)) => return Err(e),
             Ok(other) => return Err(HostError::Engine(format!("unexpected abort: {other}"))),
             Err(e) => return Err(HostError::Engine(format!("wasm execution failed: {e:#}"))),
@@ -159,6 +169,8 @@ pub(crate) fn execute(
         std::mem::take(&mut ctx.contracts),
     );
     ctx.writes = Default::default();
+    ctx.access = None;
+    let access_used = ctx.access_log.take().map(|log| log.to_set());
     let spent = Spent::new(RunStore { store, turn });
     let run = Execution {
         status,
@@ -169,6 +181,7 @@ pub(crate) fn execute(
         writes,
         reads,
         contracts,
+        access_used,
     };
     Ok((run, spent))
 }
@@ -314,6 +327,8 @@ mod tests {
             read_only: false,
             print_logs: false,
             contracts,
+            access: None,
+            log_access: false,
         };
         execute(setup, &Work::Calls(calls), None).unwrap().0
     }

@@ -58,6 +58,13 @@ pub struct BenchArgs {
     /// Skip the fsync of each commit (a crash may lose the latest transactions)
     #[arg(long)]
     no_fsync: bool,
+    /// Executor threads for each batch [default: the machine's cores]
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u16).range(1..=64))]
+    workers: Option<u16>,
+    /// How batches run: optimistic, pessimistic (each transaction declares the access
+    /// set a simulation finds, before the clock starts) or sequential
+    #[arg(long, value_name = "MODE", default_value = "optimistic")]
+    concurrency: semel::Concurrency,
     /// Turn latency mechanisms off, to measure what each buys (BENCHMARKS.md's index);
     /// `all` turns every one off
     #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
@@ -251,6 +258,17 @@ fn transaction(args: &BenchArgs, rng: &mut Rng, n: u64) -> Transaction {
     .with_id(Uuid::new_v4())
 }
 
+/// Declares on each of `txs` the access set a simulation of it finds.
+fn declare(host: &Host, txs: &mut [Transaction]) -> Result<()> {
+    for chunk in txs.chunks_mut(1000) {
+        let sims = host.simulate(chunk);
+        for (tx, sim) in chunk.iter_mut().zip(sims) {
+            tx.access = Some(sim?.access);
+        }
+    }
+    Ok(())
+}
+
 /// Peak resident memory of this process, from `/proc/self/status` (0 where unknown).
 fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -294,10 +312,15 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
             } else {
                 Durability::Immediate
             },
+            concurrency: args.concurrency,
+            workers: args
+                .workers
+                .map_or_else(semel::default_workers, usize::from),
             ..HostOptions::default()
         },
         &args.off,
     );
+    let workers = options.workers;
     let host = Arc::new(if args.in_memory {
         Host::with_backend(
             Box::new(semel::storage::MemoryBackend::new()),
@@ -308,31 +331,44 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
         Host::open(dir, options)?
     });
     setup(&host, args)?;
+    // Made before the clock starts; with declared sets, each from a simulation.
+    let per_thread = args.txs.div_ceil(args.threads);
+    let mut work = Vec::new();
+    for t in 0..args.threads {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
+        let count = per_thread.min(args.txs.saturating_sub(t * per_thread));
+        let mut txs: Vec<_> = (0..count).map(|n| transaction(args, &mut rng, n)).collect();
+        if args.concurrency == semel::Concurrency::Pessimistic {
+            declare(&host, &mut txs)?;
+        }
+        work.push(txs);
+    }
     let commits_before = host.commits();
+    let stats = host.parallel_stats();
+    let before = (
+        stats.reexecutions(),
+        stats.run_nanos(),
+        stats.commit_nanos(),
+    );
     let done = Arc::new(AtomicU64::new(0));
     let show_progress = std::io::stderr().is_terminal() && !json_out;
     let started = Instant::now();
-    let per_thread = args.txs.div_ceil(args.threads);
-    let handles: Vec<_> = (0..args.threads)
-        .map(|t| {
+    let handles: Vec<_> = work
+        .into_iter()
+        .map(|all| {
             let host = Arc::clone(&host);
             let done = Arc::clone(&done);
             let args = args.clone();
-            let count = per_thread.min(args.txs.saturating_sub(t * per_thread));
             std::thread::spawn(move || -> Result<Vec<Duration>> {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
                 let mut latencies = Vec::new();
-                let mut sent = 0;
-                while sent < count {
-                    let n = args.batch.min(count - sent);
-                    let txs: Vec<_> = (0..n)
-                        .map(|i| transaction(&args, &mut rng, sent + i))
-                        .collect();
+                let batch = usize::try_from(args.batch).unwrap_or(usize::MAX);
+                for txs in all.chunks(batch) {
+                    let n = u64::try_from(txs.len())?;
                     let t0 = Instant::now();
                     let results = if n == 1 {
                         vec![host.submit(&txs[0])]
                     } else {
-                        host.submit_all(&txs)
+                        host.submit_all(txs)
                     };
                     let took = t0.elapsed();
                     for r in results {
@@ -345,7 +381,6 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
                         }
                         latencies.push(took);
                     }
-                    sent += n;
                     done.fetch_add(n, Ordering::Relaxed);
                 }
                 Ok(latencies)
@@ -384,6 +419,13 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
         "p99_us": percentile(&latencies, 990),
         "fsyncs": fsyncs,
         "peak_rss_bytes": peak_rss_bytes(),
+        "concurrency": args.concurrency.name(),
+        "workers": workers,
+        "reexecutions": stats.reexecutions() - before.0,
+        // Where a parallel batch's time went: the parallel part (runs, validation, state
+        // roots) and the in-order commit on one thread.
+        "parallel_seconds": (stats.run_nanos() - before.1) as f64 / 1e9,
+        "in_order_seconds": (stats.commit_nanos() - before.2) as f64 / 1e9,
     });
     if json_out {
         outln!("{report}");
@@ -401,9 +443,12 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
             peak_rss_bytes() / (1024 * 1024),
         );
         outln!(
-            "  (batch {}, threads {}, {}{})",
+            "  (batch {}, threads {}, {} with {} workers, {} re-executions, {}{})",
             args.batch,
             args.threads,
+            args.concurrency.name(),
+            workers,
+            report["reexecutions"],
             if args.in_memory {
                 "in memory"
             } else {

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use semel::{
-    Host, HostError, HostOptions, InputError, QueryError, SubmitError, Transaction, TxBody,
+    Batch, Host, HostError, HostOptions, InputError, QueryError, SubmitError, Transaction, TxBody,
     VerifyError,
 };
 
@@ -149,6 +149,29 @@ struct TxOptions {
     gas: u64,
 }
 
+/// How a batch runs (interface §5); never changes a result.
+#[derive(clap::Args, Clone, Copy)]
+struct ExecOptions {
+    /// Executor threads [default: the machine's cores]
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u16).range(1..=i64::try_from(semel::limits::WORKERS_MAX).unwrap_or(64)))]
+    workers: Option<u16>,
+    /// optimistic (Block-STM), pessimistic (locks from declared access sets) or sequential
+    #[arg(long, value_name = "MODE", default_value = "optimistic")]
+    concurrency: semel::Concurrency,
+}
+
+impl ExecOptions {
+    fn apply(self, options: HostOptions) -> HostOptions {
+        HostOptions {
+            concurrency: self.concurrency,
+            workers: self
+                .workers
+                .map_or_else(semel::default_workers, usize::from),
+            ..options
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Deploy a contract (.wasm or .wat); its init runs inside the deploy transaction
@@ -175,9 +198,18 @@ enum Command {
         #[command(flatten)]
         tx: TxOptions,
     },
-    /// Submit the transaction JSON in FILE (- for stdin)
+    /// Submit the transaction JSON in FILE (- for stdin): one transaction, or an array
+    /// of them (a batch, recorded in order)
     Tx {
         /// The transaction file
+        file: String,
+        #[command(flatten)]
+        exec: ExecOptions,
+    },
+    /// Run a transaction or batch against the latest state, recording nothing: the
+    /// receipt each would get and the access set it used
+    Simulate {
+        /// The transaction file (- for stdin)
         file: String,
     },
     /// Run a method read-only at a version; nothing is recorded
@@ -220,7 +252,10 @@ enum Command {
         limit: usize,
     },
     /// Re-execute every recorded transaction and check receipts and state roots
-    Verify,
+    Verify {
+        #[command(flatten)]
+        exec: ExecOptions,
+    },
     /// Drop old state versions (receipts and exactly-once records are always kept)
     Prune {
         /// Keep the N most recent versions readable
@@ -331,11 +366,29 @@ fn run(cli: &Cli) -> CliResult {
             )?;
             submit(&open(cli)?, &t, cli.json)
         }
-        Command::Tx { file } => {
-            let text = read_tx_file(file)?;
-            let t = Transaction::from_json(&text)?;
-            debug_assert!(matches!(t.body, TxBody::Calls(_)));
-            submit(&open(cli)?, &t, cli.json)
+        Command::Tx { file, exec } => match Transaction::batch_from_json(&read_tx_file(file)?)? {
+            Batch::One(t) => {
+                debug_assert!(matches!(t.body, TxBody::Calls(_)));
+                submit(&open(cli)?, &t, cli.json)
+            }
+            Batch::Many(txs) => {
+                let host = Host::open(&data_dir(cli), exec.apply(host_options(cli)))?;
+                if host.created_store() {
+                    eprintln!(
+                        "semel: created a new data dir at {}",
+                        data_dir(cli).display()
+                    );
+                }
+                batch_results(&txs, host.submit_all(&txs), cli.json)
+            }
+        },
+        Command::Simulate { file } => {
+            let txs = match Transaction::batch_from_json(&read_tx_file(file)?)? {
+                Batch::One(t) => vec![t],
+                Batch::Many(txs) => txs,
+            };
+            let results = open_existing(cli)?.simulate(&txs);
+            print::simulated(&txs, results, cli.json)
         }
         Command::Query {
             contract,
@@ -373,17 +426,19 @@ fn run(cli: &Cli) -> CliResult {
             print::history(&open_existing(cli)?.history(*from, *limit)?, cli.json);
             Ok(Exit::Done)
         }
-        Command::Verify => match open_existing(cli)?.verify() {
-            Ok(report) => {
-                print::verified(&report, cli.json);
-                Ok(Exit::Done)
+        Command::Verify { exec } => {
+            match Host::open_existing(&data_dir(cli), exec.apply(host_options(cli)))?.verify() {
+                Ok(report) => {
+                    print::verified(&report, cli.json);
+                    Ok(Exit::Done)
+                }
+                Err(VerifyError::Mismatch { version, what }) => Err(Failure::new(
+                    Exit::HostFailure,
+                    anyhow!("verify failed at version {version}: {what}"),
+                )),
+                Err(e) => Err(Failure::new(Exit::HostFailure, e)),
             }
-            Err(VerifyError::Mismatch { version, what }) => Err(Failure::new(
-                Exit::HostFailure,
-                anyhow!("verify failed at version {version}: {what}"),
-            )),
-            Err(e) => Err(Failure::new(Exit::HostFailure, e)),
-        },
+        }
         Command::Prune {
             keep_versions,
             before,
@@ -429,6 +484,51 @@ fn run(cli: &Cli) -> CliResult {
         )
         .map_err(bench_failure),
     }
+}
+
+/// Prints a batch's results (interface §5) and gives its exit code: a conflict, else a
+/// revert, else done. A host failure stops it (exit 4) after printing what was done.
+fn batch_results(
+    txs: &[Transaction],
+    results: Vec<Result<semel::Receipt, SubmitError>>,
+    json: bool,
+) -> CliResult {
+    let (mut conflict, mut reverted, mut failure) = (false, false, None);
+    let mut out = Vec::with_capacity(results.len());
+    for (tx, r) in txs.iter().zip(results) {
+        match r {
+            Ok(receipt) => {
+                reverted |= receipt.status == semel::Status::Reverted;
+                if !json {
+                    print::receipt(&receipt, false);
+                }
+                out.push(receipt.to_json());
+            }
+            Err(e @ SubmitError::Conflict { .. }) => {
+                conflict = true;
+                if !json {
+                    print::outln!("conflict {}: {}", tx.id, e);
+                }
+                out.push(serde_json::json!({
+                    "tx_id": tx.id.to_string(), "error": "conflict", "message": e.to_string()
+                }));
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    if json {
+        print::outln!("{}", serde_json::Value::Array(out));
+    }
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok(match (conflict, reverted) {
+        (true, _) => Exit::Conflict,
+        (false, true) => Exit::Reverted,
+        _ => Exit::Done,
+    })
 }
 
 /// A failed benchmark: bad input when a transaction was refused, else a host failure.

@@ -171,3 +171,46 @@ pub fn pruned(r: &PruneReport, json: bool) {
         );
     }
 }
+
+/// `semel simulate`: per transaction the receipt it would get and the access set it
+/// used; exit as a batch's (a conflict, else a revert, else done).
+pub fn simulated(
+    txs: &[semel::Transaction],
+    results: Vec<Result<semel::Simulated, semel::SubmitError>>,
+    json: bool,
+) -> Result<crate::Exit, crate::Failure> {
+    let (mut conflict, mut reverted) = (false, false);
+    let mut out = Vec::with_capacity(results.len());
+    for (tx, r) in txs.iter().zip(results) {
+        match r {
+            Ok(sim) => {
+                reverted |= sim.receipt.status == Status::Reverted;
+                let mut value = sim.receipt.to_json();
+                value["access"] = sim.access.to_json();
+                if !json {
+                    receipt(&sim.receipt, false);
+                    outln!("  access: {}", sim.access.to_json());
+                }
+                out.push(value);
+            }
+            Err(e @ semel::SubmitError::Conflict { .. }) => {
+                conflict = true;
+                if !json {
+                    outln!("conflict {}: {e}", tx.id);
+                }
+                out.push(serde_json::json!({
+                    "tx_id": tx.id.to_string(), "error": "conflict", "message": e.to_string()
+                }));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if json {
+        outln!("{}", serde_json::Value::Array(out));
+    }
+    Ok(match (conflict, reverted) {
+        (true, _) => crate::Exit::Conflict,
+        (false, true) => crate::Exit::Reverted,
+        _ => crate::Exit::Done,
+    })
+}

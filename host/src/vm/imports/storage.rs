@@ -9,7 +9,7 @@ use wasmtime::Linker;
 use super::guest::*;
 use crate::limits::*;
 use crate::vm::abi::IMPORT_MODULE;
-use crate::vm::context::{TxCtx, charge};
+use crate::vm::context::{Access, TxCtx, charge};
 use crate::vm::gas::*;
 
 /// Defines this family's host functions in `linker`.
@@ -26,6 +26,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
             )?;
             let key = read(&mut c, kptr, n)?;
             let ctx = c.data_mut();
+            ctx.allow(Access::Read(&key))?;
             let contract = Arc::clone(&ctx.frame().contract);
             let value = ctx.get(&contract, &key).map_err(host)?;
             let Some(value) = value else { return Ok(-1) };
@@ -49,6 +50,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
             let key = read(&mut c, kptr, kn)?;
             let value = read(&mut c, vptr, vn)?;
             let ctx = c.data_mut();
+            ctx.allow(Access::Write(&key))?;
             let contract = ctx.frame().contract.clone();
             ctx.writes.put(&contract, &key, Some(value));
             Ok(())
@@ -66,6 +68,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
             read_only_refusal(&c, "storage_remove")?;
             let key = read(&mut c, kptr, kn)?;
             let ctx = c.data_mut();
+            ctx.allow(Access::Write(&key))?;
             let contract = ctx.frame().contract.clone();
             ctx.writes.put(&contract, &key, None);
             Ok(())
@@ -104,6 +107,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
                 None => None,
                 Some(an) => Some(read(&mut c, aptr, an)?),
             };
+            c.data_mut().allow(Access::Scan(&prefix))?;
             let ctx = c.data();
             let next = ctx
                 .next_key(&ctx.frame().contract, &prefix, after.as_deref())

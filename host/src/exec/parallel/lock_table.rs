@@ -1,0 +1,175 @@
+//! The pessimistic executor's lock table: from the batch's declared access sets, in
+//! batch order, which earlier transactions each one must wait for — a deterministic
+//! schedule in which transactions whose sets do not overlap (write–write or read–write,
+//! by key and by prefix) run at once and overlapping ones keep batch order.
+//!
+//! As Solana's account locks and Soroban's footprints, the locks are taken from the
+//! declaration before anything runs; unlike them, a conflict does not refuse or delay a
+//! transaction to a later block: it orders it after the holder within this batch. A
+//! transaction without a set (and a deploy, which writes the registry) is a barrier: it
+//! waits for every earlier one, and every later one waits for it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::ledger::access::{AccessSet, KeySpec};
+
+/// Holders of one lock since the last barrier.
+#[derive(Debug, Default)]
+struct Holders {
+    writer: Option<usize>,
+    /// Readers since `writer`.
+    readers: Vec<usize>,
+}
+
+impl Holders {
+    /// The holders an access must wait for, and the access taken.
+    fn take(&mut self, txn: usize, write: bool, deps: &mut Vec<usize>) {
+        deps.extend(self.writer);
+        if write {
+            deps.append(&mut self.readers);
+            self.writer = Some(txn);
+        } else {
+            self.readers.push(txn);
+        }
+    }
+}
+
+/// Locks by contract: exact keys in key order (for prefix lookups), prefixes in a list.
+#[derive(Debug, Default)]
+struct Table {
+    keys: HashMap<String, BTreeMap<Vec<u8>, Holders>>,
+    prefixes: Vec<(String, Vec<u8>, Holders)>,
+}
+
+/// Each transaction's predecessors: the indices it must wait for.
+pub(crate) fn dependencies(sets: &[Option<&AccessSet>]) -> Vec<Vec<usize>> {
+    let mut out = Vec::with_capacity(sets.len());
+    let mut table = Table::default();
+    let mut barrier: Option<usize> = None;
+    let mut since_barrier: Vec<usize> = Vec::new();
+    for (txn, set) in sets.iter().enumerate() {
+        let Some(set) = set else {
+            // Alone: after everything before it, before everything after it.
+            let mut deps = std::mem::take(&mut since_barrier);
+            deps.extend(barrier);
+            out.push(deps);
+            table = Table::default();
+            barrier = Some(txn);
+            continue;
+        };
+        let mut deps: Vec<usize> = barrier.into_iter().collect();
+        for c in &set.contracts {
+            for (specs, write) in [(&c.read, false), (&c.write, true)] {
+                for spec in specs {
+                    table.lock(&c.contract, spec, txn, write, &mut deps);
+                }
+            }
+        }
+        deps.retain(|&d| d != txn);
+        deps.sort_unstable();
+        deps.dedup();
+        out.push(deps);
+        since_barrier.push(txn);
+    }
+    out
+}
+
+impl Table {
+    fn lock(
+        &mut self,
+        contract: &str,
+        spec: &KeySpec,
+        txn: usize,
+        write: bool,
+        deps: &mut Vec<usize>,
+    ) {
+        for (c, prefix, holders) in &mut self.prefixes {
+            if c == contract && spec.overlaps(&KeySpec::Prefix(prefix.clone())) {
+                // Waits for the prefix's holders; does not take it (its own lock below).
+                deps.extend(holders.writer);
+                if write {
+                    deps.extend(holders.readers.iter().copied());
+                }
+            }
+        }
+        let keys = self.keys.entry(contract.to_owned()).or_default();
+        match spec {
+            KeySpec::Key(k) => keys.entry(k.clone()).or_default().take(txn, write, deps),
+            KeySpec::Prefix(p) => {
+                for (_, holders) in keys
+                    .range_mut(p.clone()..)
+                    .take_while(|(k, _)| k.starts_with(p))
+                {
+                    deps.extend(holders.writer);
+                    if write {
+                        deps.extend(holders.readers.iter().copied());
+                    }
+                }
+                match self
+                    .prefixes
+                    .iter_mut()
+                    .find(|(c, q, _)| c == contract && q == p)
+                {
+                    Some((_, _, holders)) => holders.take(txn, write, deps),
+                    None => {
+                        let mut holders = Holders::default();
+                        holders.take(txn, write, deps);
+                        self.prefixes
+                            .push((contract.to_owned(), p.clone(), holders));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::access::ContractAccess;
+
+    fn set(read: &[KeySpec], write: &[KeySpec]) -> AccessSet {
+        AccessSet {
+            contracts: vec![ContractAccess {
+                contract: "t".into(),
+                read: read.to_vec(),
+                write: write.to_vec(),
+            }],
+        }
+    }
+
+    fn key(k: &str) -> KeySpec {
+        KeySpec::Key(k.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn overlapping_sets_keep_batch_order_and_others_run_at_once() {
+        let a = set(&[], &[key("a"), key("b")]);
+        let c = set(&[], &[key("c"), key("d")]);
+        let ab_read = set(&[key("a")], &[]);
+        let prefix = set(&[KeySpec::Prefix(b"".to_vec())], &[]);
+        let d = set(&[], &[key("d")]);
+        let deps = dependencies(&[
+            Some(&a),
+            Some(&c),
+            Some(&ab_read),
+            Some(&ab_read),
+            Some(&prefix),
+            Some(&d),
+            None,
+            Some(&c),
+        ]);
+        assert_eq!(deps[0], Vec::<usize>::new());
+        assert_eq!(deps[1], Vec::<usize>::new(), "disjoint keys run at once");
+        assert_eq!(deps[2], [0], "a read waits for the writer");
+        assert_eq!(deps[3], [0], "readers do not wait for readers");
+        assert_eq!(
+            deps[4],
+            [0, 1],
+            "a walk waits for every writer under its prefix"
+        );
+        assert_eq!(deps[5], [1, 4], "a write waits for the writer and the walk");
+        assert_eq!(deps[6], [0, 1, 2, 3, 4, 5], "no set: alone");
+        assert_eq!(deps[7], [6], "after the barrier");
+    }
+}

@@ -1,0 +1,817 @@
+//! The parallel executors (interface §5): a batch's transactions run on worker threads
+//! and are committed in batch order, with exactly the results of running them one at a
+//! time.
+//!
+//! - **Optimistic** ([`Mode::Optimistic`]): Block-STM. Every transaction runs
+//!   speculatively against the multi-version map ([`mv_map`]) through its own view
+//!   ([`view`]), which records where each read came from and what each `storage_next`
+//!   step found; the scheduler ([`scheduler`]) validates those reads and re-runs a
+//!   transaction whose reads changed, and stops a run that meets an estimate until the
+//!   transaction it depends on has run again.
+//! - **Pessimistic** ([`Mode::Pessimistic`]): the lock table ([`lock_table`]) orders each
+//!   transaction after the earlier ones whose declared access sets overlap its own; the
+//!   others run at once. A transaction without a set runs alone.
+//!
+//! Both end the same way: each transaction's state-root change is hashed on the workers
+//! (the 2 KiB expansion of every changed entry), then the runs are staged in order on
+//! the caller's thread (`sequential::stage`), where adding a lattice is all that is left.
+//! A host failure in any run, or the incarnation cap, falls back to the sequential
+//! executor for the whole batch: nothing is staged before the parallel part is over.
+
+mod lock_table;
+mod mv_map;
+mod roots;
+mod scheduler;
+mod view;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use mv_map::MvMap;
+use roots::Roots;
+use scheduler::{Scheduler, Task};
+use view::{Reads, TxView};
+
+use crate::error::{HostError, SubmitError};
+use crate::exec::sequential::{add_run, finish_batch, work_of};
+use crate::exec::{Env, Executor, Prepared, Sequential, Staged};
+use crate::ledger::access::AccessSet;
+use crate::ledger::exactly_once::{Lookup, lookup, must_look_again};
+use crate::ledger::head::Head;
+use crate::ledger::receipt::Receipt;
+use crate::ledger::transaction::TxBody;
+use crate::state::registry::ContractCache;
+use crate::state::{EntryCache, LtHash, SnapshotView, StateView, entry_key};
+use crate::storage::{Snapshot, StorageError, Table, WriteBatch};
+use crate::types::{CodeHash, StateRoot};
+use crate::vm::run::{Execution, RunSetup, execute};
+
+/// How a parallel batch controls concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Optimistic,
+    Pessimistic,
+}
+
+/// Runs batches on `workers` threads under `mode`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parallel<'a> {
+    pub mode: Mode,
+    pub workers: usize,
+    /// Seed of the scheduler's random delays (tests).
+    pub delays: Option<u64>,
+    pub stats: &'a ParallelStats,
+}
+
+/// What a host's parallel batches did, since it opened.
+#[derive(Debug, Default)]
+pub struct ParallelStats {
+    batches: AtomicU64,
+    fallbacks: AtomicU64,
+    reexecutions: AtomicU64,
+    run_nanos: AtomicU64,
+    commit_nanos: AtomicU64,
+}
+
+impl ParallelStats {
+    /// Batches run in parallel (not counting those that fell back).
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    /// Batches that fell back to sequential (the incarnation cap, a host failure).
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Runs beyond the first of each transaction, over every parallel batch.
+    pub fn reexecutions(&self) -> u64 {
+        self.reexecutions.load(Ordering::Relaxed)
+    }
+
+    /// Time the parallel part took (execution, validation, state roots), in ns.
+    pub fn run_nanos(&self) -> u64 {
+        self.run_nanos.load(Ordering::Relaxed)
+    }
+
+    /// Time the in-order part took (rows added and staged on one thread), in ns.
+    pub fn commit_nanos(&self) -> u64 {
+        self.commit_nanos.load(Ordering::Relaxed)
+    }
+}
+
+/// A finished run of one transaction of the batch.
+struct Output {
+    run: Execution,
+    reads: Reads,
+    /// The entries its writes went to in the map.
+    written: Vec<Vec<u8>>,
+}
+
+/// Why a run gave no output.
+enum RunFail {
+    /// It met an estimate of that transaction.
+    Blocked(usize),
+    Host(HostError),
+}
+
+/// What every run of the batch shares.
+struct Batch<'a, 'p> {
+    env: &'a Env<'a>,
+    txs: Vec<&'a Prepared<'p>>,
+    mv: Arc<MvMap>,
+    base: Arc<dyn StateView>,
+    code: Arc<dyn Snapshot>,
+    head_version: u64,
+    head_contracts: &'a ContractCache,
+    outputs: Vec<Mutex<Option<Output>>>,
+    failure: Mutex<Option<HostError>>,
+}
+
+/// How each transaction of the batch is answered.
+enum Plan {
+    /// Without running it (recorded since its lookup).
+    Answered(Result<Staged, SubmitError>),
+    /// By run `k` of the batch.
+    Run(usize),
+    /// As the same id earlier in the batch, run `k`: a duplicate or a conflict.
+    Again(usize),
+}
+
+/// A transaction's answer before the batch is staged.
+enum Answer {
+    Done(Result<Staged, SubmitError>),
+    /// Its run's receipt, once staged.
+    Run,
+    /// A duplicate of a run of the batch, durable with it.
+    Again(Receipt),
+}
+
+impl Executor for Parallel<'_> {
+    fn execute(
+        &self,
+        env: &Env<'_>,
+        head: &mut Head,
+        batch: Vec<Prepared<'_>>,
+    ) -> Vec<Result<Staged, SubmitError>> {
+        if batch.len() < 2 || self.workers < 2 {
+            return Sequential.execute(env, head, batch);
+        }
+        match self.try_execute(env, head, &batch) {
+            Some(results) => {
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                results
+            }
+            None => {
+                self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                Sequential.execute(env, head, batch)
+            }
+        }
+    }
+}
+
+impl Parallel<'_> {
+    /// The batch in parallel, or `None` to run it sequentially instead (before anything
+    /// was staged).
+    fn try_execute(
+        &self,
+        env: &Env<'_>,
+        head: &mut Head,
+        batch: &[Prepared<'_>],
+    ) -> Option<Vec<Result<Staged, SubmitError>>> {
+        if let Err(e) = env.recover_if_needed(head) {
+            return Some(batch.iter().map(|_| Err(e.clone().into())).collect());
+        }
+        let mut plan = Vec::with_capacity(batch.len());
+        let mut runs: Vec<&Prepared<'_>> = Vec::with_capacity(batch.len());
+        let mut first_of: HashMap<uuid::Uuid, usize> = HashMap::new();
+        for p in batch {
+            if let Some(&k) = first_of.get(&p.tx.id) {
+                plan.push(Plan::Again(k));
+                continue;
+            }
+            // Only an id staged since the lookup can be recorded now (as `run_and_stage`).
+            let recent = env.recent_ids.then_some(&head.recent);
+            if must_look_again(recent, &p.tx.id, p.seen) {
+                let found = env
+                    .committer
+                    .view_of(Table::Txs, p.tx.id.as_bytes())
+                    .map_err(SubmitError::from)
+                    .and_then(|view| lookup(view, &p.tx.id, &p.content_hash));
+                match found {
+                    Ok(Lookup::New { .. }) => {}
+                    Ok(Lookup::Recorded { receipt, wait_for }) => {
+                        plan.push(Plan::Answered(Ok(Staged {
+                            receipt,
+                            wait_for,
+                            spent: None,
+                        })));
+                        continue;
+                    }
+                    Err(e) => {
+                        plan.push(Plan::Answered(Err(e)));
+                        continue;
+                    }
+                }
+            }
+            if matches!(p.tx.body, TxBody::Deploy { .. }) && p.code_hash.is_none() {
+                return None;
+            }
+            first_of.insert(p.tx.id, runs.len());
+            plan.push(Plan::Run(runs.len()));
+            runs.push(p);
+        }
+        // The parallel part and the in-order part, timed for `semel bench`.
+        let t0 = std::time::Instant::now();
+        let (outputs, roots, lattice, cache, code_to_store) =
+            self.run_all(env, head, runs.clone())?;
+        head.entry_cache.absorb(cache);
+        let t1 = std::time::Instant::now();
+        // Added in order to one batch, staged once; the plan answers repeats from the
+        // runs they repeat.
+        head.stale = true;
+        let mut staged_batch = WriteBatch::new();
+        staged_batch.require(head.precondition());
+        let mut version = head.version;
+        let mut receipts: Vec<Receipt> = Vec::with_capacity(runs.len());
+        let mut outputs = outputs.into_iter();
+        let mut answers = Vec::with_capacity(plan.len());
+        for (p, step) in batch.iter().zip(plan) {
+            answers.push(match step {
+                Plan::Answered(r) => Answer::Done(r),
+                Plan::Run(k) => {
+                    let run = outputs.next().expect("one output per run");
+                    version += 1;
+                    let (code, root) = (code_to_store[k], Some(roots[k]));
+                    receipts.push(add_run(
+                        head,
+                        version,
+                        runs[k],
+                        run,
+                        code,
+                        root,
+                        &mut staged_batch,
+                    ));
+                    Answer::Run
+                }
+                Plan::Again(k) if runs[k].content_hash == p.content_hash => {
+                    let mut receipt = receipts[k].clone();
+                    receipt.duplicate = true;
+                    Answer::Again(receipt)
+                }
+                Plan::Again(k) => Answer::Done(Err(SubmitError::Conflict {
+                    id: p.tx.id,
+                    version: receipts[k].version,
+                })),
+            });
+        }
+        head.lattice = lattice;
+        let root = receipts.last().map(|r| r.state_root);
+        let ids: Vec<_> = runs.iter().map(|p| p.tx.id).collect();
+        let seq = match root {
+            Some(root) => finish_batch(env, head, staged_batch, version, root, &ids).map(Some),
+            None => Ok(None),
+        };
+        let mut receipts = receipts.into_iter();
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match (answer, &seq) {
+                (Answer::Done(r), _) => r,
+                (Answer::Again(receipt), Ok(seq)) => Ok(Staged {
+                    receipt,
+                    wait_for: *seq,
+                    spent: None,
+                }),
+                (Answer::Run, Ok(seq)) => Ok(Staged {
+                    receipt: receipts.next().expect("one receipt per run"),
+                    wait_for: *seq,
+                    spent: None,
+                }),
+                (Answer::Again(_) | Answer::Run, Err(e)) => Err(copy_error(e)),
+            });
+        }
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.stats
+            .run_nanos
+            .fetch_add(nanos(t1 - t0), Ordering::Relaxed);
+        self.stats
+            .commit_nanos
+            .fetch_add(nanos(t1.elapsed()), Ordering::Relaxed);
+        Some(results)
+    }
+
+    /// Runs `runs` to their final outputs, with the state root after each, the lattice
+    /// after the last, and the code each deploy must store. `None`: run them
+    /// sequentially instead.
+    #[expect(
+        clippy::type_complexity,
+        reason = "parallel vectors, one entry per run"
+    )]
+    fn run_all(
+        &self,
+        env: &Env<'_>,
+        head: &Head,
+        runs: Vec<&Prepared<'_>>,
+    ) -> Option<(
+        Vec<Execution>,
+        Vec<StateRoot>,
+        LtHash,
+        EntryCache,
+        Vec<Option<CodeHash>>,
+    )> {
+        let snapshot = env.committer.snapshot().ok()?;
+        let n = runs.len();
+        let (batch, code_to_store) = Batch::new(env, head, runs, snapshot).ok()?;
+        let roots = Roots::new(n, self.workers);
+        let hash = |w: usize, go: bool| {
+            roots.hash(w, go, &head.lattice, &head.entry_cache, |i, f| {
+                batch.with_writes(i, f);
+            });
+        };
+        let ok = match self.mode {
+            Mode::Optimistic => {
+                let mut scheduler = Scheduler::new(n, self.workers);
+                if let Some(seed) = self.delays {
+                    scheduler = scheduler.with_delays(seed);
+                }
+                std::thread::scope(|s| {
+                    for w in 1..self.workers {
+                        let (batch, scheduler, hash) = (&batch, &scheduler, &hash);
+                        s.spawn(move || {
+                            batch.optimistic_worker(scheduler);
+                            hash(w, !scheduler.halted());
+                        });
+                    }
+                    batch.optimistic_worker(&scheduler);
+                    hash(0, !scheduler.halted());
+                });
+                let again = scheduler.incarnations().saturating_sub(n);
+                self.stats
+                    .reexecutions
+                    .fetch_add(u64::try_from(again).unwrap_or(u64::MAX), Ordering::Relaxed);
+                !scheduler.halted()
+            }
+            Mode::Pessimistic => {
+                let sets: Vec<_> = batch
+                    .txs
+                    .iter()
+                    .map(|p| match p.tx.body {
+                        TxBody::Calls(_) => p.tx.access.as_ref(),
+                        // A deploy writes the registry, which no set declares.
+                        TxBody::Deploy { .. } => None,
+                    })
+                    .collect();
+                let schedule = DagSchedule::new(&lock_table::dependencies(&sets));
+                std::thread::scope(|s| {
+                    for w in 1..self.workers {
+                        let (batch, schedule, hash) = (&batch, &schedule, &hash);
+                        s.spawn(move || {
+                            batch.pessimistic_worker(schedule);
+                            hash(w, !schedule.halted());
+                        });
+                    }
+                    batch.pessimistic_worker(&schedule);
+                    hash(0, !schedule.halted());
+                });
+                !schedule.halted()
+            }
+        };
+        let failed = batch
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if !ok || failed {
+            return None;
+        }
+        let outputs = batch
+            .outputs
+            .into_iter()
+            .map(|o| {
+                o.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .map(|o| o.run)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let mut cache = EntryCache::default();
+        let (roots, lattice) = roots.finish(&head.lattice, &mut cache)?;
+        Some((outputs, roots, lattice, cache, code_to_store))
+    }
+}
+
+impl<'a, 'p> Batch<'a, 'p> {
+    /// The batch of `runs` over `snapshot` at the head, with the code each deploy must
+    /// store (the store lacks it).
+    fn new(
+        env: &'a Env<'a>,
+        head: &'a Head,
+        runs: Vec<&'a Prepared<'p>>,
+        snapshot: Arc<dyn Snapshot>,
+    ) -> Result<(Self, Vec<Option<CodeHash>>), StorageError> {
+        let mut deployed = HashMap::new();
+        let mut code_to_store = Vec::with_capacity(runs.len());
+        for p in &runs {
+            let hash = match (&p.tx.body, p.code_hash) {
+                (TxBody::Deploy { code, .. }, Some(hash)) => {
+                    deployed.insert(hash.0, code.clone());
+                    let stored = snapshot.get(Table::Code, &hash.0)?.is_some();
+                    (!stored).then_some(hash)
+                }
+                _ => None,
+            };
+            code_to_store.push(hash);
+        }
+        let n = runs.len();
+        let batch = Batch {
+            env,
+            txs: runs,
+            mv: Arc::new(MvMap::default()),
+            base: Arc::new(SnapshotView::new(Arc::clone(&snapshot), head.version)),
+            code: Arc::new(BatchCode { snapshot, deployed }),
+            head_version: head.version,
+            head_contracts: &head.contracts,
+            outputs: (0..n).map(|_| Mutex::new(None)).collect(),
+            failure: Mutex::new(None),
+        };
+        Ok((batch, code_to_store))
+    }
+
+    /// Runs transaction `txn` of the batch against the map.
+    fn run(
+        &self,
+        txn: usize,
+        track: bool,
+        log_access: bool,
+        cache: &mut ContractCache,
+    ) -> Result<(Execution, Reads), RunFail> {
+        let p = self.txs[txn];
+        let tx = &*p.tx;
+        let offset = u64::try_from(txn).expect("a batch index fits in u64");
+        let view = Arc::new(TxView {
+            mv: Arc::clone(&self.mv),
+            base: Arc::clone(&self.base),
+            txn,
+            version: self.head_version + offset,
+            track,
+            reads: Mutex::new(Reads::default()),
+        });
+        let setup = RunSetup {
+            runtime: Arc::clone(self.env.runtime),
+            code: Arc::clone(&self.code),
+            base: Arc::clone(&view) as Arc<dyn StateView>,
+            tx_id: tx.id,
+            sender: Arc::from(tx.sender.as_str()),
+            gas_limit: tx.gas_limit,
+            new_version: self.head_version + offset + 1,
+            read_only: false,
+            print_logs: self.env.print_logs,
+            contracts: std::mem::take(cache),
+            access: tx.access.clone().map(Arc::new),
+            log_access,
+        };
+        let result = execute(setup, &work_of(tx, p.code_hash), None);
+        let mut reads = std::mem::take(&mut *view.reads.lock().unwrap_or_else(|e| e.into_inner()));
+        match result {
+            Ok((mut run, spent)) => {
+                drop(spent);
+                // Keep only entries of contracts deployed before the batch: an entry a
+                // speculative deploy made may never be committed.
+                *cache = std::mem::take(&mut run.contracts);
+                cache.retain_upto(self.head_version);
+                Ok((run, std::mem::take(&mut reads)))
+            }
+            Err(e) => {
+                *cache = self.head_contracts.clone_upto(self.head_version);
+                match reads.blocked {
+                    Some(j) => Err(RunFail::Blocked(j)),
+                    None => Err(RunFail::Host(e)),
+                }
+            }
+        }
+    }
+
+    fn fail(&self, e: HostError) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    }
+
+    /// Block-STM's worker loop.
+    fn optimistic_worker(&self, scheduler: &Scheduler) {
+        let mut cache = self.head_contracts.clone_upto(self.head_version);
+        let mut task = None;
+        while !scheduler.done() {
+            task = match task.or_else(|| scheduler.next_task()) {
+                Some(Task::Execute { txn, incarnation }) => {
+                    self.try_execute(scheduler, txn, incarnation, &mut cache)
+                }
+                Some(Task::Validate { txn, incarnation }) => {
+                    self.validate(scheduler, txn, incarnation)
+                }
+                None => {
+                    std::thread::yield_now();
+                    None
+                }
+            };
+        }
+    }
+
+    fn try_execute(
+        &self,
+        scheduler: &Scheduler,
+        txn: usize,
+        incarnation: u32,
+        cache: &mut ContractCache,
+    ) -> Option<Task> {
+        loop {
+            match self.run(txn, true, false, cache) {
+                Err(RunFail::Blocked(j)) => {
+                    if scheduler.add_dependency(txn, j) {
+                        return None;
+                    }
+                }
+                Err(RunFail::Host(e)) => {
+                    self.fail(e);
+                    scheduler.halt();
+                    return None;
+                }
+                Ok((run, reads)) => {
+                    let writes: Vec<_> = run
+                        .writes
+                        .iter()
+                        .map(|w| (entry_key(&w.ns, &w.key), w.new.clone()))
+                        .collect();
+                    let written = writes.iter().map(|(k, _)| k.clone()).collect();
+                    let mut slot = self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner());
+                    let previous = slot.as_ref().map(|o| o.written.as_slice()).unwrap_or(&[]);
+                    let new_path = self.mv.record(txn, incarnation, writes, previous);
+                    *slot = Some(Output {
+                        run,
+                        reads,
+                        written,
+                    });
+                    drop(slot);
+                    return scheduler.finish_execution(txn, incarnation, new_path);
+                }
+            }
+        }
+    }
+
+    fn validate(&self, scheduler: &Scheduler, txn: usize, incarnation: u32) -> Option<Task> {
+        let slot = self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner());
+        let Some(out) = slot.as_ref() else {
+            unreachable!("a transaction is validated after it ran");
+        };
+        let view = TxView {
+            mv: Arc::clone(&self.mv),
+            base: Arc::clone(&self.base),
+            txn,
+            version: 0,
+            track: false,
+            reads: Mutex::new(Reads::default()),
+        };
+        let valid = match view.still_valid(&out.reads) {
+            Ok(valid) => valid,
+            Err(e) => {
+                self.fail(e.into());
+                scheduler.halt();
+                return None;
+            }
+        };
+        let aborted = !valid && scheduler.try_validation_abort(txn, incarnation);
+        if aborted {
+            self.mv.mark_estimates(txn, &out.written);
+        }
+        drop(slot);
+        scheduler.finish_validation(txn, aborted)
+    }
+
+    /// The pessimistic worker loop: run what is ready, release what waits for it.
+    fn pessimistic_worker(&self, schedule: &DagSchedule) {
+        let mut cache = self.head_contracts.clone_upto(self.head_version);
+        while let Some(txn) = schedule.next() {
+            match self.run(txn, false, false, &mut cache) {
+                Ok((run, reads)) => {
+                    let writes: Vec<_> = run
+                        .writes
+                        .iter()
+                        .map(|w| (entry_key(&w.ns, &w.key), w.new.clone()))
+                        .collect();
+                    let written = writes.iter().map(|(k, _)| k.clone()).collect();
+                    self.mv.record(txn, 0, writes, &[]);
+                    *self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner()) = Some(Output {
+                        run,
+                        reads,
+                        written,
+                    });
+                    schedule.finish(txn);
+                }
+                // A declared set keeps estimates out; one met is a host bug.
+                Err(RunFail::Blocked(j)) => {
+                    self.fail(HostError::Resource(format!(
+                        "pessimistic run of transaction {txn} met a write of {j} in progress"
+                    )));
+                    schedule.halt();
+                }
+                Err(RunFail::Host(e)) => {
+                    self.fail(e);
+                    schedule.halt();
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with the writes of transaction `txn`'s final run.
+    fn with_writes(&self, txn: usize, f: &mut dyn FnMut(&[crate::vm::run::Write])) {
+        let slot = self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner());
+        f(slot.as_ref().map_or(&[], |o| o.run.writes.as_slice()));
+    }
+}
+
+/// A pessimistic batch's schedule: a transaction is ready once every one it waits for
+/// has finished; the lowest ready index goes first.
+struct DagSchedule {
+    state: Mutex<DagState>,
+    changed: Condvar,
+    dependents: Vec<Vec<usize>>,
+}
+
+struct DagState {
+    waiting_on: Vec<usize>,
+    ready: BinaryHeap<Reverse<usize>>,
+    unfinished: usize,
+    halted: bool,
+}
+
+impl DagSchedule {
+    fn new(deps: &[Vec<usize>]) -> Self {
+        let mut dependents = vec![Vec::new(); deps.len()];
+        for (txn, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                dependents[d].push(txn);
+            }
+        }
+        let ready = deps
+            .iter()
+            .enumerate()
+            .filter(|(_, ds)| ds.is_empty())
+            .map(|(t, _)| Reverse(t))
+            .collect();
+        Self {
+            state: Mutex::new(DagState {
+                waiting_on: deps.iter().map(Vec::len).collect(),
+                ready,
+                unfinished: deps.len(),
+                halted: false,
+            }),
+            changed: Condvar::new(),
+            dependents,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, DagState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next transaction to run, waiting for one; `None` when all are done.
+    fn next(&self) -> Option<usize> {
+        let mut s = self.lock();
+        loop {
+            if s.halted || s.unfinished == 0 {
+                return None;
+            }
+            if let Some(Reverse(t)) = s.ready.pop() {
+                return Some(t);
+            }
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn finish(&self, txn: usize) {
+        let mut s = self.lock();
+        s.unfinished -= 1;
+        for &d in &self.dependents[txn] {
+            s.waiting_on[d] -= 1;
+            if s.waiting_on[d] == 0 {
+                s.ready.push(Reverse(d));
+            }
+        }
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    fn halt(&self) {
+        self.lock().halted = true;
+        self.changed.notify_all();
+    }
+
+    fn halted(&self) -> bool {
+        self.lock().halted
+    }
+}
+
+/// The store's code, with the code of the batch's deploys that is not stored yet.
+struct BatchCode {
+    snapshot: Arc<dyn Snapshot>,
+    deployed: HashMap<[u8; 32], Vec<u8>>,
+}
+
+impl Snapshot for BatchCode {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if table == Table::Code
+            && let Some(code) = <[u8; 32]>::try_from(key)
+                .ok()
+                .and_then(|k| self.deployed.get(&k))
+        {
+            return Ok(Some(code.clone()));
+        }
+        self.snapshot.get(table, key)
+    }
+
+    fn range(
+        &self,
+        table: Table,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        reverse: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StorageError> {
+        self.snapshot.range(table, lo, hi, reverse, visit)
+    }
+}
+
+/// The same failure for a repeat of the id that failed.
+fn copy_error(e: &SubmitError) -> SubmitError {
+    match e {
+        SubmitError::Rejected(e) => SubmitError::Rejected(e.clone()),
+        SubmitError::Conflict { id, version } => SubmitError::Conflict {
+            id: *id,
+            version: *version,
+        },
+        SubmitError::Host(e) => SubmitError::Host(e.clone()),
+    }
+}
+
+/// What a transaction would do against the latest state: its receipt and the access
+/// set it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulated {
+    /// The receipt it would get now.
+    pub receipt: Receipt,
+    /// The keys it read, wrote and walked (callees included), ready to declare.
+    pub access: AccessSet,
+}
+
+/// Runs `runs` one after the other on the head, each seeing the ones before it, and
+/// stages nothing: `semel simulate`.
+///
+/// # Errors
+/// Host failures.
+pub(crate) fn simulate(
+    env: &Env<'_>,
+    head: &Head,
+    snapshot: Arc<dyn Snapshot>,
+    runs: Vec<&Prepared<'_>>,
+) -> Result<Vec<Simulated>, HostError> {
+    let (batch, _) = Batch::new(env, head, runs, snapshot)?;
+    let mut cache = head.contracts.clone_upto(head.version);
+    let mut lattice = head.lattice.clone();
+    let mut out = Vec::with_capacity(batch.txs.len());
+    for txn in 0..batch.txs.len() {
+        let (run, _) = match batch.run(txn, false, true, &mut cache) {
+            Ok(done) => done,
+            Err(RunFail::Host(e)) => return Err(e),
+            Err(RunFail::Blocked(j)) => {
+                return Err(HostError::Resource(format!(
+                    "simulation met an estimate of {j}"
+                )));
+            }
+        };
+        let writes: Vec<_> = run
+            .writes
+            .iter()
+            .map(|w| (entry_key(&w.ns, &w.key), w.new.clone()))
+            .collect();
+        batch.mv.record(txn, 0, writes, &[]);
+        for w in &run.writes {
+            lattice.update(&w.ns, &w.key, w.old.as_deref(), w.new.as_deref());
+        }
+        let version = head.version + u64::try_from(txn).expect("a batch index fits") + 1;
+        out.push(Simulated {
+            receipt: Receipt {
+                tx_id: batch.txs[txn].tx.id,
+                status: run.status,
+                error: run.error,
+                version,
+                results: run.results,
+                events: run.events,
+                gas_used: run.gas_used,
+                state_root: lattice.root(),
+                duplicate: false,
+            },
+            access: run.access_used.unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}

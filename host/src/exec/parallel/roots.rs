@@ -1,0 +1,156 @@
+//! The state roots of a parallel batch, on the workers: each transaction's receipt
+//! carries the root after it, the hash of the lattice `start + Σ changes up to it` — a
+//! prefix sum. Each worker takes a contiguous share of the batch, hashes its entries'
+//! changes (BLAKE3 and the 2 KiB expansion of every changed entry: the largest cost of
+//! a transaction) and sums them; after a barrier, it offsets its share by the shares
+//! before it and hashes each lattice. The in-order commit then only writes rows.
+
+use std::sync::{Barrier, Mutex};
+
+use crate::state::{EntryCache, LtHash};
+use crate::types::StateRoot;
+use crate::vm::run::Write;
+
+/// Where the workers leave the batch's roots.
+pub(crate) struct Roots {
+    workers: usize,
+    n: usize,
+    barrier: Barrier,
+    /// Per worker: the sum of its share's changes.
+    sums: Vec<Mutex<Option<LtHash>>>,
+    /// Per transaction: the root after it.
+    roots: Vec<Mutex<Option<StateRoot>>>,
+    /// The lanes each worker expanded, for the writer's cache afterwards.
+    caches: Mutex<Vec<EntryCache>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Roots {
+    /// Room for the roots of `n` transactions hashed by `workers` threads.
+    pub(crate) fn new(n: usize, workers: usize) -> Self {
+        Self {
+            workers,
+            n,
+            barrier: Barrier::new(workers),
+            sums: (0..workers).map(|_| Mutex::new(None)).collect(),
+            roots: (0..n).map(|_| Mutex::new(None)).collect(),
+            caches: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn share(&self, worker: usize) -> std::ops::Range<usize> {
+        let per = self.n.div_ceil(self.workers);
+        (worker * per).min(self.n)..((worker + 1) * per).min(self.n)
+    }
+
+    /// Worker `worker`'s part, every worker calling it once (`go` false: the batch
+    /// failed, only the barrier is kept). `writes(i)` gives transaction `i`'s writes.
+    /// Old entries' lanes come from `shared` (the writer's cache) when it has them.
+    pub(crate) fn hash(
+        &self,
+        worker: usize,
+        go: bool,
+        start: &LtHash,
+        shared: &EntryCache,
+        writes: impl Fn(usize, &mut dyn FnMut(&[Write])),
+    ) {
+        let share = self.share(worker);
+        let mut prefix = Vec::with_capacity(share.len());
+        if go {
+            let mut acc = LtHash::default();
+            let mut local = EntryCache::default();
+            for i in share.clone() {
+                writes(i, &mut |ws| {
+                    for w in ws {
+                        let (old, new) = (w.old.as_deref(), w.new.as_deref());
+                        acc.update_shared(shared, &mut local, &w.ns, &w.key, old, new);
+                    }
+                });
+                prefix.push(acc.clone());
+            }
+            *lock(&self.sums[worker]) = Some(acc);
+            lock(&self.caches).push(local);
+        }
+        self.barrier.wait();
+        if !go {
+            return;
+        }
+        let mut offset = start.clone();
+        for sum in &self.sums[..worker] {
+            match &*lock(sum) {
+                Some(s) => offset.add(s),
+                None => return,
+            }
+        }
+        for (i, mut lattice) in share.zip(prefix) {
+            lattice.add(&offset);
+            *lock(&self.roots[i]) = Some(lattice.root());
+        }
+    }
+
+    /// The root after each transaction, and the lattice after the last; `None` when a
+    /// worker did not finish its share. The workers' lanes go to `cache`.
+    pub(crate) fn finish(
+        self,
+        start: &LtHash,
+        cache: &mut EntryCache,
+    ) -> Option<(Vec<StateRoot>, LtHash)> {
+        for local in self.caches.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            cache.absorb(local);
+        }
+        let mut lattice = start.clone();
+        for sum in self.sums {
+            lattice.add(&sum.into_inner().unwrap_or_else(|e| e.into_inner())?);
+        }
+        let roots = self
+            .roots
+            .into_iter()
+            .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect::<Option<Vec<_>>>()?;
+        Some((roots, lattice))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_roots_match_one_lattice_updated_in_order() {
+        let writes: Vec<Vec<Write>> = (0..7u8)
+            .map(|i| {
+                vec![Write {
+                    ns: "c".into(),
+                    key: vec![i % 3],
+                    old: (i >= 3).then(|| vec![i - 3]),
+                    new: Some(vec![i]),
+                }]
+            })
+            .collect();
+        let start = LtHash::of_entry("c", b"x", b"y");
+        let mut expected = Vec::new();
+        let mut lattice = start.clone();
+        for ws in &writes {
+            for w in ws {
+                lattice.update(&w.ns, &w.key, w.old.as_deref(), w.new.as_deref());
+            }
+            expected.push(lattice.root());
+        }
+        for workers in [1, 2, 3, 8] {
+            let roots = Roots::new(writes.len(), workers);
+            std::thread::scope(|s| {
+                for w in 0..workers {
+                    let (roots, start, writes) = (&roots, &start, &writes);
+                    let shared = EntryCache::default();
+                    s.spawn(move || roots.hash(w, true, start, &shared, |i, f| f(&writes[i])));
+                }
+            });
+            let (got, last) = roots.finish(&start, &mut EntryCache::default()).unwrap();
+            assert_eq!(got, expected, "{workers} workers");
+            assert_eq!(last, lattice);
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! Block-STM's collaborative scheduler (Gelashvili et al., "Block-STM: Scaling
+//! Blockchain Execution by Turning Ordering Curse to a Performance Blessing", 2022,
+//! Algorithm 4-5; Aptos' `block-executor/src/scheduler.rs`).
+//!
+//! Two counters hand out work in index order: the next transaction to execute and the
+//! next to validate. Validation runs when it is behind execution. A run that meets an
+//! estimate registers as a dependent of the transaction it waits for and is resumed when
+//! that one finishes; a failed validation re-runs the transaction and makes every later
+//! one validate again. The batch is done when both counters are past the end, no task is
+//! in hand, and no counter went back meanwhile.
+//!
+//! As Aptos does, a transaction's incarnations are counted against a cap (workers² +
+//! transactions + 30); past it the scheduler halts and the batch runs sequentially. And a test hook
+//! ([`Scheduler::with_delays`]) yields and sleeps at random between steps, so that rare
+//! interleavings happen in tests on two cores.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// A transaction's place in its lifecycle (one incarnation at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    ReadyToExecute,
+    Executing,
+    Executed,
+    /// Validation failed, or a dependency stopped the run; a new incarnation comes.
+    Aborting,
+}
+
+#[derive(Debug)]
+struct Status {
+    incarnation: u32,
+    stage: Stage,
+}
+
+/// Work a worker takes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Task {
+    Execute { txn: usize, incarnation: u32 },
+    Validate { txn: usize, incarnation: u32 },
+}
+
+/// The scheduler of one batch.
+pub(crate) struct Scheduler {
+    n: usize,
+    execution_idx: AtomicUsize,
+    validation_idx: AtomicUsize,
+    decrease_cnt: AtomicUsize,
+    num_active_tasks: AtomicUsize,
+    done: AtomicBool,
+    halted: AtomicBool,
+    status: Vec<Mutex<Status>>,
+    dependents: Vec<Mutex<Vec<usize>>>,
+    incarnations: AtomicUsize,
+    incarnation_cap: usize,
+    /// Seed of the delay hook's generator (0: off).
+    delays: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Scheduler {
+    /// A scheduler of `n` transactions run by `workers` threads.
+    pub(crate) fn new(n: usize, workers: usize) -> Self {
+        Self {
+            n,
+            execution_idx: AtomicUsize::new(0),
+            validation_idx: AtomicUsize::new(0),
+            decrease_cnt: AtomicUsize::new(0),
+            num_active_tasks: AtomicUsize::new(0),
+            done: AtomicBool::new(n == 0),
+            halted: AtomicBool::new(false),
+            status: (0..n)
+                .map(|_| {
+                    Mutex::new(Status {
+                        incarnation: 0,
+                        stage: Stage::ReadyToExecute,
+                    })
+                })
+                .collect(),
+            dependents: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+            incarnations: AtomicUsize::new(0),
+            // Aptos' bound on one transaction's incarnations: more than any schedule
+            // of a well-behaved batch needs, so reaching it means a livelock.
+            incarnation_cap: workers * workers + n + 30,
+            delays: AtomicU64::new(0),
+        }
+    }
+
+    /// The same, with random yields and sleeps between steps (tests only).
+    pub(crate) fn with_delays(self, seed: u64) -> Self {
+        self.delays.store(seed | 1, Ordering::Relaxed);
+        self
+    }
+
+    /// Yields or sleeps for a random short while when the delay hook is on.
+    pub(crate) fn maybe_delay(&self) {
+        let seed = self.delays.load(Ordering::Relaxed);
+        if seed == 0 {
+            return;
+        }
+        // xorshift, shared by the workers: the interleaving, not the sequence, matters.
+        let mut x = seed;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.delays.store(x | 1, Ordering::Relaxed);
+        match x % 8 {
+            0 => std::thread::sleep(std::time::Duration::from_micros(x % 200)),
+            1..=3 => std::thread::yield_now(),
+            _ => {}
+        }
+    }
+
+    /// True once every transaction is executed and validated, or the batch halted.
+    pub(crate) fn done(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.halted.load(Ordering::Acquire)
+    }
+
+    /// True when the batch stopped early (the incarnation cap, or a host failure).
+    pub(crate) fn halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// Stops every worker: the batch will run sequentially instead.
+    pub(crate) fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
+    }
+
+    /// Incarnations started so far (re-executions are this less the batch's length).
+    pub(crate) fn incarnations(&self) -> usize {
+        self.incarnations.load(Ordering::Relaxed)
+    }
+
+    fn decrease_execution_idx(&self, target: usize) {
+        self.execution_idx.fetch_min(target, Ordering::SeqCst);
+        self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn decrease_validation_idx(&self, target: usize) {
+        self.validation_idx.fetch_min(target, Ordering::SeqCst);
+        self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn check_done(&self) {
+        let observed = self.decrease_cnt.load(Ordering::SeqCst);
+        if self
+            .execution_idx
+            .load(Ordering::SeqCst)
+            .min(self.validation_idx.load(Ordering::SeqCst))
+            >= self.n
+            && self.num_active_tasks.load(Ordering::SeqCst) == 0
+            && observed == self.decrease_cnt.load(Ordering::SeqCst)
+        {
+            self.done.store(true, Ordering::Release);
+        }
+    }
+
+    fn try_incarnate(&self, txn: usize) -> Option<Task> {
+        if txn < self.n {
+            let mut s = lock(&self.status[txn]);
+            let capped =
+                usize::try_from(s.incarnation).unwrap_or(usize::MAX) > self.incarnation_cap;
+            if s.stage == Stage::ReadyToExecute && capped {
+                self.halt();
+            } else if s.stage == Stage::ReadyToExecute {
+                s.stage = Stage::Executing;
+                self.incarnations.fetch_add(1, Ordering::Relaxed);
+                return Some(Task::Execute {
+                    txn,
+                    incarnation: s.incarnation,
+                });
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    fn next_version_to_execute(&self) -> Option<Task> {
+        if self.execution_idx.load(Ordering::SeqCst) >= self.n {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let txn = self.execution_idx.fetch_add(1, Ordering::SeqCst);
+        self.try_incarnate(txn)
+    }
+
+    fn next_version_to_validate(&self) -> Option<Task> {
+        if self.validation_idx.load(Ordering::SeqCst) >= self.n {
+            self.check_done();
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let txn = self.validation_idx.fetch_add(1, Ordering::SeqCst);
+        if txn < self.n {
+            let s = lock(&self.status[txn]);
+            if s.stage == Stage::Executed {
+                return Some(Task::Validate {
+                    txn,
+                    incarnation: s.incarnation,
+                });
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    /// The next task, if there is one now.
+    pub(crate) fn next_task(&self) -> Option<Task> {
+        self.maybe_delay();
+        if self.validation_idx.load(Ordering::SeqCst) < self.execution_idx.load(Ordering::SeqCst) {
+            self.next_version_to_validate()
+        } else {
+            self.next_version_to_execute()
+        }
+    }
+
+    /// Registers `txn` as waiting for `blocking`. False when `blocking` has finished
+    /// meanwhile: re-run `txn` at once.
+    pub(crate) fn add_dependency(&self, txn: usize, blocking: usize) -> bool {
+        self.maybe_delay();
+        {
+            let mut deps = lock(&self.dependents[blocking]);
+            if lock(&self.status[blocking]).stage == Stage::Executed {
+                return false;
+            }
+            lock(&self.status[txn]).stage = Stage::Aborting;
+            deps.push(txn);
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        true
+    }
+
+    fn set_ready(&self, txn: usize) {
+        let mut s = lock(&self.status[txn]);
+        s.incarnation += 1;
+        s.stage = Stage::ReadyToExecute;
+    }
+
+    /// Records that incarnation `incarnation` of `txn` finished executing; its writes are
+    /// in the map (`new_path`: to an entry its earlier incarnation did not write).
+    pub(crate) fn finish_execution(
+        &self,
+        txn: usize,
+        incarnation: u32,
+        new_path: bool,
+    ) -> Option<Task> {
+        self.maybe_delay();
+        lock(&self.status[txn]).stage = Stage::Executed;
+        let deps = std::mem::take(&mut *lock(&self.dependents[txn]));
+        if let Some(&min) = deps.iter().min() {
+            for &d in &deps {
+                self.set_ready(d);
+            }
+            self.decrease_execution_idx(min);
+        }
+        if self.validation_idx.load(Ordering::SeqCst) > txn {
+            if new_path {
+                self.decrease_validation_idx(txn);
+            } else {
+                return Some(Task::Validate { txn, incarnation });
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    /// Takes the abort of a failed validation of incarnation `incarnation` of `txn`;
+    /// false when another validation (or a newer incarnation) got there first.
+    pub(crate) fn try_validation_abort(&self, txn: usize, incarnation: u32) -> bool {
+        let mut s = lock(&self.status[txn]);
+        if s.incarnation == incarnation && s.stage == Stage::Executed {
+            s.stage = Stage::Aborting;
+            return true;
+        }
+        false
+    }
+
+    /// Records a finished validation of `txn`; an aborted one re-runs it.
+    pub(crate) fn finish_validation(&self, txn: usize, aborted: bool) -> Option<Task> {
+        self.maybe_delay();
+        if aborted {
+            self.set_ready(txn);
+            self.decrease_validation_idx(txn + 1);
+            if self.execution_idx.load(Ordering::SeqCst) > txn {
+                return self.try_incarnate(txn);
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_conflicts_each_transaction_runs_and_validates_once() {
+        let s = Scheduler::new(3, 1);
+        let mut executed = Vec::new();
+        let mut validated = Vec::new();
+        let mut task = None;
+        while !s.done() {
+            task = match task.or_else(|| s.next_task()) {
+                Some(Task::Execute { txn, incarnation }) => {
+                    executed.push(txn);
+                    s.finish_execution(txn, incarnation, true)
+                }
+                Some(Task::Validate { txn, .. }) => {
+                    validated.push(txn);
+                    s.finish_validation(txn, false)
+                }
+                None => None,
+            };
+        }
+        assert_eq!(executed, [0, 1, 2]);
+        assert_eq!(validated, [0, 1, 2]);
+        assert_eq!(s.incarnations(), 3);
+    }
+
+    #[test]
+    fn a_failed_validation_re_runs_the_transaction_and_revalidates_later_ones() {
+        let s = Scheduler::new(2, 1);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Execute {
+                txn: 0,
+                incarnation: 0
+            })
+        );
+        assert_eq!(s.finish_execution(0, 0, true), None);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Validate {
+                txn: 0,
+                incarnation: 0
+            })
+        );
+        assert_eq!(s.finish_validation(0, false), None);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Execute {
+                txn: 1,
+                incarnation: 0
+            })
+        );
+        assert_eq!(s.finish_execution(1, 0, true), None);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Validate {
+                txn: 1,
+                incarnation: 0
+            })
+        );
+        assert!(s.try_validation_abort(1, 0));
+        assert!(!s.try_validation_abort(1, 0), "one abort per incarnation");
+        assert_eq!(
+            s.finish_validation(1, true),
+            Some(Task::Execute {
+                txn: 1,
+                incarnation: 1
+            })
+        );
+        assert_eq!(
+            s.finish_execution(1, 1, false),
+            Some(Task::Validate {
+                txn: 1,
+                incarnation: 1
+            })
+        );
+        assert_eq!(s.finish_validation(1, false), None);
+        assert_eq!(s.next_task(), None);
+        assert!(s.done());
+    }
+
+    #[test]
+    fn a_dependency_waits_for_its_transaction() {
+        let s = Scheduler::new(2, 2);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Execute {
+                txn: 0,
+                incarnation: 0
+            })
+        );
+        // Validation comes first when behind: 0 is not executed yet, so none.
+        assert_eq!(s.next_task(), None);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Execute {
+                txn: 1,
+                incarnation: 0
+            })
+        );
+        assert!(s.add_dependency(1, 0));
+        // Transaction 0 finishes: 1 is ready again, as incarnation 1.
+        assert_eq!(s.finish_execution(0, 0, true), None);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Validate {
+                txn: 0,
+                incarnation: 0
+            })
+        );
+        assert_eq!(s.finish_validation(0, false), None);
+        assert_eq!(
+            s.next_task(),
+            Some(Task::Execute {
+                txn: 1,
+                incarnation: 1
+            })
+        );
+        assert!(!s.add_dependency(1, 0), "0 is executed: no wait");
+    }
+
+    #[test]
+    fn a_transaction_re_run_past_the_cap_halts_the_batch() {
+        let s = Scheduler::new(1, 1);
+        let cap = 1 + 1 + 30;
+        let mut task = s.next_task();
+        let mut runs = 0;
+        while let Some(Task::Execute { txn, incarnation }) = task {
+            runs += 1;
+            assert!(runs <= cap + 2, "the cap stops it");
+            let Some(Task::Validate { .. }) = s
+                .finish_execution(txn, incarnation, false)
+                .or_else(|| s.next_task())
+            else {
+                break;
+            };
+            assert!(s.try_validation_abort(txn, incarnation));
+            task = s.finish_validation(txn, true);
+        }
+        assert!(s.halted() && s.done());
+        assert_eq!(runs, cap + 1);
+    }
+}
