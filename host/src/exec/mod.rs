@@ -7,12 +7,14 @@
 //! [`Sequential`] does exactly that; [`Parallel`] (optimistic or pessimistic, in
 //! `parallel/`) runs the batch on worker threads and is held to the same results.
 
+mod gather;
 mod parallel;
 mod sequential;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
+pub(crate) use gather::Gathered;
 pub(crate) use parallel::{Mode, Parallel, simulate};
 pub use parallel::{ParallelStats, Simulated};
 pub(crate) use sequential::{Sequential, run_and_stage};

@@ -135,7 +135,7 @@ pub(crate) fn work_of(tx: &Transaction, code_hash: Option<CodeHash>) -> Work<'_>
 }
 
 /// Stages the run of `p` as the head's next version, as one batch of its own (see
-/// [`add_run`] and [`finish_batch`]).
+/// [`add_rows`] and [`finish_batch`]).
 ///
 /// # Errors
 /// When the batch cannot be staged (the head is then reloaded before its next use).
@@ -152,7 +152,14 @@ pub(crate) fn stage(
     let mut batch = WriteBatch::new();
     batch.require(head.precondition());
     let version = head.version + 1;
-    let receipt = add_run(head, version, p, run, code_to_store, None, &mut batch);
+    // The run's output carries each write's old value: nothing is read here.
+    for w in &run.writes {
+        let (old, new) = (w.old.as_deref(), w.new.as_deref());
+        head.lattice
+            .update_cached(&mut head.entry_cache, &w.ns, &w.key, old, new);
+    }
+    let root = head.lattice.root();
+    let receipt = add_rows(version, p, run, code_to_store, root, &mut batch);
     let seq = finish_batch(env, head, batch, version, receipt.state_root, &[p.tx.id])?;
     Ok(Staged {
         receipt,
@@ -161,22 +168,26 @@ pub(crate) fn stage(
     })
 }
 
-/// Adds the run of `p` to `batch` as `version`: its writes, the state root, the
-/// deployed code under `code_to_store` (when the store lacks it), the receipt and the
-/// records. With `root` (hashed on the workers of a parallel batch, which then set the
-/// head's lattice), the lattice is left alone; else it hashes the writes here. Returns
-/// the receipt.
-pub(crate) fn add_run(
-    head: &mut Head,
+/// Adds the run of `p` to `batch` as `version`, the state root after it being `root`:
+/// its writes, the deployed code under `code_to_store` (when the store lacks it), the
+/// receipt and the records. Reads nothing and needs no head, so the workers of a
+/// parallel batch build their runs' rows themselves. Returns the receipt.
+pub(crate) fn add_rows(
     version: u64,
     p: &Prepared<'_>,
     run: Execution,
     code_to_store: Option<CodeHash>,
-    root: Option<StateRoot>,
+    root: StateRoot,
     batch: &mut WriteBatch,
 ) -> Receipt {
     let tx = &*p.tx;
-    stage_writes(&run, version, head, batch, root.is_none());
+    for w in &run.writes {
+        batch.put(
+            Table::State,
+            versioned_key(&entry_key(&w.ns, &w.key), version),
+            encode_stored_value(w.new.as_deref()),
+        );
+    }
     if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_to_store) {
         batch.put(Table::Code, hash.0.to_vec(), code.clone());
     }
@@ -191,7 +202,7 @@ pub(crate) fn add_run(
             results: run.results,
             events: run.events,
             gas_used: run.gas_used,
-            state_root: root.unwrap_or_else(|| head.lattice.root()),
+            state_root: root,
             duplicate: false,
         },
     };
@@ -230,31 +241,4 @@ pub(crate) fn finish_batch(
         horizon: head.horizon,
     });
     Ok(seq)
-}
-
-/// Adds a run's writes to `batch` at `version` and to the head's lattice. The run's
-/// output carries each write's old value: nothing is read here.
-fn stage_writes(
-    run: &Execution,
-    version: u64,
-    head: &mut Head,
-    batch: &mut WriteBatch,
-    hash: bool,
-) {
-    for w in &run.writes {
-        if hash {
-            head.lattice.update_cached(
-                &mut head.entry_cache,
-                &w.ns,
-                &w.key,
-                w.old.as_deref(),
-                w.new.as_deref(),
-            );
-        }
-        batch.put(
-            Table::State,
-            versioned_key(&entry_key(&w.ns, &w.key), version),
-            encode_stored_value(w.new.as_deref()),
-        );
-    }
 }

@@ -31,7 +31,7 @@ pub use verify::{VerifyError, VerifyReport};
 
 use self::writer_lock::WriterLock;
 use crate::error::HostError;
-use crate::exec::Env;
+use crate::exec::{Env, Gathered};
 use crate::ledger::head::{Head, Published};
 use crate::storage::group_commit::Committer;
 use crate::storage::{Snapshot, WriteBatch};
@@ -55,6 +55,8 @@ pub struct Host {
     options: HostOptions,
     /// What its parallel batches did.
     parallel_stats: ParallelStats,
+    /// Submitters waiting for the writer, to run as one batch.
+    gathered: Gathered,
     /// Whether opening made a new store.
     created: bool,
     /// The data dir's lock, held while the host lives.

@@ -233,6 +233,7 @@ impl Host {
             recycler,
             published: Published::new(head.tip()),
             parallel_stats: crate::exec::ParallelStats::default(),
+            gathered: crate::exec::Gathered::default(),
             head: WriterLock::new(head, options.writer_spin),
             options,
             created: false,

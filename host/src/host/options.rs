@@ -100,6 +100,11 @@ pub struct HostOptions {
     pub concurrency: Concurrency,
     /// Executor threads for a batch, 1 to `WORKERS_MAX`.
     pub workers: usize,
+    /// Submitters that find the writer busy leave their transaction for the lock holder,
+    /// who runs all of them as one parallel batch (`exec/gather.rs`). Off by default:
+    /// on two cores it measured slower than instantiating ahead while waiting
+    /// (BENCHMARKS.md).
+    pub gather: bool,
     /// Test hook: random yields and sleeps in the optimistic scheduler, from this seed,
     /// so that rare interleavings happen on few cores. Changes timings only.
     pub scheduler_delays: Option<u64>,
@@ -120,6 +125,7 @@ impl Default for HostOptions {
             reuse_merge_buffer: true,
             concurrency: Concurrency::default(),
             workers: default_workers(),
+            gather: false,
             scheduler_delays: None,
         }
     }

@@ -64,6 +64,11 @@ impl Host {
                 Prewarm::Always => None,
                 _ => self.head.try_lock().map_err(|_| poisoned_head())?,
             };
+            // With the writer busy, join the next batch (see `exec/gather.rs`).
+            if free.is_none() && prewarm != Prewarm::Always && self.gathers() {
+                let staged = self.gather(prepared)?;
+                return self.acknowledge(staged);
+            }
             let lone = visit.as_ref().is_some_and(|v| v.alone());
             // The hints are read only where a store may be made ahead.
             let (mut head, early, first_code, alone) = match (free, &self.recycler) {
@@ -97,6 +102,31 @@ impl Host {
             }
         }
         self.acknowledge(staged)
+    }
+
+    /// Whether submitters that find the writer busy are run together as a batch.
+    fn gathers(&self) -> bool {
+        self.options.gather
+            && self.options.concurrency != Concurrency::Sequential
+            && self.options.workers >= 2
+    }
+
+    /// Leaves `prepared` for the next holder of the writer lock, or, holding it first,
+    /// runs everything left as one batch and answers each waiter before letting go.
+    fn gather(&self, prepared: Prepared<'_>) -> Result<Staged, SubmitError> {
+        let slot = self.gathered.leave(prepared.into_owned());
+        let mut head = self.head()?;
+        if let Some(answer) = slot.take() {
+            return answer;
+        }
+        let (batch, slots) = self.gathered.take_all();
+        let results = self.execute_batch(&mut head, batch);
+        for (waiter, answer) in slots.iter().zip(results) {
+            waiter.set(answer);
+        }
+        drop(head);
+        slot.take()
+            .expect("the batch the lock holder ran held its own transaction")
     }
 
     /// The code of the contract `p` calls first, as far as the hints know it.

@@ -155,6 +155,11 @@ impl WriteBatch {
     pub fn push(&mut self, op: Op) {
         self.ops.push(op);
     }
+    /// Moves every operation of `other` to the end of this batch (its precondition is
+    /// dropped).
+    pub fn append(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
     /// The operations in the order they were added; later ones win.
     pub fn ops(&self) -> &[Op] {
         &self.ops

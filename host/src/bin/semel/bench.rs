@@ -65,6 +65,10 @@ pub struct BenchArgs {
     /// set a simulation finds, before the clock starts) or sequential
     #[arg(long, value_name = "MODE", default_value = "optimistic")]
     concurrency: semel::Concurrency,
+    /// Run concurrent submitters that find the writer busy as one batch
+    /// (`HostOptions::gather`)
+    #[arg(long)]
+    gather: bool,
     /// Turn latency mechanisms off, to measure what each buys (BENCHMARKS.md's index);
     /// `all` turns every one off
     #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
@@ -313,6 +317,7 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
                 Durability::Immediate
             },
             concurrency: args.concurrency,
+            gather: args.gather,
             workers: args
                 .workers
                 .map_or_else(semel::default_workers, usize::from),

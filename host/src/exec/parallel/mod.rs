@@ -36,7 +36,7 @@ use scheduler::{Scheduler, Task};
 use view::{Reads, TxView};
 
 use crate::error::{HostError, SubmitError};
-use crate::exec::sequential::{add_run, finish_batch, work_of};
+use crate::exec::sequential::{add_rows, finish_batch, work_of};
 use crate::exec::{Env, Executor, Prepared, Sequential, Staged};
 use crate::ledger::access::AccessSet;
 use crate::ledger::exactly_once::{Lookup, lookup, must_look_again};
@@ -129,16 +129,38 @@ struct Batch<'a, 'p> {
     head_contracts: &'a ContractCache,
     outputs: Vec<Mutex<Option<Output>>>,
     failure: Mutex<Option<HostError>>,
+    /// The code each run's deploy must store (the store lacks it).
+    code_to_store: Vec<Option<CodeHash>>,
+    /// Each run's receipt, once its rows are built.
+    receipts: Vec<Mutex<Option<Receipt>>>,
+    /// Each worker's rows, by worker (shares are contiguous, in worker order).
+    rows: Mutex<Vec<(usize, WriteBatch)>>,
 }
 
 /// How each transaction of the batch is answered.
 enum Plan {
     /// Without running it (recorded since its lookup).
     Answered(Result<Staged, SubmitError>),
-    /// By run `k` of the batch.
-    Run(usize),
+    /// By its run (the next of the batch's runs).
+    Run,
     /// As the same id earlier in the batch, run `k`: a duplicate or a conflict.
     Again(usize),
+}
+
+/// What the parallel part of a batch leaves for the in-order part.
+struct Ran {
+    /// One per run, in order.
+    receipts: Vec<Receipt>,
+    /// Every run's rows.
+    rows: WriteBatch,
+    /// The lattice after the last run.
+    lattice: LtHash,
+    /// The lanes the workers expanded.
+    cache: EntryCache,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A transaction's answer before the batch is staged.
@@ -157,7 +179,8 @@ impl Executor for Parallel<'_> {
         head: &mut Head,
         batch: Vec<Prepared<'_>>,
     ) -> Vec<Result<Staged, SubmitError>> {
-        if batch.len() < 2 || self.workers < 2 {
+        // One worker still runs the parallel executor: what its machinery costs.
+        if batch.len() < 2 {
             return Sequential.execute(env, head, batch);
         }
         match self.try_execute(env, head, &batch) {
@@ -221,42 +244,27 @@ impl Parallel<'_> {
                 return None;
             }
             first_of.insert(p.tx.id, runs.len());
-            plan.push(Plan::Run(runs.len()));
+            plan.push(Plan::Run);
             runs.push(p);
         }
         // The parallel part and the in-order part, timed for `semel bench`.
         let t0 = std::time::Instant::now();
-        let (outputs, roots, lattice, cache, code_to_store) =
-            self.run_all(env, head, runs.clone())?;
-        head.entry_cache.absorb(cache);
+        let ran = self.run_all(env, head, runs.clone())?;
+        head.entry_cache.absorb(ran.cache);
         let t1 = std::time::Instant::now();
-        // Added in order to one batch, staged once; the plan answers repeats from the
-        // runs they repeat.
+        // The workers built the rows; staged once, in order. The plan answers repeats
+        // from the runs they repeat.
         head.stale = true;
         let mut staged_batch = WriteBatch::new();
         staged_batch.require(head.precondition());
-        let mut version = head.version;
-        let mut receipts: Vec<Receipt> = Vec::with_capacity(runs.len());
-        let mut outputs = outputs.into_iter();
+        staged_batch.append(ran.rows);
+        let receipts = ran.receipts;
+        let version = head.version + u64::try_from(receipts.len()).expect("a batch fits in u64");
         let mut answers = Vec::with_capacity(plan.len());
         for (p, step) in batch.iter().zip(plan) {
             answers.push(match step {
                 Plan::Answered(r) => Answer::Done(r),
-                Plan::Run(k) => {
-                    let run = outputs.next().expect("one output per run");
-                    version += 1;
-                    let (code, root) = (code_to_store[k], Some(roots[k]));
-                    receipts.push(add_run(
-                        head,
-                        version,
-                        runs[k],
-                        run,
-                        code,
-                        root,
-                        &mut staged_batch,
-                    ));
-                    Answer::Run
-                }
+                Plan::Run => Answer::Run,
                 Plan::Again(k) if runs[k].content_hash == p.content_hash => {
                     let mut receipt = receipts[k].clone();
                     receipt.duplicate = true;
@@ -268,7 +276,7 @@ impl Parallel<'_> {
                 })),
             });
         }
-        head.lattice = lattice;
+        head.lattice = ran.lattice;
         let root = receipts.last().map(|r| r.state_root);
         let ids: Vec<_> = runs.iter().map(|p| p.tx.id).collect();
         let seq = match root {
@@ -303,33 +311,20 @@ impl Parallel<'_> {
         Some(results)
     }
 
-    /// Runs `runs` to their final outputs, with the state root after each, the lattice
-    /// after the last, and the code each deploy must store. `None`: run them
-    /// sequentially instead.
-    #[expect(
-        clippy::type_complexity,
-        reason = "parallel vectors, one entry per run"
-    )]
-    fn run_all(
-        &self,
-        env: &Env<'_>,
-        head: &Head,
-        runs: Vec<&Prepared<'_>>,
-    ) -> Option<(
-        Vec<Execution>,
-        Vec<StateRoot>,
-        LtHash,
-        EntryCache,
-        Vec<Option<CodeHash>>,
-    )> {
+    /// Runs `runs` to their receipts and rows. `None`: run them sequentially instead.
+    fn run_all(&self, env: &Env<'_>, head: &Head, runs: Vec<&Prepared<'_>>) -> Option<Ran> {
         let snapshot = env.committer.snapshot().ok()?;
         let n = runs.len();
-        let (batch, code_to_store) = Batch::new(env, head, runs, snapshot).ok()?;
+        let batch = Batch::new(env, head, runs, snapshot).ok()?;
         let roots = Roots::new(n, self.workers);
         let hash = |w: usize, go: bool| {
-            roots.hash(w, go, &head.lattice, &head.entry_cache, |i, f| {
+            let mut rows = WriteBatch::new();
+            let writes = |i: usize, f: &mut dyn FnMut(&[crate::vm::run::Write])| {
                 batch.with_writes(i, f);
-            });
+            };
+            let done = |i: usize, root| batch.add_rows(i, root, &mut rows);
+            roots.hash(w, go, &head.lattice, &head.entry_cache, writes, done);
+            lock(&batch.rows).push((w, rows));
         };
         let ok = match self.mode {
             Mode::Optimistic => {
@@ -387,30 +382,36 @@ impl Parallel<'_> {
         if !ok || failed {
             return None;
         }
-        let outputs = batch
-            .outputs
-            .into_iter()
-            .map(|o| {
-                o.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .map(|o| o.run)
-            })
-            .collect::<Option<Vec<_>>>()?;
         let mut cache = EntryCache::default();
-        let (roots, lattice) = roots.finish(&head.lattice, &mut cache)?;
-        Some((outputs, roots, lattice, cache, code_to_store))
+        let lattice = roots.finish(&head.lattice, &mut cache)?;
+        let receipts = batch
+            .receipts
+            .into_iter()
+            .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect::<Option<Vec<_>>>()?;
+        let mut shares = batch.rows.into_inner().unwrap_or_else(|e| e.into_inner());
+        shares.sort_unstable_by_key(|(w, _)| *w);
+        let mut rows = WriteBatch::new();
+        for (_, share) in shares {
+            rows.append(share);
+        }
+        Some(Ran {
+            receipts,
+            rows,
+            lattice,
+            cache,
+        })
     }
 }
 
 impl<'a, 'p> Batch<'a, 'p> {
-    /// The batch of `runs` over `snapshot` at the head, with the code each deploy must
-    /// store (the store lacks it).
+    /// The batch of `runs` over `snapshot` at the head.
     fn new(
         env: &'a Env<'a>,
         head: &'a Head,
         runs: Vec<&'a Prepared<'p>>,
         snapshot: Arc<dyn Snapshot>,
-    ) -> Result<(Self, Vec<Option<CodeHash>>), StorageError> {
+    ) -> Result<Self, StorageError> {
         let mut deployed = HashMap::new();
         let mut code_to_store = Vec::with_capacity(runs.len());
         for p in &runs {
@@ -435,8 +436,11 @@ impl<'a, 'p> Batch<'a, 'p> {
             head_contracts: &head.contracts,
             outputs: (0..n).map(|_| Mutex::new(None)).collect(),
             failure: Mutex::new(None),
+            code_to_store,
+            receipts: (0..n).map(|_| Mutex::new(None)).collect(),
+            rows: Mutex::new(Vec::new()),
         };
-        Ok((batch, code_to_store))
+        Ok(batch)
     }
 
     /// Runs transaction `txn` of the batch against the map.
@@ -622,6 +626,19 @@ impl<'a, 'p> Batch<'a, 'p> {
         }
     }
 
+    /// Builds the rows of transaction `txn`'s final run into `rows`, with `root` the
+    /// state root after it, and keeps its receipt.
+    fn add_rows(&self, txn: usize, root: StateRoot, rows: &mut WriteBatch) {
+        let Some(out) = lock(&self.outputs[txn]).take() else {
+            return;
+        };
+        let offset = u64::try_from(txn).expect("a batch index fits in u64");
+        let version = self.head_version + offset + 1;
+        let p = self.txs[txn];
+        let receipt = add_rows(version, p, out.run, self.code_to_store[txn], root, rows);
+        *lock(&self.receipts[txn]) = Some(receipt);
+    }
+
     /// Calls `f` with the writes of transaction `txn`'s final run.
     fn with_writes(&self, txn: usize, f: &mut dyn FnMut(&[crate::vm::run::Write])) {
         let slot = self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner());
@@ -688,17 +705,29 @@ impl DagSchedule {
         }
     }
 
+    /// Marks `txn` finished. The caller takes the next ready one itself, so only the
+    /// others ready now wake a sleeping worker: a chain of conflicting transactions
+    /// stays on one thread instead of paying a wake-up per link.
     fn finish(&self, txn: usize) {
         let mut s = self.lock();
         s.unfinished -= 1;
+        let mut woken = 0;
         for &d in &self.dependents[txn] {
             s.waiting_on[d] -= 1;
             if s.waiting_on[d] == 0 {
                 s.ready.push(Reverse(d));
+                woken += 1;
             }
         }
+        let done = s.unfinished == 0;
         drop(s);
-        self.changed.notify_all();
+        if done {
+            self.changed.notify_all();
+        } else {
+            for _ in 1..woken {
+                self.changed.notify_one();
+            }
+        }
     }
 
     fn halt(&self) {
@@ -774,7 +803,7 @@ pub(crate) fn simulate(
     snapshot: Arc<dyn Snapshot>,
     runs: Vec<&Prepared<'_>>,
 ) -> Result<Vec<Simulated>, HostError> {
-    let (batch, _) = Batch::new(env, head, runs, snapshot)?;
+    let batch = Batch::new(env, head, runs, snapshot)?;
     let mut cache = head.contracts.clone_upto(head.version);
     let mut lattice = head.lattice.clone();
     let mut out = Vec::with_capacity(batch.txs.len());

@@ -3,7 +3,8 @@
 //! prefix sum. Each worker takes a contiguous share of the batch, hashes its entries'
 //! changes (BLAKE3 and the 2 KiB expansion of every changed entry: the largest cost of
 //! a transaction) and sums them; after a barrier, it offsets its share by the shares
-//! before it and hashes each lattice. The in-order commit then only writes rows.
+//! before it, hashes each lattice, and hands each root on (the worker then builds that
+//! transaction's rows). The in-order commit only stages what the workers built.
 
 use std::sync::{Barrier, Mutex};
 
@@ -18,10 +19,10 @@ pub(crate) struct Roots {
     barrier: Barrier,
     /// Per worker: the sum of its share's changes.
     sums: Vec<Mutex<Option<LtHash>>>,
-    /// Per transaction: the root after it.
-    roots: Vec<Mutex<Option<StateRoot>>>,
     /// The lanes each worker expanded, for the writer's cache afterwards.
     caches: Mutex<Vec<EntryCache>>,
+    /// Per worker: whether it handed on every root of its share.
+    finished: Vec<Mutex<bool>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -36,8 +37,8 @@ impl Roots {
             n,
             barrier: Barrier::new(workers),
             sums: (0..workers).map(|_| Mutex::new(None)).collect(),
-            roots: (0..n).map(|_| Mutex::new(None)).collect(),
             caches: Mutex::new(Vec::new()),
+            finished: (0..workers).map(|_| Mutex::new(false)).collect(),
         }
     }
 
@@ -47,8 +48,9 @@ impl Roots {
     }
 
     /// Worker `worker`'s part, every worker calling it once (`go` false: the batch
-    /// failed, only the barrier is kept). `writes(i)` gives transaction `i`'s writes.
-    /// Old entries' lanes come from `shared` (the writer's cache) when it has them.
+    /// failed, only the barrier is kept). `writes(i)` gives transaction `i`'s writes;
+    /// `done(i, root)` takes the root after it. Old entries' lanes come from `shared`
+    /// (the writer's cache) when it has them.
     pub(crate) fn hash(
         &self,
         worker: usize,
@@ -56,6 +58,7 @@ impl Roots {
         start: &LtHash,
         shared: &EntryCache,
         writes: impl Fn(usize, &mut dyn FnMut(&[Write])),
+        mut done: impl FnMut(usize, StateRoot),
     ) {
         let share = self.share(worker);
         let mut prefix = Vec::with_capacity(share.len());
@@ -87,30 +90,27 @@ impl Roots {
         }
         for (i, mut lattice) in share.zip(prefix) {
             lattice.add(&offset);
-            *lock(&self.roots[i]) = Some(lattice.root());
+            done(i, lattice.root());
         }
+        *lock(&self.finished[worker]) = true;
     }
 
-    /// The root after each transaction, and the lattice after the last; `None` when a
-    /// worker did not finish its share. The workers' lanes go to `cache`.
-    pub(crate) fn finish(
-        self,
-        start: &LtHash,
-        cache: &mut EntryCache,
-    ) -> Option<(Vec<StateRoot>, LtHash)> {
+    /// The lattice after the last transaction; `None` when a worker did not finish its
+    /// share. The workers' lanes go to `cache`.
+    pub(crate) fn finish(self, start: &LtHash, cache: &mut EntryCache) -> Option<LtHash> {
         for local in self.caches.into_inner().unwrap_or_else(|e| e.into_inner()) {
             cache.absorb(local);
+        }
+        for done in self.finished {
+            if !done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                return None;
+            }
         }
         let mut lattice = start.clone();
         for sum in self.sums {
             lattice.add(&sum.into_inner().unwrap_or_else(|e| e.into_inner())?);
         }
-        let roots = self
-            .roots
-            .into_iter()
-            .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
-            .collect::<Option<Vec<_>>>()?;
-        Some((roots, lattice))
+        Some(lattice)
     }
 }
 
@@ -141,14 +141,24 @@ mod tests {
         }
         for workers in [1, 2, 3, 8] {
             let roots = Roots::new(writes.len(), workers);
+            let got = Mutex::new(vec![None; writes.len()]);
             std::thread::scope(|s| {
                 for w in 0..workers {
-                    let (roots, start, writes) = (&roots, &start, &writes);
+                    let (roots, start, writes, got) = (&roots, &start, &writes, &got);
                     let shared = EntryCache::default();
-                    s.spawn(move || roots.hash(w, true, start, &shared, |i, f| f(&writes[i])));
+                    s.spawn(move || {
+                        let done = |i: usize, root| lock(got)[i] = Some(root);
+                        roots.hash(w, true, start, &shared, |i, f| f(&writes[i]), done);
+                    });
                 }
             });
-            let (got, last) = roots.finish(&start, &mut EntryCache::default()).unwrap();
+            let last = roots.finish(&start, &mut EntryCache::default()).unwrap();
+            let got: Vec<_> = got
+                .into_inner()
+                .unwrap()
+                .into_iter()
+                .map(Option::unwrap)
+                .collect();
             assert_eq!(got, expected, "{workers} workers");
             assert_eq!(last, lattice);
         }
