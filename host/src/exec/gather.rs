@@ -62,6 +62,7 @@ impl Prepared<'_> {
             content_hash: self.content_hash,
             code_hash: self.code_hash,
             seen: self.seen,
+            access: self.access,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! (`HostOptions::prewarm`, `HostOptions::recycler`).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::{Host, Prewarm, poisoned_head};
 use crate::error::HostError;
@@ -300,12 +301,14 @@ impl Host {
                 Lookup::New { seen: last } => seen = Some(last),
             }
         }
+        let access = tx.access.clone().map(Arc::new);
         let mut prepared = Prepared {
             tx,
             content,
             content_hash,
             code_hash: None,
             seen,
+            access,
         };
         if let TxBody::Deploy { code, .. } = &prepared.tx.body {
             prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);

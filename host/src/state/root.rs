@@ -127,23 +127,7 @@ impl LtHash {
         old: Option<&[u8]>,
         new: Option<&[u8]>,
     ) {
-        if old == new {
-            return;
-        }
-        if let Some(old) = old {
-            let hash = Self::entry_hash(ns, key, old);
-            let bytes = cache.0.remove(&hash).unwrap_or_else(|| Self::expand(&hash));
-            self.add_bytes(&bytes, false);
-        }
-        if let Some(new) = new {
-            let hash = Self::entry_hash(ns, key, new);
-            let bytes = Self::expand(&hash);
-            self.add_bytes(&bytes, true);
-            if cache.0.len() >= ENTRY_CACHE_ENTRIES {
-                cache.0.clear();
-            }
-            cache.0.insert(hash, bytes);
-        }
+        self.update_shared(&EntryCache::default(), cache, ns, key, old, new);
     }
 
     /// As [`LtHash::update_cached`] on a worker: old entries' lanes may also come from
@@ -162,10 +146,12 @@ impl LtHash {
         }
         if let Some(old) = old {
             let hash = Self::entry_hash(ns, key, old);
-            match (local.0.remove(&hash), shared.0.get(&hash)) {
-                (Some(bytes), _) => self.add_bytes(&bytes, false),
-                (None, Some(bytes)) => self.add_bytes(bytes, false),
-                (None, None) => self.add_bytes(&Self::expand(&hash), false),
+            if let Some(bytes) = local.0.remove(&hash) {
+                self.add_bytes(&bytes, false);
+            } else if let Some(bytes) = shared.0.get(&hash) {
+                self.add_bytes(bytes, false);
+            } else {
+                self.add_bytes(&Self::expand(&hash), false);
             }
         }
         if let Some(new) = new {

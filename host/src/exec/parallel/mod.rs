@@ -247,6 +247,17 @@ impl Parallel<'_> {
             plan.push(Plan::Run);
             runs.push(p);
         }
+        if runs.is_empty() {
+            // Every one answered without running (all recorded since their lookups).
+            return Some(
+                plan.into_iter()
+                    .map(|step| match step {
+                        Plan::Answered(r) => r,
+                        Plan::Run | Plan::Again(_) => unreachable!("no runs, no repeats of one"),
+                    })
+                    .collect(),
+            );
+        }
         // The parallel part and the in-order part, timed for `semel bench`.
         let t0 = std::time::Instant::now();
         let ran = self.run_all(env, head, runs.clone())?;
@@ -311,6 +322,18 @@ impl Parallel<'_> {
         Some(results)
     }
 
+    /// Runs `work(w)` for each worker `w`: worker 0 on this thread, the others on
+    /// scoped threads.
+    fn on_workers(&self, work: impl Fn(usize) + Sync) {
+        std::thread::scope(|s| {
+            for w in 1..self.workers {
+                let work = &work;
+                s.spawn(move || work(w));
+            }
+            work(0);
+        });
+    }
+
     /// Runs `runs` to their receipts and rows. `None`: run them sequentially instead.
     fn run_all(&self, env: &Env<'_>, head: &Head, runs: Vec<&Prepared<'_>>) -> Option<Ran> {
         let snapshot = env.committer.snapshot().ok()?;
@@ -332,16 +355,9 @@ impl Parallel<'_> {
                 if let Some(seed) = self.delays {
                     scheduler = scheduler.with_delays(seed);
                 }
-                std::thread::scope(|s| {
-                    for w in 1..self.workers {
-                        let (batch, scheduler, hash) = (&batch, &scheduler, &hash);
-                        s.spawn(move || {
-                            batch.optimistic_worker(scheduler);
-                            hash(w, !scheduler.halted());
-                        });
-                    }
+                self.on_workers(|w| {
                     batch.optimistic_worker(&scheduler);
-                    hash(0, !scheduler.halted());
+                    hash(w, !scheduler.halted());
                 });
                 let again = scheduler.incarnations().saturating_sub(n);
                 self.stats
@@ -360,16 +376,9 @@ impl Parallel<'_> {
                     })
                     .collect();
                 let schedule = DagSchedule::new(&lock_table::dependencies(&sets));
-                std::thread::scope(|s| {
-                    for w in 1..self.workers {
-                        let (batch, schedule, hash) = (&batch, &schedule, &hash);
-                        s.spawn(move || {
-                            batch.pessimistic_worker(schedule);
-                            hash(w, !schedule.halted());
-                        });
-                    }
+                self.on_workers(|w| {
                     batch.pessimistic_worker(&schedule);
-                    hash(0, !schedule.halted());
+                    hash(w, !schedule.halted());
                 });
                 !schedule.halted()
             }
@@ -473,7 +482,7 @@ impl<'a, 'p> Batch<'a, 'p> {
             read_only: false,
             print_logs: self.env.print_logs,
             contracts: std::mem::take(cache),
-            access: tx.access.clone().map(Arc::new),
+            access: p.access.clone(),
             log_access,
         };
         let result = execute(setup, &work_of(tx, p.code_hash), None);
