@@ -127,15 +127,20 @@ impl LtHash {
         old: Option<&[u8]>,
         new: Option<&[u8]>,
     ) {
-        self.update_shared(&EntryCache::default(), cache, ns, key, old, new);
+        let mut dead = Vec::new();
+        self.update_shared(&EntryCache::default(), cache, &mut dead, ns, key, old, new);
     }
 
     /// As [`LtHash::update_cached`] on a worker: old entries' lanes may also come from
-    /// `shared` (the writer's cache, read-only meanwhile); new ones go to `local`.
+    /// `shared` (the writer's cache, read-only meanwhile; the hashes of those it used,
+    /// dead entries now, go to `dead`, to drop from it afterwards); new ones go to
+    /// `local`.
+    #[expect(clippy::too_many_arguments, reason = "an entry and the three caches")]
     pub fn update_shared(
         &mut self,
         shared: &EntryCache,
         local: &mut EntryCache,
+        dead: &mut Vec<[u8; 32]>,
         ns: &str,
         key: &[u8],
         old: Option<&[u8]>,
@@ -150,6 +155,7 @@ impl LtHash {
                 self.add_bytes(&bytes, false);
             } else if let Some(bytes) = shared.0.get(&hash) {
                 self.add_bytes(bytes, false);
+                dead.push(hash);
             } else {
                 self.add_bytes(&Self::expand(&hash), false);
             }
@@ -215,8 +221,12 @@ impl EntryCache {
         self.0.insert(hash, bytes);
     }
 
-    /// Takes in the entries of `other` (a worker's).
-    pub fn absorb(&mut self, other: EntryCache) {
+    /// Drops the entries `dead` names (their values were replaced), then takes in the
+    /// entries of `other` (a worker's).
+    pub fn absorb(&mut self, other: EntryCache, dead: &[[u8; 32]]) {
+        for hash in dead {
+            self.0.remove(hash);
+        }
         for (hash, bytes) in other.0 {
             self.insert(hash, bytes);
         }

@@ -5,7 +5,7 @@
 //! - **Optimistic** ([`Mode::Optimistic`]): Block-STM. Every transaction runs
 //!   speculatively against the multi-version map ([`mv_map`]) through its own view
 //!   ([`view`]), which records where each read came from and what each `storage_next`
-//!   step found; the scheduler ([`scheduler`]) validates those reads and re-runs a
+//!   step found ([`read_set`]); the scheduler ([`scheduler`]) validates those reads and re-runs a
 //!   transaction whose reads changed, and stops a run that meets an estimate until the
 //!   transaction it depends on has run again.
 //! - **Pessimistic** ([`Mode::Pessimistic`]): the lock table ([`lock_table`]) orders each
@@ -20,6 +20,7 @@
 
 mod lock_table;
 mod mv_map;
+mod read_set;
 mod roots;
 mod scheduler;
 mod view;
@@ -31,9 +32,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use mv_map::MvMap;
-use roots::Roots;
+use read_set::Reads;
+use roots::{Roots, WorkerCache};
 use scheduler::{Scheduler, Task};
-use view::{Reads, TxView};
+use view::TxView;
 
 use crate::error::{HostError, SubmitError};
 use crate::exec::sequential::{add_rows, finish_batch, work_of};
@@ -44,7 +46,7 @@ use crate::ledger::head::Head;
 use crate::ledger::receipt::Receipt;
 use crate::ledger::transaction::TxBody;
 use crate::state::registry::ContractCache;
-use crate::state::{EntryCache, LtHash, SnapshotView, StateView, entry_key};
+use crate::state::{LtHash, SnapshotView, StateView, entry_key};
 use crate::storage::{Snapshot, StorageError, Table, WriteBatch};
 use crate::types::{CodeHash, StateRoot};
 use crate::vm::run::{Execution, RunSetup, execute};
@@ -155,8 +157,8 @@ struct Ran {
     rows: WriteBatch,
     /// The lattice after the last run.
     lattice: LtHash,
-    /// The lanes the workers expanded.
-    cache: EntryCache,
+    /// The lanes the workers expanded, and the entries they replaced.
+    caches: Vec<WorkerCache>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -261,7 +263,9 @@ impl Parallel<'_> {
         // The parallel part and the in-order part, timed for `semel bench`.
         let t0 = std::time::Instant::now();
         let ran = self.run_all(env, head, runs.clone())?;
-        head.entry_cache.absorb(ran.cache);
+        for (local, dead) in ran.caches {
+            head.entry_cache.absorb(local, &dead);
+        }
         let t1 = std::time::Instant::now();
         // The workers built the rows; staged once, in order. The plan answers repeats
         // from the runs they repeat.
@@ -323,7 +327,8 @@ impl Parallel<'_> {
     }
 
     /// Runs `work(w)` for each worker `w`: worker 0 on this thread, the others on
-    /// scoped threads.
+    /// scoped threads. (A pool of threads kept for the host measured no faster:
+    /// BENCHMARKS.md.)
     fn on_workers(&self, work: impl Fn(usize) + Sync) {
         std::thread::scope(|s| {
             for w in 1..self.workers {
@@ -391,8 +396,7 @@ impl Parallel<'_> {
         if !ok || failed {
             return None;
         }
-        let mut cache = EntryCache::default();
-        let lattice = roots.finish(&head.lattice, &mut cache)?;
+        let (lattice, caches) = roots.finish(&head.lattice)?;
         let receipts = batch
             .receipts
             .into_iter()
@@ -408,7 +412,7 @@ impl Parallel<'_> {
             receipts,
             rows,
             lattice,
-            cache,
+            caches,
         })
     }
 }

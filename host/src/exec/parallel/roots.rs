@@ -12,6 +12,9 @@ use crate::state::{EntryCache, LtHash};
 use crate::types::StateRoot;
 use crate::vm::run::Write;
 
+/// The lanes a worker expanded, and the hashes of the writer's entries it replaced.
+pub(crate) type WorkerCache = (EntryCache, Vec<[u8; 32]>);
+
 /// Where the workers leave the batch's roots.
 pub(crate) struct Roots {
     workers: usize,
@@ -19,8 +22,9 @@ pub(crate) struct Roots {
     barrier: Barrier,
     /// Per worker: the sum of its share's changes.
     sums: Vec<Mutex<Option<LtHash>>>,
-    /// The lanes each worker expanded, for the writer's cache afterwards.
-    caches: Mutex<Vec<EntryCache>>,
+    /// The lanes each worker expanded, and the hashes of the writer's entries it
+    /// replaced, for the writer's cache afterwards.
+    caches: Mutex<Vec<WorkerCache>>,
     /// Per worker: whether it handed on every root of its share.
     finished: Vec<Mutex<bool>>,
 }
@@ -64,18 +68,18 @@ impl Roots {
         let mut prefix = Vec::with_capacity(share.len());
         if go {
             let mut acc = LtHash::default();
-            let mut local = EntryCache::default();
+            let (mut local, mut dead) = (EntryCache::default(), Vec::new());
             for i in share.clone() {
                 writes(i, &mut |ws| {
                     for w in ws {
                         let (old, new) = (w.old.as_deref(), w.new.as_deref());
-                        acc.update_shared(shared, &mut local, &w.ns, &w.key, old, new);
+                        acc.update_shared(shared, &mut local, &mut dead, &w.ns, &w.key, old, new);
                     }
                 });
                 prefix.push(acc.clone());
             }
             *lock(&self.sums[worker]) = Some(acc);
-            lock(&self.caches).push(local);
+            lock(&self.caches).push((local, dead));
         }
         self.barrier.wait();
         if !go {
@@ -95,12 +99,11 @@ impl Roots {
         *lock(&self.finished[worker]) = true;
     }
 
-    /// The lattice after the last transaction; `None` when a worker did not finish its
-    /// share. The workers' lanes go to `cache`.
-    pub(crate) fn finish(self, start: &LtHash, cache: &mut EntryCache) -> Option<LtHash> {
-        for local in self.caches.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            cache.absorb(local);
-        }
+    /// The lattice after the last transaction, and what each worker's cache holds for
+    /// the writer's (see [`EntryCache::absorb`]); `None` when a worker did not finish
+    /// its share.
+    pub(crate) fn finish(self, start: &LtHash) -> Option<(LtHash, Vec<WorkerCache>)> {
+        let caches = self.caches.into_inner().unwrap_or_else(|e| e.into_inner());
         for done in self.finished {
             if !done.into_inner().unwrap_or_else(|e| e.into_inner()) {
                 return None;
@@ -110,7 +113,7 @@ impl Roots {
         for sum in self.sums {
             lattice.add(&sum.into_inner().unwrap_or_else(|e| e.into_inner())?);
         }
-        Some(lattice)
+        Some((lattice, caches))
     }
 }
 
@@ -152,7 +155,7 @@ mod tests {
                     });
                 }
             });
-            let last = roots.finish(&start, &mut EntryCache::default()).unwrap();
+            let (last, _) = roots.finish(&start).unwrap();
             let got: Vec<_> = got
                 .into_inner()
                 .unwrap()

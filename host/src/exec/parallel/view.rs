@@ -1,33 +1,15 @@
 //! The state one transaction of a parallel batch reads: the batch's multi-version map
 //! below its index over the state before the batch. It records where each read came
-//! from and what each `storage_next` step found — the read set validation checks — and
-//! stops the run at an estimate, naming the transaction it waits for.
+//! from and what each `storage_next` step found (its read set, `read_set.rs`), checks a
+//! read set again for validation, and stops the run at an estimate, naming the
+//! transaction it waits for.
 
 use std::sync::{Arc, Mutex};
 
-use super::mv_map::{Found, MvMap, Origin};
+use super::mv_map::{Found, MvMap};
+use super::read_set::{Reads, Step};
 use crate::state::{StateView, entry_key, prefix_key};
 use crate::storage::StorageError;
-
-/// One `storage_next` step as the batch answered it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Step {
-    pub ns: String,
-    pub prefix: Vec<u8>,
-    pub after: Option<Vec<u8>>,
-    pub found: Option<Vec<u8>>,
-}
-
-/// What a run read, for validation.
-#[derive(Debug, Default)]
-pub(crate) struct Reads {
-    /// Point reads: the entry, where its value came from, and the value.
-    pub points: Vec<(Vec<u8>, Origin, Option<Vec<u8>>)>,
-    /// Walk steps, in order.
-    pub steps: Vec<Step>,
-    /// The transaction whose estimate stopped the run, if one did.
-    pub blocked: Option<usize>,
-}
 
 /// Why a read could not be answered: an estimate of transaction `txn`.
 #[derive(Debug, Clone, Copy)]
