@@ -35,7 +35,7 @@ use mv_map::MvMap;
 use read_set::Reads;
 use roots::{Roots, WorkerCache};
 use scheduler::{Scheduler, Task};
-use view::TxView;
+use view::{At, TxView};
 
 use crate::error::{HostError, SubmitError};
 use crate::exec::sequential::{add_rows, finish_batch, work_of};
@@ -388,11 +388,7 @@ impl Parallel<'_> {
                 !schedule.halted()
             }
         };
-        let failed = batch
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some();
+        let failed = lock(&batch.failure).is_some();
         if !ok || failed {
             return None;
         }
@@ -490,7 +486,7 @@ impl<'a, 'p> Batch<'a, 'p> {
             log_access,
         };
         let result = execute(setup, &work_of(tx, p.code_hash), None);
-        let mut reads = std::mem::take(&mut *view.reads.lock().unwrap_or_else(|e| e.into_inner()));
+        let reads = std::mem::take(&mut *lock(&view.reads));
         match result {
             Ok((mut run, spent)) => {
                 drop(spent);
@@ -498,7 +494,7 @@ impl<'a, 'p> Batch<'a, 'p> {
                 // speculative deploy made may never be committed.
                 *cache = std::mem::take(&mut run.contracts);
                 cache.retain_upto(self.head_version);
-                Ok((run, std::mem::take(&mut reads)))
+                Ok((run, reads))
             }
             Err(e) => {
                 *cache = self.head_contracts.clone_upto(self.head_version);
@@ -511,7 +507,7 @@ impl<'a, 'p> Batch<'a, 'p> {
     }
 
     fn fail(&self, e: HostError) {
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+        *lock(&self.failure) = Some(e);
     }
 
     /// Block-STM's worker loop.
@@ -554,41 +550,41 @@ impl<'a, 'p> Batch<'a, 'p> {
                     return None;
                 }
                 Ok((run, reads)) => {
-                    let writes: Vec<_> = run
-                        .writes
-                        .iter()
-                        .map(|w| (entry_key(&w.ns, &w.key), w.new.clone()))
-                        .collect();
-                    let written = writes.iter().map(|(k, _)| k.clone()).collect();
-                    let mut slot = self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner());
-                    let previous = slot.as_ref().map(|o| o.written.as_slice()).unwrap_or(&[]);
-                    let new_path = self.mv.record(txn, incarnation, writes, previous);
-                    *slot = Some(Output {
-                        run,
-                        reads,
-                        written,
-                    });
-                    drop(slot);
+                    let new_path = self.record(txn, incarnation, run, reads);
                     return scheduler.finish_execution(txn, incarnation, new_path);
                 }
             }
         }
     }
 
+    /// Puts incarnation `incarnation` of `txn`'s writes in the map, in place of its
+    /// earlier incarnation's, and keeps the run. True when it wrote an entry the
+    /// earlier one did not.
+    fn record(&self, txn: usize, incarnation: u32, run: Execution, reads: Reads) -> bool {
+        let writes = map_writes(&run);
+        let written = writes.iter().map(|(k, _)| k.clone()).collect();
+        let mut slot = lock(&self.outputs[txn]);
+        let previous = slot.as_ref().map_or(&[][..], |o| o.written.as_slice());
+        let new_path = self.mv.record(txn, incarnation, writes, previous);
+        *slot = Some(Output {
+            run,
+            reads,
+            written,
+        });
+        new_path
+    }
+
     fn validate(&self, scheduler: &Scheduler, txn: usize, incarnation: u32) -> Option<Task> {
-        let slot = self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner());
+        let slot = lock(&self.outputs[txn]);
         let Some(out) = slot.as_ref() else {
             unreachable!("a transaction is validated after it ran");
         };
-        let view = TxView {
-            mv: Arc::clone(&self.mv),
-            base: Arc::clone(&self.base),
+        let at = At {
+            mv: &self.mv,
+            base: &*self.base,
             txn,
-            version: 0,
-            track: false,
-            reads: Mutex::new(Reads::default()),
         };
-        let valid = match view.still_valid(&out.reads) {
+        let valid = match at.still_valid(&out.reads) {
             Ok(valid) => valid,
             Err(e) => {
                 self.fail(e.into());
@@ -610,18 +606,7 @@ impl<'a, 'p> Batch<'a, 'p> {
         while let Some(txn) = schedule.next() {
             match self.run(txn, false, false, &mut cache) {
                 Ok((run, reads)) => {
-                    let writes: Vec<_> = run
-                        .writes
-                        .iter()
-                        .map(|w| (entry_key(&w.ns, &w.key), w.new.clone()))
-                        .collect();
-                    let written = writes.iter().map(|(k, _)| k.clone()).collect();
-                    self.mv.record(txn, 0, writes, &[]);
-                    *self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner()) = Some(Output {
-                        run,
-                        reads,
-                        written,
-                    });
+                    self.record(txn, 0, run, reads);
                     schedule.finish(txn);
                 }
                 // A declared set keeps estimates out; one met is a host bug.
@@ -654,7 +639,7 @@ impl<'a, 'p> Batch<'a, 'p> {
 
     /// Calls `f` with the writes of transaction `txn`'s final run.
     fn with_writes(&self, txn: usize, f: &mut dyn FnMut(&[crate::vm::run::Write])) {
-        let slot = self.outputs[txn].lock().unwrap_or_else(|e| e.into_inner());
+        let slot = lock(&self.outputs[txn]);
         f(slot.as_ref().map_or(&[], |o| o.run.writes.as_slice()));
     }
 }
@@ -701,7 +686,7 @@ impl DagSchedule {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DagState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// The next transaction to run, waiting for one; `None` when all are done.
@@ -783,6 +768,14 @@ impl Snapshot for BatchCode {
     }
 }
 
+/// A run's writes as the map holds them: by entry key.
+fn map_writes(run: &Execution) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    run.writes
+        .iter()
+        .map(|w| (entry_key(&w.ns, &w.key), w.new.clone()))
+        .collect()
+}
+
 /// The same failure for a repeat of the id that failed.
 fn copy_error(e: &SubmitError) -> SubmitError {
     match e {
@@ -830,12 +823,7 @@ pub(crate) fn simulate(
                 )));
             }
         };
-        let writes: Vec<_> = run
-            .writes
-            .iter()
-            .map(|w| (entry_key(&w.ns, &w.key), w.new.clone()))
-            .collect();
-        batch.mv.record(txn, 0, writes, &[]);
+        batch.mv.record(txn, 0, map_writes(&run), &[]);
         for w in &run.writes {
             lattice.update(&w.ns, &w.key, w.old.as_deref(), w.new.as_deref());
         }

@@ -41,6 +41,26 @@ impl TxView {
         ))
     }
 
+    /// The state this transaction sees, for walks and validation.
+    pub(crate) fn at(&self) -> At<'_> {
+        At {
+            mv: &self.mv,
+            base: &*self.base,
+            txn: self.txn,
+        }
+    }
+}
+
+/// The state at transaction `txn` of a batch: the map below it over the base. What a
+/// walk steps through and what validation reads again; borrowed, so a validation
+/// touches no shared reference count.
+pub(crate) struct At<'a> {
+    pub mv: &'a MvMap,
+    pub base: &'a dyn StateView,
+    pub txn: usize,
+}
+
+impl At<'_> {
     /// The first key of `ns` with `prefix` after `after` that the transaction sees.
     ///
     /// # Errors
@@ -143,7 +163,7 @@ impl StateView for TxView {
         prefix: &[u8],
         after: Option<&[u8]>,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        match self.merged_next(ns, prefix, after)? {
+        match self.at().merged_next(ns, prefix, after)? {
             Err(Blocked(txn)) => Err(self.stop(txn)),
             Ok(found) => {
                 if self.track {
@@ -207,14 +227,14 @@ mod tests {
             let v = view(&mv, &base, 1);
             let before = v.get(ns, b"a1").unwrap();
             let read = reads(v);
-            assert!(view(&mv, &base, 1).still_valid(&read).unwrap());
+            assert!(view(&mv, &base, 1).at().still_valid(&read).unwrap());
             // Transaction 0 writes the value the read saw: still good.
             mv.record(0, 0, vec![(entry_key(ns, b"a1"), before.clone())], &[]);
-            assert!(view(&mv, &base, 1).still_valid(&read).unwrap());
+            assert!(view(&mv, &base, 1).at().still_valid(&read).unwrap());
             // Another value: invalid, and the re-run reads the new one.
             let write = vec![(entry_key(ns, b"a1"), Some(b"new".to_vec()))];
             mv.record(0, 1, write, &[entry_key(ns, b"a1")]);
-            assert!(!view(&mv, &base, 1).still_valid(&read).unwrap());
+            assert!(!view(&mv, &base, 1).at().still_valid(&read).unwrap());
             assert_eq!(
                 view(&mv, &base, 1).get(ns, b"a1").unwrap(),
                 Some(b"new".to_vec())
@@ -232,7 +252,7 @@ mod tests {
         let read = reads(v);
         mv.record(1, 0, vec![(entry_key("c", b"a1"), None)], &[]);
         mv.mark_estimates(1, &[entry_key("c", b"a1")]);
-        assert!(!view(&mv, &base, 2).still_valid(&read).unwrap());
+        assert!(!view(&mv, &base, 2).at().still_valid(&read).unwrap());
         let v = view(&mv, &base, 2);
         assert!(v.get("c", b"a1").is_err());
         assert_eq!(reads(v).blocked, Some(1));
@@ -256,7 +276,7 @@ mod tests {
         };
         let (keys, read) = walk(&mv);
         assert_eq!(keys, [b"a1".to_vec(), b"a3".to_vec()]);
-        assert!(view(&mv, &base, 5).still_valid(&read).unwrap());
+        assert!(view(&mv, &base, 5).at().still_valid(&read).unwrap());
         // Outside the prefix: no phantom.
         mv.record(
             0,
@@ -264,7 +284,7 @@ mod tests {
             vec![(entry_key("c", b"b1"), Some(b"x".to_vec()))],
             &[],
         );
-        assert!(view(&mv, &base, 5).still_valid(&read).unwrap());
+        assert!(view(&mv, &base, 5).at().still_valid(&read).unwrap());
         // Inserted between two keys the walk found: a phantom.
         mv.record(
             1,
@@ -272,12 +292,12 @@ mod tests {
             vec![(entry_key("c", b"a2"), Some(b"x".to_vec()))],
             &[],
         );
-        assert!(!view(&mv, &base, 5).still_valid(&read).unwrap());
+        assert!(!view(&mv, &base, 5).at().still_valid(&read).unwrap());
         let (keys, read) = walk(&mv);
         assert_eq!(keys, [b"a1".to_vec(), b"a2".to_vec(), b"a3".to_vec()]);
         // Removed: the walk's answer changes again.
         mv.record(2, 0, vec![(entry_key("c", b"a3"), None)], &[]);
-        assert!(!view(&mv, &base, 5).still_valid(&read).unwrap());
+        assert!(!view(&mv, &base, 5).at().still_valid(&read).unwrap());
         assert_eq!(walk(&mv).0, [b"a1".to_vec(), b"a2".to_vec()]);
         // Past the end of what it found, the range is still watched: a key after a3.
         let (_, read) = walk(&mv);
@@ -287,6 +307,6 @@ mod tests {
             vec![(entry_key("c", b"a9"), Some(b"x".to_vec()))],
             &[],
         );
-        assert!(!view(&mv, &base, 5).still_valid(&read).unwrap());
+        assert!(!view(&mv, &base, 5).at().still_valid(&read).unwrap());
     }
 }
