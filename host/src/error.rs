@@ -133,6 +133,22 @@ pub enum InputError {
         /// Latest recorded version.
         latest: u64,
     },
+    /// An events listing asked for more events than `EVENTS_LIST_MAX`.
+    #[error("an events listing of {given} events is more than EVENTS_LIST_MAX ({max})")]
+    EventsLimit {
+        /// The limit asked for.
+        given: usize,
+        /// The largest accepted.
+        max: usize,
+    },
+    /// An events listing's topic is longer than any event's can be.
+    #[error("topic of {len} bytes is more than EVENT_TOPIC_BYTES_MAX ({max})")]
+    EventTopicTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
 }
 
 /// A failure of the host itself, never of a contract or of its input: nothing was

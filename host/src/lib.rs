@@ -33,16 +33,30 @@ pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
 pub use exec::Simulated;
 pub use host::{
     CACHE_DIR, Concurrency, ContractInfo, DB_FILE, HistoryEntry, Host, HostOptions, LOCK_FILE,
-    ParallelStats, Prewarm, PruneReport, QueryOutput, StateListing, VerifyError, VerifyReport,
-    default_workers,
+    ParallelStats, Prewarm, PruneReport, QueryOutput, StateListing, StoreInfo, VerifyError,
+    VerifyReport, default_workers,
 };
-pub use ledger::{AccessSet, Batch, Call, ContractAccess, KeySpec, Transaction, TxBody, parse_id};
+pub use ledger::{
+    AccessSet, Batch, Call, CodeLookup, ContractAccess, KeySpec, Transaction, TxBody, compact_json,
+    parse_id,
+};
 pub use ledger::{CallResult, DEFAULT_SENDER, Event, Receipt, Status};
+pub use ledger::{EventFilter, EventRecord};
 pub use process::disable_transparent_huge_pages;
 pub use storage::{Durability, StorageError};
 pub use text::printable;
-pub use types::{CodeHash, StateRoot};
+pub use types::{CodeHash, HostId, ParseHostIdError, StateRoot};
 pub use uuid::Uuid;
+
+/// The JSON shapes of the host's outputs, as they serialize: what a server's OpenAPI
+/// document describes (`utoipa` schemas).
+pub mod json {
+    pub use crate::host::json::{ContractJson, EntryJson, EventRecordJson, HistoryJson, QueryJson};
+    pub use crate::ledger::receipt::{CallResultJson, EventJson, ReceiptJson};
+    pub use crate::ledger::transaction::{
+        RawCall as CallJson, RawDeploy as DeployJson, RawTx as TransactionJson,
+    };
+}
 
 /// The contract ABI: the host functions a contract may import, and the checks a module
 /// passes at deploy.

@@ -86,3 +86,30 @@ pub const ACCESS_SET_ENTRIES_MAX: usize = 1024;
 pub const BATCH_TRANSACTIONS_MAX: usize = 10_000;
 /// Executor threads at most (`--workers`).
 pub const WORKERS_MAX: usize = 64;
+/// Largest request body `semel serve` reads, in bytes: a transaction file's limit, so
+/// whatever `semel tx` takes, `POST /v1/tx` takes too. Past it: 413 `too-large`.
+pub const HTTP_BODY_BYTES_MAX: usize = TX_JSON_BYTES_MAX;
+/// Longest a request may take on `semel serve`, body and answer included, in
+/// milliseconds. Past it: 408; a transaction already queued still runs and is recorded,
+/// and a retry of its id gets its receipt.
+pub const HTTP_REQUEST_MILLIS_MAX: u64 = 30_000;
+/// Longest a client may take to send a request's headers, in milliseconds, so a slow
+/// client cannot hold a connection open: past it the connection is closed.
+pub const HTTP_HEADER_READ_MILLIS_MAX: u64 = 5_000;
+/// Connections `semel serve` holds open at once; one more is answered 503 `busy` and
+/// closed.
+pub const HTTP_CONNECTIONS_MAX: usize = 1024;
+/// Transactions waiting in `semel serve`'s queue for the executor; a request that would
+/// take it past this is answered 503 `busy`, recording nothing.
+pub const QUEUED_TRANSACTIONS_MAX: usize = 16_384;
+/// What a 503 `busy` answer asks a client to wait before retrying, in seconds
+/// (`Retry-After`).
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
+/// Most events one listing (`Host::events`, `semel events`, `GET /v1/events`) returns, in
+/// events: a larger `limit` is refused. Each may carry up to `EVENT_DATA_BYTES_MAX` of data.
+pub const EVENTS_LIST_MAX: usize = 10_000;
+/// Events a listing returns when it names no limit, in events.
+pub const EVENTS_LIST_DEFAULT: usize = 100;
+/// Entries one listing over HTTP may ask for (`GET /v1/log?limit=`), so one request
+/// cannot make the server build an unbounded answer.
+pub const LIST_ENTRIES_MAX: usize = 10_000;

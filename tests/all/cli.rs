@@ -553,6 +553,7 @@ fn every_command_speaks_json_errors_included() {
         (&["receipt", id], "tx_id"),
         (&["state", "counter"], "[0].key_hex"),
         (&["contracts"], "[0].code_hash"),
+        (&["info"], "host_id"),
         (&["log"], "[2].calls"),
         (&["verify"], "state_root"),
         (&["prune", "--keep-versions", "2"], "rows_removed"),
@@ -757,4 +758,192 @@ fn batches_access_sets_simulate_and_parallel_verify() {
     }
     let o = semel(d, &["verify", "--workers", "0"]);
     assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn info_prints_the_store_host_id_format_latest_version_and_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("store");
+    // No store: exit 2, like the other read commands, and nothing is created.
+    for args in [&["info"][..], &["--json", "info"]] {
+        let o = semel(&d, args);
+        assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("no Semel store"));
+        assert!(!d.exists());
+    }
+    let o = semel(
+        &d,
+        &["--json", "deploy", &counter_wat(), "--name", "counter"],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let mut last = json(&o);
+    for _ in 0..2 {
+        let o = semel(&d, &["--json", "call", "counter", "inc"]);
+        assert_eq!(code(&o), 0);
+        last = json(&o);
+    }
+    let o = semel(&d, &["--json", "info"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let info = json(&o);
+    let fields = ["store", "host_id", "format", "version", "state_root"];
+    assert_eq!(info.as_object().unwrap().len(), fields.len(), "{info}");
+    // In the order of the interface.
+    let text = String::from_utf8_lossy(&o.stdout);
+    let at: Vec<usize> = fields
+        .iter()
+        .map(|f| text.find(&format!("\"{f}\":")).unwrap())
+        .collect();
+    assert!(at.is_sorted(), "{text}");
+    assert_eq!(info["store"], format!("redb:{}", d.display()));
+    let host_id = info["host_id"].as_str().unwrap().to_owned();
+    assert!(crate::util::is_host_id_text(&host_id), "{host_id}");
+    assert_eq!(info["format"], "semel-data-v2");
+    assert_eq!(info["version"], 3);
+    assert_eq!(info["version"], last["version"]);
+    assert_eq!(info["state_root"], last["state_root"]);
+    let log = json(&semel(&d, &["--json", "log"]));
+    assert_eq!(info["version"], log[2]["version"]);
+    let receipt = json(&semel(
+        &d,
+        &["--json", "receipt", last["tx_id"].as_str().unwrap()],
+    ));
+    assert_eq!(info["state_root"], receipt["state_root"]);
+    // Stable from run to run, and the library says the same.
+    assert_eq!(json(&semel(&d, &["--json", "info"]))["host_id"], host_id);
+    {
+        let host = semel::Host::open_existing(&d, semel::HostOptions::default()).unwrap();
+        assert_eq!(host.host_id().to_string(), host_id);
+    }
+    // Human text: one field per line.
+    let o = semel(&d, &["info"]);
+    assert_eq!(code(&o), 0);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let values = [
+        format!("redb:{}", d.display()),
+        host_id.clone(),
+        "semel-data-v2".into(),
+        "3".into(),
+        info["state_root"].as_str().unwrap().to_owned(),
+    ];
+    for (line, value) in lines.iter().zip(&values) {
+        assert!(
+            line.ends_with(&format!(" {value}")),
+            "{line:?} lacks {value}"
+        );
+    }
+    // Another store, named relative to the working dir: another id, an absolute path.
+    let o = Command::new(semel_bin())
+        .current_dir(dir.path())
+        .args([
+            "--data-dir",
+            "other",
+            "deploy",
+            &counter_wat(),
+            "--name",
+            "c",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(semel_bin())
+        .current_dir(dir.path())
+        .args(["--data-dir", "other", "--json", "info"])
+        .output()
+        .unwrap();
+    let other = json(&o);
+    assert_eq!(
+        other["store"],
+        format!("redb:{}", dir.path().join("other").display())
+    );
+    assert_ne!(other["host_id"], host_id);
+    assert_eq!(other["version"], 1);
+}
+
+/// `semel events` (interface §6): the events index listed with every filter optional,
+/// `--json` as `GET /v1/events` answers it, text otherwise; bad limits and a missing
+/// store as the other read commands.
+#[test]
+fn events_lists_the_index_with_filters_as_json_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["counter", "other"] {
+        let o = semel(d, &["deploy", &counter_wat(), "--name", name]);
+        assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let id = "0b6f0e0e-5d1c-4a8e-9a43-2f0c6c2a9f21";
+    assert_eq!(
+        code(&semel(d, &["call", "counter", "inc", "--tx-id", id])),
+        0
+    );
+    assert_eq!(code(&semel(d, &["call", "other", "inc"])), 0);
+    assert_eq!(code(&semel(d, &["call", "counter", "inc"])), 0);
+    // A reverted transaction (version 6) has no events.
+    assert_eq!(code(&semel(d, &["call", "counter", "fail"])), 1);
+
+    let o = semel(d, &["--json", "events"]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    // Exactly the interface's five fields, in its order.
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    let first = format!(
+        r#"[{{"version":3,"tx_id":"{id}","contract":"counter","topic":"inc","data_hex":"0100000000000000"}},"#
+    );
+    assert!(text.starts_with(&first), "{text}");
+    let all = json(&o);
+    let list = all.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    for e in list {
+        let mut keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["contract", "data_hex", "topic", "tx_id", "version"]);
+    }
+    assert_eq!(list[2]["data_hex"], "0200000000000000");
+    let versions = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["--json", "events"];
+        all.extend_from_slice(args);
+        let o = semel(d, &all);
+        assert_eq!(
+            code(&o),
+            0,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        json(&o)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(versions(&[]), [3, 4, 5]);
+    assert_eq!(versions(&["--contract", "counter"]), [3, 5]);
+    assert_eq!(versions(&["--topic", "inc", "--from-version", "4"]), [4, 5]);
+    assert_eq!(versions(&["--contract", "other", "--topic", "inc"]), [4]);
+    assert_eq!(versions(&["--limit", "1"]), [3]);
+    assert_eq!(versions(&["--from-version", "6"]), Vec::<u64>::new());
+    assert_eq!(versions(&["--topic", "nope"]), Vec::<u64>::new());
+
+    // Text: one line per event, data as hex when it is not printable text.
+    let o = semel(d, &["events", "--contract", "counter"]);
+    assert_eq!(code(&o), 0);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let words: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(words, ["3", id, "counter", "inc", "0x0100000000000000"]);
+    let o = semel(d, &["events", "--topic", "nope"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "(no events)");
+
+    // Past the limit: bad input, naming it.
+    let o = semel(d, &["events", "--limit", "10001"]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("EVENTS_LIST_MAX"));
+    let o = semel(d, &["--json", "events", "--contract", "bad name"]);
+    assert_eq!((code(&o), json(&o)["exit"].as_i64()), (2, Some(2)));
+    // No store: as the other read commands, and nothing is created.
+    let missing = d.join("elsewhere");
+    let o = semel(&missing, &["events"]);
+    assert_eq!(code(&o), 2);
+    assert!(!missing.exists());
 }

@@ -57,3 +57,42 @@ fn a_data_dir_made_before_the_reshape_opens_and_verifies() {
     assert_eq!(balance("bob"), b"7");
     assert_eq!(host.verify().unwrap().transactions, 3);
 }
+
+#[test]
+fn a_data_dir_made_before_host_ids_gets_one_on_first_open_and_keeps_it() {
+    use redb::ReadableDatabase;
+    let stored = |dir: &std::path::Path| {
+        let db = redb::Database::open(dir.join(semel::DB_FILE)).unwrap();
+        let read = db.begin_read().unwrap();
+        let meta = read
+            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("meta"))
+            .unwrap();
+        meta.get(&b"host_id"[..])
+            .unwrap()
+            .map(|v| v.value().to_vec())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for file in [semel::DB_FILE, "semel.wal"] {
+        std::fs::copy(
+            repo().join("tests/fixtures/datadir-v2").join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        stored(dir.path()),
+        None,
+        "the fixture already has a host id"
+    );
+    // The first open, even a read-only one, gives it an id, stored at once.
+    let host = Host::open_existing(dir.path(), HostOptions::default()).unwrap();
+    let id = host.host_id();
+    assert!(crate::util::is_host_id_text(&id.to_string()), "{id}");
+    assert_eq!(host.info().unwrap().version, 2);
+    assert_eq!(host.state_root().unwrap().to_string(), ROOT_AT_2);
+    drop(host);
+    assert_eq!(stored(dir.path()), Some(id.as_bytes().to_vec()));
+    let host = Host::open(dir.path(), HostOptions::default()).unwrap();
+    assert_eq!(host.host_id(), id);
+    assert_eq!(host.verify().unwrap().transactions, 2);
+}

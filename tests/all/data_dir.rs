@@ -121,6 +121,7 @@ fn read_only_commands_exit_2_on_a_path_without_a_store_and_recording_ones_say_th
     let d = dir.path().join("mistyped");
     for args in [
         &["contracts"][..],
+        &["info"],
         &["verify"],
         &["log"],
         &["query", "counter", "get"],

@@ -223,13 +223,19 @@ fn outcome(host: &Host, batch: &[Transaction]) -> (Vec<String>, String, Vec<Stri
             Err(e) => panic!("no host failure or refusal is generated: {e}"),
         })
         .collect();
-    let state = ["c0", "c1", "c2", "kv", "proxy", "clock", "late0", "late1"]
+    let mut state: Vec<String> = ["c0", "c1", "c2", "kv", "proxy", "clock", "late0", "late1"]
         .iter()
         .map(|c| match host.state(c, None, b"") {
             Ok(listing) => format!("{c}: {listing:?}"),
             Err(e) => format!("{c}: {e}"),
         })
         .collect();
+    // The events index the batch's rows added, as a listing reads it.
+    let every = semel::EventFilter {
+        limit: semel::limits::EVENTS_LIST_MAX,
+        ..semel::EventFilter::default()
+    };
+    state.push(format!("events: {:?}", host.events(&every).unwrap()));
     (results, host.state_root().unwrap().to_string(), state)
 }
 

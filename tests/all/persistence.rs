@@ -6,7 +6,7 @@ use std::time::Duration;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use semel::{Host, HostError, HostOptions, Status, Transaction, VerifyError};
 
-use crate::util::{calls, forward, wat};
+use crate::util::{calls, forward, is_host_id_text, wat};
 
 fn options() -> HostOptions {
     HostOptions {
@@ -257,4 +257,109 @@ fn prune_keeps_what_retained_versions_read_and_every_receipt() {
     let host = Host::open(dir.path(), options()).unwrap();
     assert_eq!(host.horizon(), horizon);
     host.verify().unwrap();
+}
+
+const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta");
+
+/// The host id a closed data dir's database holds, if any.
+fn stored_host_id(dir: &std::path::Path) -> Option<Vec<u8>> {
+    let db = redb::Database::open(dir.join(semel::DB_FILE)).unwrap();
+    let read = db.begin_read().unwrap();
+    let t = read.open_table(META).unwrap();
+    t.get(&b"host_id"[..]).unwrap().map(|v| v.value().to_vec())
+}
+
+/// Makes a closed data dir as one made before host ids: its `meta` without `host_id`.
+fn remove_host_id(dir: &std::path::Path) {
+    let db = redb::Database::open(dir.join(semel::DB_FILE)).unwrap();
+    let write = db.begin_write().unwrap();
+    assert!(
+        write
+            .open_table(META)
+            .unwrap()
+            .remove(&b"host_id"[..])
+            .unwrap()
+            .is_some(),
+        "the store had no host id to remove"
+    );
+    write.commit().unwrap();
+}
+
+#[test]
+fn a_data_dir_keeps_its_host_id_through_reopen_verify_and_prune() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    populated(one.path());
+    let host = Host::open(one.path(), options()).unwrap();
+    let id = host.host_id();
+    assert!(is_host_id_text(&id.to_string()), "{id}");
+    assert_eq!(id.to_string().parse::<semel::HostId>(), Ok(id));
+    let info = host.info().unwrap();
+    assert_eq!(info.host_id, id);
+    assert_eq!(
+        info.store,
+        format!(
+            "redb:{}",
+            std::path::absolute(one.path()).unwrap().display()
+        )
+    );
+    assert_eq!(info.format, "semel-data-v2");
+    assert_eq!(
+        (info.version, info.state_root),
+        (7, host.state_root().unwrap())
+    );
+    host.verify().unwrap();
+    host.prune(host.latest_version()).unwrap();
+    assert_eq!(host.host_id(), id);
+    drop(host);
+    assert_eq!(stored_host_id(one.path()), Some(id.as_bytes().to_vec()));
+    for open in [Host::open, Host::open_existing] {
+        assert_eq!(open(one.path(), options()).unwrap().host_id(), id);
+    }
+    // Another store has another id.
+    let other = Host::open(two.path(), options()).unwrap();
+    assert!(other.created_store());
+    assert_ne!(other.host_id(), id);
+    // So do in-memory hosts, which say where they live.
+    let (m, n) = (Host::in_memory().unwrap(), Host::in_memory().unwrap());
+    assert_ne!(m.host_id(), n.host_id());
+    assert_eq!(m.info().unwrap().store, "memory");
+    assert_eq!(m.info().unwrap().version, 0);
+}
+
+#[test]
+fn a_data_dir_made_before_host_ids_gets_one_when_first_opened_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let receipts = populated(dir.path());
+    let old = Host::open(dir.path(), options()).unwrap().host_id();
+    remove_host_id(dir.path());
+    assert_eq!(stored_host_id(dir.path()), None);
+    // A read-only open (as `semel info` makes) gives it one, durably, and changes
+    // nothing else.
+    let host = Host::open_existing(dir.path(), options()).unwrap();
+    let id = host.host_id();
+    assert!(is_host_id_text(&id.to_string()), "{id}");
+    assert_ne!(id, old);
+    assert_eq!(host.latest_version(), 7);
+    assert_eq!(
+        host.state_root().unwrap(),
+        receipts.last().unwrap().state_root
+    );
+    assert_eq!(host.verify().unwrap().transactions, 7);
+    drop(host);
+    assert_eq!(stored_host_id(dir.path()), Some(id.as_bytes().to_vec()));
+    for _ in 0..2 {
+        let host = Host::open(dir.path(), options()).unwrap();
+        assert!(!host.created_store());
+        assert_eq!(host.host_id(), id);
+        host.submit(&Transaction::call("counter", "inc", Vec::new()))
+            .unwrap();
+    }
+    assert_eq!(
+        Host::open_existing(dir.path(), options())
+            .unwrap()
+            .info()
+            .unwrap()
+            .host_id,
+        id
+    );
 }

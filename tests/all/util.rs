@@ -59,3 +59,8 @@ pub fn counter_host() -> Host {
     deploy(&host, "counter", "counter");
     host
 }
+
+/// Whether `text` is a host id as printed: 32 lowercase hex digits.
+pub fn is_host_id_text(text: &str) -> bool {
+    text.len() == 32 && text.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+}

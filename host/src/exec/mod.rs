@@ -1,6 +1,6 @@
 //! Executing transactions: a run of each (`vm/`) against the head, and its complete
-//! output staged as one atomic batch — state changes, state root, receipt, records —
-//! with the group committer (`storage/group_commit.rs`).
+//! output staged as one atomic batch — state changes, state root, receipt, records,
+//! events index rows — with the group committer (`storage/group_commit.rs`).
 //!
 //! [`Executor`] is the seam: it takes a batch of [`Prepared`] transactions, in order,
 //! and gives one [`Staged`] result each, as if they had run one at a time in that order.

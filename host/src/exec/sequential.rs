@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use crate::error::{InputError, SubmitError};
 use crate::exec::{Env, Executor, Prepared, Staged};
+use crate::ledger::events;
 use crate::ledger::exactly_once::{Lookup, lookup, must_look_again};
 use crate::ledger::head::{Head, Tip};
 use crate::ledger::receipt::Receipt;
 use crate::ledger::records::{
-    META_LATTICE, META_VERSION, TxRecord, encode_history_entry, history_key,
+    META_EVENTS_INDEXED, META_LATTICE, META_VERSION, TxRecord, encode_history_entry, history_key,
 };
 use crate::ledger::transaction::{Transaction, TxBody};
 use crate::state::{SnapshotView, StateView, encode_stored_value, entry_key, versioned_key};
@@ -170,8 +171,9 @@ pub(crate) fn stage(
 
 /// Adds the run of `p` to `batch` as `version`, the state root after it being `root`:
 /// its writes, the deployed code under `code_to_store` (when the store lacks it), the
-/// receipt and the records. Reads nothing and needs no head, so the workers of a
-/// parallel batch build their runs' rows themselves. Returns the receipt.
+/// receipt, the records and the events index rows of its receipt. Reads nothing and
+/// needs no head, so the workers of a parallel batch build their runs' rows themselves.
+/// Returns the receipt.
 pub(crate) fn add_rows(
     version: u64,
     p: &Prepared<'_>,
@@ -210,6 +212,8 @@ pub(crate) fn add_rows(
     batch.put(Table::Txs, &tx.id.as_bytes()[..], &record.encode()[..]);
     let entry = encode_history_entry(&tx.id, &p.content);
     batch.put(Table::History, &history_key(version)[..], &entry[..]);
+    // In the same batch as the receipt: the index holds exactly the recorded events.
+    events::add_rows(&record.receipt, batch);
     record.receipt
 }
 
@@ -229,6 +233,8 @@ pub(crate) fn finish_batch(
 ) -> Result<u64, SubmitError> {
     batch.put(Table::Meta, META_VERSION, &version.to_le_bytes()[..]);
     batch.put(Table::Meta, META_LATTICE, head.lattice.as_bytes());
+    // Every version up to the head's was indexed at open: so is every one up to this.
+    batch.put(Table::Meta, META_EVENTS_INDEXED, &version.to_le_bytes()[..]);
     let seq = env.committer.stage(batch)?;
     head.stale = false;
     for id in ids {

@@ -4,14 +4,21 @@
 
 use serde::{Serialize, Serializer};
 
-use super::{ContractInfo, HistoryEntry, PruneReport, QueryOutput, VerifyReport};
+use super::{ContractInfo, HistoryEntry, PruneReport, QueryOutput, StoreInfo, VerifyReport};
+use crate::ledger::events::EventRecord;
 use crate::storage::Entry;
 
-#[derive(Serialize)]
-struct QueryJson<'a> {
-    version: u64,
-    output_hex: String,
-    output: Option<&'a str>,
+/// A query's output.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = QueryOutput)]
+pub struct QueryJson<'a> {
+    /// The version it read.
+    pub version: u64,
+    /// The output, hex.
+    pub output_hex: String,
+    /// The output as UTF-8 text, or null.
+    #[schema(value_type = Option<String>)]
+    pub output: Option<&'a str>,
 }
 
 impl Serialize for QueryOutput {
@@ -25,12 +32,20 @@ impl Serialize for QueryOutput {
     }
 }
 
-#[derive(Serialize)]
-struct EntryJson<'a> {
-    key_hex: String,
-    key: Option<&'a str>,
-    value_hex: String,
-    value: Option<&'a str>,
+/// A state entry.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = StateEntry)]
+pub struct EntryJson<'a> {
+    /// The key, hex.
+    pub key_hex: String,
+    /// The key as UTF-8 text, or null.
+    #[schema(value_type = Option<String>)]
+    pub key: Option<&'a str>,
+    /// The value, hex.
+    pub value_hex: String,
+    /// The value as UTF-8 text, or null.
+    #[schema(value_type = Option<String>)]
+    pub value: Option<&'a str>,
 }
 
 /// A state listing (`Host::state`'s entries) as JSON: an array of
@@ -49,11 +64,17 @@ impl Serialize for StateListing<'_> {
     }
 }
 
-#[derive(Serialize)]
-struct ContractJson<'a> {
-    name: &'a str,
-    code_hash: String,
-    version: u64,
+/// A deployed contract.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Contract)]
+pub struct ContractJson<'a> {
+    /// Its name.
+    #[schema(value_type = String)]
+    pub name: &'a str,
+    /// Its code's BLAKE3 hash, hex.
+    pub code_hash: String,
+    /// The version its deploy took.
+    pub version: u64,
 }
 
 impl Serialize for ContractInfo {
@@ -67,12 +88,20 @@ impl Serialize for ContractInfo {
     }
 }
 
-#[derive(Serialize)]
-struct HistoryJson<'a> {
-    version: u64,
-    tx_id: String,
-    status: &'static str,
-    calls: &'a [String],
+/// A recorded transaction in the history.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = LogEntry)]
+pub struct HistoryJson<'a> {
+    /// The version it took.
+    pub version: u64,
+    /// Its id.
+    pub tx_id: String,
+    /// `committed` or `reverted`.
+    #[schema(value_type = String)]
+    pub status: &'static str,
+    /// `contract.method` per call, or `deploy NAME`.
+    #[schema(value_type = Vec<String>)]
+    pub calls: &'a [String],
 }
 
 impl Serialize for HistoryEntry {
@@ -82,6 +111,37 @@ impl Serialize for HistoryEntry {
             tx_id: self.tx_id.to_string(),
             status: self.status.as_str(),
             calls: &self.calls,
+        }
+        .serialize(s)
+    }
+}
+
+/// An event of a committed transaction, as `semel events` and `GET /v1/events` list it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EventRecord)]
+pub struct EventRecordJson<'a> {
+    /// The version of the transaction that emitted it.
+    pub version: u64,
+    /// That transaction's id.
+    pub tx_id: String,
+    /// The contract that emitted it.
+    #[schema(value_type = String)]
+    pub contract: &'a str,
+    /// Its topic.
+    #[schema(value_type = String)]
+    pub topic: &'a str,
+    /// Its data, hex.
+    pub data_hex: String,
+}
+
+impl Serialize for EventRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        EventRecordJson {
+            version: self.version,
+            tx_id: self.tx_id.to_string(),
+            contract: &self.contract,
+            topic: &self.topic,
+            data_hex: hex::encode(&self.data),
         }
         .serialize(s)
     }
@@ -123,13 +183,35 @@ impl Serialize for PruneReport {
     }
 }
 
+#[derive(Serialize)]
+struct InfoJson<'a> {
+    store: &'a str,
+    host_id: String,
+    format: &'a str,
+    version: u64,
+    state_root: String,
+}
+
+impl Serialize for StoreInfo {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        InfoJson {
+            store: &self.store,
+            host_id: self.host_id.to_string(),
+            format: &self.format,
+            version: self.version,
+            state_root: self.state_root.to_string(),
+        }
+        .serialize(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use uuid::Uuid;
 
     use super::*;
     use crate::ledger::receipt::Status;
-    use crate::types::{CodeHash, StateRoot};
+    use crate::types::{CodeHash, HostId, StateRoot};
 
     fn json(v: &impl Serialize) -> String {
         serde_json::to_string(v).unwrap()
@@ -186,5 +268,33 @@ mod tests {
             latest: 12,
         };
         assert_eq!(json(&p), r#"{"horizon":5,"rows_removed":9,"latest":12}"#);
+        let e = EventRecord {
+            version: 7,
+            index: 1,
+            tx_id: Uuid::nil(),
+            contract: "token".into(),
+            topic: "transfer".into(),
+            data: vec![0x00, 0xab],
+        };
+        // The index is not part of the shape: receipt order is the listing's order.
+        assert_eq!(
+            json(&e),
+            r#"{"version":7,"tx_id":"00000000-0000-0000-0000-000000000000","contract":"token","topic":"transfer","data_hex":"00ab"}"#
+        );
+        let i = StoreInfo {
+            store: "redb:/d".into(),
+            host_id: HostId::from_bytes([0xcd; 16]),
+            format: "semel-data-v2".into(),
+            version: 7,
+            state_root: StateRoot([2; 32]),
+        };
+        assert_eq!(
+            json(&i),
+            format!(
+                r#"{{"store":"redb:/d","host_id":"{}","format":"semel-data-v2","version":7,"state_root":"{}"}}"#,
+                "cd".repeat(16),
+                "02".repeat(32)
+            )
+        );
     }
 }

@@ -6,10 +6,11 @@
 //! One concept a file: [`options`](HostOptions), `open.rs` (a data dir, its lock, the
 //! backend), `submit.rs` (checks, the exactly-once lookup before the lock, the writer
 //! lock, acknowledgement), `reads.rs` (queries, state, contracts, history, receipts),
-//! `json.rs` (the JSON shapes of its outputs), `verify.rs`, `prune.rs`, and
-//! `writer_lock.rs`.
+//! `info.rs` (the store's host id and summary), `json.rs` (the JSON shapes of its
+//! outputs), `verify.rs`, `prune.rs`, and `writer_lock.rs`.
 
-mod json;
+mod info;
+pub(crate) mod json;
 mod open;
 mod options;
 mod prune;
@@ -22,6 +23,7 @@ use std::fs::File;
 use std::sync::{Arc, MutexGuard};
 
 pub use crate::exec::ParallelStats;
+pub use info::StoreInfo;
 pub use json::StateListing;
 pub use open::{CACHE_DIR, DB_FILE, LOCK_FILE};
 pub use options::{Concurrency, HostOptions, Prewarm, default_workers};
@@ -29,13 +31,14 @@ pub use prune::PruneReport;
 pub use reads::{ContractInfo, HistoryEntry, QueryOutput};
 pub use verify::{VerifyError, VerifyReport};
 
+use self::info::StoreKind;
 use self::writer_lock::WriterLock;
 use crate::error::HostError;
 use crate::exec::{Env, Gathered};
 use crate::ledger::head::{Head, Published};
 use crate::storage::group_commit::Committer;
 use crate::storage::{Snapshot, WriteBatch};
-use crate::types::StateRoot;
+use crate::types::{HostId, StateRoot};
 use crate::vm::Runtime;
 use crate::vm::prewarm::hints::CodeHints;
 use crate::vm::prewarm::recycler::Recycler;
@@ -59,6 +62,10 @@ pub struct Host {
     gathered: Gathered,
     /// Whether opening made a new store.
     created: bool,
+    /// The store's host id, read (or made) at open.
+    host_id: HostId,
+    /// What the store is, for [`Host::info`].
+    store: StoreKind,
     /// The data dir's lock, held while the host lives.
     _lock: Option<File>,
 }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::writer_lock::WriterLock;
-use super::{Host, HostOptions};
+use super::{Host, HostOptions, StoreKind};
 use crate::error::HostError;
 use crate::ledger::head::{Head, Published};
 use crate::storage::group_commit::{Committer, Reopen};
 use crate::storage::{Backend, MemoryBackend, StorageError, WAL_FILE, WalBackend};
+use crate::types::HostId;
 use crate::vm::Runtime;
 use crate::vm::prewarm::hints::CodeHints;
 use crate::vm::prewarm::recycler::Recycler;
@@ -176,6 +177,7 @@ impl Host {
             Runtime::with_cache_bytes(Some(dir.join(CACHE_DIR)), options.module_cache_bytes)?;
         let mut host = Self::build(Box::new(backend), Some(reopen), Arc::new(runtime), options)?;
         host._lock = Some(lock);
+        host.store = StoreKind::DataDir(std::path::absolute(dir).unwrap_or_else(|_| dir.into()));
         Ok(host)
     }
 
@@ -184,7 +186,10 @@ impl Host {
     /// # Errors
     /// Only if the wasm engine cannot start.
     pub fn in_memory() -> Result<Self, HostError> {
-        Self::with_backend(Box::new(MemoryBackend::new()), None, HostOptions::default())
+        let mut host =
+            Self::with_backend(Box::new(MemoryBackend::new()), None, HostOptions::default())?;
+        host.store = StoreKind::Memory;
+        Ok(host)
     }
 
     /// A host over any backend; `cache_dir` keeps compiled modules on disk.
@@ -219,7 +224,13 @@ impl Host {
         runtime: Arc<Runtime>,
         options: HostOptions,
     ) -> Result<Self, HostError> {
-        let head = Head::open(&*backend)?;
+        let fresh = HostId::random().map_err(|e| {
+            HostError::Resource(format!("cannot make a host id (no OS randomness): {e}"))
+        })?;
+        let (head, host_id) = Head::open(&*backend, fresh)?;
+        // A store made before the events index (or recorded into by a binary without
+        // it) gets the rows of the versions it lacks, before anything else is written.
+        crate::ledger::events::catch_up(&*backend, &head)?;
         let recycler = match options.recycler {
             true => Some(Recycler::start(Arc::clone(&runtime)).map_err(|e| {
                 HostError::Resource(format!("cannot start the recycler thread: {e}"))
@@ -237,13 +248,15 @@ impl Host {
             head: WriterLock::new(head, options.writer_spin),
             options,
             created: false,
+            host_id,
+            store: StoreKind::Backend,
             _lock: None,
         })
     }
 
     /// An empty in-memory host sharing this host's compiled modules, for re-execution.
     pub(super) fn scratch(&self) -> Result<Host, HostError> {
-        Self::build(
+        let mut scratch = Self::build(
             Box::new(MemoryBackend::new()),
             None,
             Arc::clone(&self.runtime),
@@ -252,6 +265,8 @@ impl Host {
                 workers: self.options.workers,
                 ..HostOptions::default()
             },
-        )
+        )?;
+        scratch.store = StoreKind::Memory;
+        Ok(scratch)
     }
 }

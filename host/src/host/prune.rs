@@ -1,6 +1,7 @@
 //! Retention: dropping state versions older than a horizon without changing what any
-//! retained version reads. Receipts, the log and the exactly-once index are never
-//! pruned; queries before the horizon are refused with a clear error.
+//! retained version reads. Receipts, the log, the events index and the exactly-once
+//! index are never pruned; queries before the horizon are refused with a clear error
+//! (an events listing is not: it reads no state).
 
 use std::ops::Bound;
 

@@ -1,4 +1,5 @@
-//! Reads: read-only queries, state listings, the contracts, the history and receipts.
+//! Reads: read-only queries, state listings, the contracts, the history, receipts and
+//! events.
 //! None of them takes the writer lock: the latest version is the one the writer last
 //! published, and every read is of a snapshot that holds it.
 
@@ -9,8 +10,9 @@ use uuid::Uuid;
 
 use super::Host;
 use crate::error::{HostError, InputError, QueryError};
+use crate::ledger::events::{EventFilter, EventRecord};
 use crate::ledger::receipt::{Receipt, Status};
-use crate::ledger::records::{TxRecord, decode_history_entry, history_key};
+use crate::ledger::records::{META_EVENTS_INDEXED, TxRecord, decode_history_entry, history_key};
 use crate::ledger::transaction::{
     Call, DEFAULT_SENDER, check_args, check_contract_name, check_method_name,
 };
@@ -55,16 +57,32 @@ pub struct HistoryEntry {
 }
 
 impl Host {
-    /// The recorded receipt of `id`.
+    /// The recorded receipt of `id`, once it is durable.
     ///
     /// # Errors
     /// When storage fails or is corrupt.
     pub fn receipt(&self, id: &Uuid) -> Result<Option<Receipt>, HostError> {
-        let snap = self.snapshot()?;
-        Ok(snap
+        let view = self.committer.view_of(Table::Txs, id.as_bytes())?;
+        let receipt = view
+            .snapshot
             .get(Table::Txs, id.as_bytes())?
             .map(|b| TxRecord::decode(&b).map(|r| r.receipt))
-            .transpose()?)
+            .transpose()?;
+        // Staged but not durable yet: handed out only once it is (and never if it fails).
+        if receipt.is_some()
+            && let Some(seq) = view.pending
+        {
+            self.wait_durable(seq)?;
+        }
+        Ok(receipt)
+    }
+
+    /// The bytes of the code with hash `hash`, if a deploy stored it.
+    ///
+    /// # Errors
+    /// When storage fails.
+    pub fn code(&self, hash: &CodeHash) -> Result<Option<Vec<u8>>, HostError> {
+        Ok(self.snapshot()?.get(Table::Code, &hash.0)?)
     }
 
     /// A view of the state at `at` (latest when `None`).
@@ -217,6 +235,31 @@ impl Host {
                 })
             })
             .collect()
+    }
+
+    /// The events of committed transactions that `filter` matches, in version order
+    /// (receipt order within a transaction), at most `filter.limit` of them, once they
+    /// are durable. Reads only the index rows of matching events (`ledger/events.rs`)
+    /// from a snapshot: never the log or the receipts, and never the writer lock.
+    ///
+    /// # Errors
+    /// [`QueryError::Rejected`] for a bad contract name, a topic longer than
+    /// `EVENT_TOPIC_BYTES_MAX` or a limit above `EVENTS_LIST_MAX`;
+    /// [`QueryError::Host`] when storage fails or is corrupt, or the commit of a
+    /// listed event fails.
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<EventRecord>, QueryError> {
+        filter.check()?;
+        // Every transaction's batch moves the index's mark: its pending batch is the
+        // last one staged, which the snapshot may hold events of.
+        let view = self.committer.view_of(Table::Meta, META_EVENTS_INDEXED)?;
+        let events = crate::ledger::events::list(&*view.snapshot, filter)?;
+        // Staged but not durable yet: handed out only once they are (as receipts).
+        if !events.is_empty()
+            && let Some(seq) = view.pending
+        {
+            self.wait_durable(seq)?;
+        }
+        Ok(events)
     }
 }
 

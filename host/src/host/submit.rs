@@ -105,6 +105,21 @@ impl Host {
         self.acknowledge(staged)
     }
 
+    /// Checks `tx` as [`Host::submit`] would and looks its id up, executing nothing: its
+    /// stored receipt (marked duplicate, once durable) when the id is recorded with the
+    /// same content, `None` when it is new. A server answers retries with it before
+    /// queueing them.
+    ///
+    /// # Errors
+    /// As [`Host::submit`]: [`SubmitError::Rejected`] for bad input,
+    /// [`SubmitError::Conflict`] for an id recorded with other content.
+    pub fn recorded(&self, tx: &Transaction) -> Result<Option<Receipt>, SubmitError> {
+        match self.prepare(tx)? {
+            Checked::Recorded(staged) => self.acknowledge(staged).map(Some),
+            Checked::New(_) => Ok(None),
+        }
+    }
+
     /// Whether submitters that find the writer busy are run together as a batch.
     fn gathers(&self) -> bool {
         self.options.gather

@@ -1,6 +1,7 @@
 //! `verify`: re-executes every recorded transaction on an empty in-memory host and
-//! checks that each receipt, the stored state and the state root agree — first with
-//! re-execution, then with a root recomputed from scratch over the stored state.
+//! checks that each receipt, the stored state, the events index and the state root
+//! agree — first with re-execution, then with a root recomputed from scratch over the
+//! stored state.
 
 use std::ops::Bound;
 
@@ -15,7 +16,7 @@ use crate::ledger::receipt::Receipt;
 use crate::ledger::records::{TxRecord, decode_history_entry, history_key};
 use crate::ledger::transaction::{LoggedBody, LoggedTx, Transaction, TxBody};
 use crate::state::{LtHash, decode_state_key, decode_stored_value};
-use crate::storage::{Snapshot, StorageError, Table};
+use crate::storage::{Entry, Snapshot, StorageError, Table};
 use crate::types::StateRoot;
 
 /// What a successful verify checked.
@@ -88,6 +89,7 @@ impl Host {
         }
         let fresh_snap = fresh.snapshot()?;
         compare_state(&*snap, &*fresh_snap, self.horizon())?;
+        compare_events(&*snap, &*fresh_snap)?;
         let root = recompute_root(&*snap, latest)?;
         if root != stored_lattice.root() {
             return Err(mismatch(
@@ -187,6 +189,29 @@ fn compare_state(
     let pruned = crate::host::prune::unreachable_rows(&b, horizon)?;
     b.retain(|(k, _)| pruned.binary_search(k).is_err());
     let version_of = |k: &[u8]| decode_state_key(k).map(|(_, _, v)| v).unwrap_or(0);
+    match first_difference(&a, &b, version_of) {
+        Some(v) => Err(mismatch(v, "the stored state differs from re-execution")),
+        None => Ok(()),
+    }
+}
+
+/// Compares two events indexes row by row: the stored one (written with each
+/// transaction, or caught up from the receipts on open) must be re-execution's.
+fn compare_events(stored: &dyn Snapshot, replayed: &dyn Snapshot) -> Result<(), VerifyError> {
+    let a = all_rows(stored, Table::Events)?;
+    let b = all_rows(replayed, Table::Events)?;
+    match first_difference(&a, &b, crate::ledger::events::version_of_key) {
+        Some(v) => Err(mismatch(
+            v,
+            "the stored events index differs from re-execution's",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The lowest version (by `version_of` its key) of a row that is in one of two sorted
+/// row lists and not the other, or in both with different values.
+fn first_difference(a: &[Entry], b: &[Entry], version_of: impl Fn(&[u8]) -> u64) -> Option<u64> {
     let mut first: Option<u64> = None;
     let mut note = |v: u64| first = Some(first.map_or(v, |f| f.min(v)));
     let (mut i, mut j) = (0, 0);
@@ -214,10 +239,7 @@ fn compare_state(
             (None, None) => break,
         }
     }
-    match first {
-        Some(v) => Err(mismatch(v, "the stored state differs from re-execution")),
-        None => Ok(()),
-    }
+    first
 }
 
 /// The root of the state at `version`, summed from every live entry.

@@ -8,12 +8,12 @@
 
 use crate::ledger::exactly_once::RecentIds;
 use crate::ledger::records::{
-    FORMAT, META_FORMAT, META_HORIZON, META_LATTICE, META_VERSION, decode_u64,
+    FORMAT, META_FORMAT, META_HORIZON, META_HOST_ID, META_LATTICE, META_VERSION, decode_u64,
 };
 use crate::state::registry::ContractCache;
 use crate::state::{EntryCache, LtHash};
 use crate::storage::{Backend, Precondition, Snapshot, StorageError, Table, WriteBatch};
-use crate::types::StateRoot;
+use crate::types::{HostId, StateRoot};
 
 /// The latest version and the lattice behind its root: what commits advance.
 #[derive(Default)]
@@ -42,12 +42,14 @@ pub(crate) struct Tip {
 }
 
 impl Head {
-    /// The head of the store `backend` holds, writing a new store's first head when it
-    /// holds nothing yet.
+    /// The head of the store `backend` holds and the store's host id, writing a new
+    /// store's first head when it holds nothing yet. `fresh` becomes the host id of a
+    /// new store, or of a store made before host ids (in a commit of its own, before
+    /// anything else is written); a store that has one keeps it.
     ///
     /// # Errors
     /// When the store holds another format, or cannot be read or written.
-    pub fn open(backend: &dyn Backend) -> Result<Self, StorageError> {
+    pub fn open(backend: &dyn Backend, fresh: HostId) -> Result<(Self, HostId), StorageError> {
         let snap = backend.snapshot()?;
         match snap.get(Table::Meta, META_FORMAT)? {
             None => {
@@ -55,6 +57,7 @@ impl Head {
                 batch.put(Table::Meta, META_FORMAT, FORMAT);
                 batch.put(Table::Meta, META_VERSION, &0u64.to_le_bytes()[..]);
                 batch.put(Table::Meta, META_LATTICE, LtHash::default().as_bytes());
+                batch.put(Table::Meta, META_HOST_ID, &fresh.as_bytes()[..]);
                 // Two hosts making one store: the second finds the format written.
                 batch.require(Precondition {
                     table: Table::Meta,
@@ -63,9 +66,19 @@ impl Head {
                 });
                 drop(snap);
                 backend.commit(&batch)?;
-                Ok(Head::default())
+                Ok((Head::default(), fresh))
             }
-            Some(f) if f == FORMAT => Self::read(&*snap),
+            Some(f) if f == FORMAT => {
+                let head = Self::read(&*snap)?;
+                let id = match snap.get(Table::Meta, META_HOST_ID)? {
+                    Some(bytes) => decode_host_id(&bytes)?,
+                    None => {
+                        drop(snap);
+                        add_host_id(backend, fresh)?
+                    }
+                };
+                Ok((head, id))
+            }
             Some(other) => Err(StorageError::Corrupt(format!(
                 "not a Semel data dir of this format (format marker {:?})",
                 String::from_utf8_lossy(&other)
@@ -117,6 +130,39 @@ impl Head {
     }
 }
 
+/// Reads the `Meta` value of the host id.
+fn decode_host_id(bytes: &[u8]) -> Result<HostId, StorageError> {
+    let bytes = <[u8; 16]>::try_from(bytes).map_err(|_| {
+        StorageError::Corrupt(format!("the host id is {} bytes, not 16", bytes.len()))
+    })?;
+    Ok(HostId::from_bytes(bytes))
+}
+
+/// Gives a store made before host ids the id `fresh`, in a commit of its own that
+/// requires the key to be absent: of two hosts opening it at once, the second finds
+/// and keeps the first's.
+fn add_host_id(backend: &dyn Backend, fresh: HostId) -> Result<HostId, StorageError> {
+    let mut batch = WriteBatch::new();
+    batch.put(Table::Meta, META_HOST_ID, &fresh.as_bytes()[..]);
+    batch.require(Precondition {
+        table: Table::Meta,
+        key: META_HOST_ID.into(),
+        value: None,
+    });
+    match backend.commit(&batch) {
+        Ok(()) => Ok(fresh),
+        Err(StorageError::Conflict(_)) => {
+            match backend.snapshot()?.get(Table::Meta, META_HOST_ID)? {
+                Some(bytes) => decode_host_id(&bytes),
+                None => Err(StorageError::Corrupt(
+                    "the host id was neither added nor found".into(),
+                )),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The [`Tip`] of the latest staged batch, for readers that do not take the writer lock.
 #[derive(Debug, Default)]
 pub(crate) struct Published(std::sync::RwLock<Tip>);
@@ -135,5 +181,60 @@ impl Published {
     /// Publishes `tip` (the writer, once its batch is staged).
     pub fn set(&self, tip: Tip) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = tip;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryBackend;
+
+    fn remove_host_id(backend: &dyn Backend) {
+        let mut batch = WriteBatch::new();
+        batch.delete(Table::Meta, META_HOST_ID);
+        backend.commit(&batch).unwrap();
+    }
+
+    #[test]
+    fn a_store_keeps_its_host_id_and_one_made_before_host_ids_gets_one_once() {
+        let backend = MemoryBackend::new();
+        let [a, b, c] = [1, 2, 3].map(|n| HostId::from_bytes([n; 16]));
+        assert_eq!(Head::open(&backend, a).unwrap().1, a);
+        assert_eq!(Head::open(&backend, b).unwrap().1, a);
+        // A store as one made before host ids: the next open gives it one, and keeps it.
+        remove_host_id(&backend);
+        let (head, id) = Head::open(&backend, b).unwrap();
+        assert_eq!((id, head.version), (b, 0));
+        assert_eq!(Head::open(&backend, c).unwrap().1, b);
+        let stored = backend.snapshot().unwrap().get(Table::Meta, META_HOST_ID);
+        assert_eq!(stored.unwrap(), Some(b.as_bytes().to_vec()));
+    }
+
+    #[test]
+    fn of_two_hosts_adding_a_host_id_the_second_keeps_the_first() {
+        let backend = MemoryBackend::new();
+        let [a, b] = [1, 2].map(|n| HostId::from_bytes([n; 16]));
+        Head::open(&backend, a).unwrap();
+        remove_host_id(&backend);
+        // The first host added its id after the second read the store without one: the
+        // second's commit fails its precondition, and it takes the stored id.
+        assert_eq!(add_host_id(&backend, b).unwrap(), b);
+        assert_eq!(add_host_id(&backend, a).unwrap(), b);
+    }
+
+    #[test]
+    fn a_host_id_of_another_length_is_corrupt() {
+        let backend = MemoryBackend::new();
+        Head::open(&backend, HostId::from_bytes([1; 16])).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(Table::Meta, META_HOST_ID, &[7u8; 15][..]);
+        backend.commit(&batch).unwrap();
+        let Err(e) = Head::open(&backend, HostId::from_bytes([2; 16])) else {
+            panic!("a 15-byte host id was read");
+        };
+        assert_eq!(
+            e.to_string(),
+            "storage is corrupt: the host id is 15 bytes, not 16"
+        );
     }
 }

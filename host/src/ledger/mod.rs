@@ -1,9 +1,10 @@
 //! The ledger: what a transaction is and what is recorded of it. Transactions and their
 //! content hash ([`transaction`]), access sets ([`access`]), receipts ([`receipt`]), the layouts of the records
-//! in storage ([`records`]), the head that commits advance ([`head`]), and the
-//! exactly-once lookup ([`exactly_once`]).
+//! in storage ([`records`]), the events index ([`events`]), the head that commits advance
+//! ([`head`]), and the exactly-once lookup ([`exactly_once`]).
 
 pub(crate) mod access;
+pub(crate) mod events;
 pub(crate) mod exactly_once;
 pub(crate) mod head;
 pub(crate) mod names;
@@ -12,5 +13,8 @@ pub(crate) mod records;
 pub(crate) mod transaction;
 
 pub use access::{AccessSet, ContractAccess, KeySpec};
+pub use events::{EventFilter, EventRecord};
 pub use receipt::{CallResult, Event, Receipt, Status};
-pub use transaction::{Batch, Call, DEFAULT_SENDER, Transaction, TxBody, parse_id};
+pub use transaction::{
+    Batch, Call, CodeLookup, DEFAULT_SENDER, Transaction, TxBody, compact_json, parse_id,
+};

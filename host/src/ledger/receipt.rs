@@ -72,39 +72,73 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-/// The JSON shape of a receipt (interface §3), in its field order.
-#[derive(Serialize)]
-struct ReceiptJson<'a> {
-    tx_id: String,
-    status: &'static str,
-    error: Option<&'a str>,
-    version: u64,
-    results: Vec<CallResultJson<'a>>,
-    events: Vec<EventJson<'a>>,
-    gas_used: u64,
-    state_root: String,
-    duplicate: bool,
+/// The JSON shape of a receipt (interface §3), in its field order: what a
+/// [`Receipt`] serializes as, and what a server's OpenAPI document describes.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Receipt)]
+pub struct ReceiptJson<'a> {
+    /// The transaction id (a UUID).
+    pub tx_id: String,
+    /// `committed` or `reverted`.
+    #[schema(value_type = String, pattern = "^(committed|reverted)$")]
+    pub status: &'static str,
+    /// Why it reverted (null when committed).
+    #[schema(value_type = Option<String>)]
+    pub error: Option<&'a str>,
+    /// The state version it took.
+    pub version: u64,
+    /// One per call of a committed transaction.
+    pub results: Vec<CallResultJson<'a>>,
+    /// Events of frames that did not revert.
+    pub events: Vec<EventJson<'a>>,
+    /// Gas used.
+    pub gas_used: u64,
+    /// The state root at `version` (64 hex digits).
+    pub state_root: String,
+    /// True for the stored receipt of a retried id.
+    pub duplicate: bool,
 }
 
 /// A call's result: its output as hex, and as text when it is UTF-8.
-#[derive(Serialize)]
-struct CallResultJson<'a> {
-    contract: &'a str,
-    method: &'a str,
-    output_hex: String,
-    output: Option<&'a str>,
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CallResult)]
+pub struct CallResultJson<'a> {
+    /// Contract called.
+    #[schema(value_type = String)]
+    pub contract: &'a str,
+    /// Method called.
+    #[schema(value_type = String)]
+    pub method: &'a str,
+    /// The output, hex.
+    pub output_hex: String,
+    /// The output as UTF-8 text, or null.
+    #[schema(value_type = Option<String>)]
+    pub output: Option<&'a str>,
 }
 
 /// An event: its data as hex.
-#[derive(Serialize)]
-struct EventJson<'a> {
-    contract: &'a str,
-    topic: &'a str,
-    data_hex: String,
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ReceiptEvent)]
+pub struct EventJson<'a> {
+    /// The contract that emitted it.
+    #[schema(value_type = String)]
+    pub contract: &'a str,
+    /// Its topic.
+    #[schema(value_type = String)]
+    pub topic: &'a str,
+    /// Its data, hex.
+    pub data_hex: String,
 }
 
 impl Serialize for Receipt {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(serializer)
+    }
+}
+
+impl Receipt {
+    /// The JSON shape of this receipt, borrowing from it.
+    pub fn json(&self) -> ReceiptJson<'_> {
         ReceiptJson {
             tx_id: self.tx_id.to_string(),
             status: self.status.as_str(),
@@ -133,7 +167,6 @@ impl Serialize for Receipt {
             state_root: self.state_root.to_string(),
             duplicate: self.duplicate,
         }
-        .serialize(serializer)
     }
 }
 

@@ -1,14 +1,32 @@
 //! The records of the ledger: what is stored per recorded transaction so that a retry
-//! finds its receipt (`Txs`, by id) and `semel log` and `verify` can read the history
-//! (`History`, by version), plus the host metadata (`Meta`). Layouts:
+//! finds its receipt (`Txs`, by id), `semel log` and `verify` can read the history
+//! (`History`, by version) and `semel events` can list its events (`Events`, written and
+//! read by `ledger/events.rs`), plus the host metadata (`Meta`). Layouts:
 //!
 //! ```text
 //! Txs     key: tx id (16 bytes)   value: [version u64 LE][content hash 32][receipt]
 //! History key: version (u64 BE)   value: [tx id 16][transaction content]
 //! Meta    "format"  → FORMAT            "version" → u64 LE (latest version)
 //!         "lattice" → LtHash bytes      "horizon" → u64 LE (absent: 0)
+//!         "host_id" → 16 random bytes, made with the store (a store made before
+//!                     host ids gets one the first time it is opened)
+//!         "events_indexed" → u64 LE: every version up to it has its `Events` rows
+//!                     (absent: 0); each batch of transactions sets it to its last
+//!                     version, and opening a store indexes the versions after it
 //!         "storage.wal_seq", "storage.wal_key": the write-ahead log's own
 //!         (`storage/wal/`), written by the backend, not by the ledger
+//! Events  one row per event of a committed receipt in each of four families, each key
+//!         ending [version u64 BE][event index u32 BE] (its place in the receipt's
+//!         events), so a family's rows of one contract or topic are adjacent and in
+//!         version order; C = [contract length u8][contract],
+//!         T = [topic length u16 BE][topic] (length-prefixed, so no contract or topic
+//!         is a prefix of another's key):
+//!         [0x00][version][index]        → [tx id 16][contract str][topic str][data bytes]
+//!         [0x01] C [version][index]     → empty (by contract)
+//!         [0x02] T [version][index]     → empty (by topic)
+//!         [0x03] C T [version][index]   → empty (by contract and topic)
+//!         (str and bytes u32 LE length-prefixed, as `codec.rs` writes them). The data
+//!         is stored once, in the 0x00 row; the others point to it by their suffix.
 //! ```
 
 use uuid::Uuid;
@@ -27,6 +45,10 @@ pub const META_VERSION: &[u8] = b"version";
 pub const META_LATTICE: &[u8] = b"lattice";
 /// Meta key of the oldest readable version, once a prune set one.
 pub const META_HORIZON: &[u8] = b"horizon";
+/// Meta key of the host id: the store's 16 random bytes.
+pub const META_HOST_ID: &[u8] = b"host_id";
+/// Meta key of the last version up to which every event is in the `Events` index.
+pub const META_EVENTS_INDEXED: &[u8] = b"events_indexed";
 
 /// The exactly-once record of a transaction id.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -117,11 +117,21 @@ impl Transaction {
         self
     }
 
-    /// Reads the JSON form of interface §3.
+    /// Reads the JSON form of interface §3 (a deploy by `code_base64`; one by
+    /// `code_hash` needs a store: [`Transaction::from_json_resolving`]).
     ///
     /// # Errors
     /// [`InputError`] naming the first problem.
     pub fn from_json(text: &[u8]) -> Result<Self, InputError> {
+        Self::from_json_resolving(text, &no_store)
+    }
+
+    /// Reads the JSON form of interface §3 and §6, with `code` giving the bytes of code
+    /// an earlier deploy stored (a deploy by `code_hash`), or `None` when there is none.
+    ///
+    /// # Errors
+    /// [`InputError`] naming the first problem.
+    pub fn from_json_resolving(text: &[u8], code: &CodeLookup<'_>) -> Result<Self, InputError> {
         check_objects(text)?;
         let raw: RawTx =
             serde_json::from_slice(text).map_err(|e| InputError::Json(e.to_string()))?;
@@ -141,38 +151,38 @@ impl Transaction {
                 max: GAS_LIMIT_MAX,
             })?,
         };
-        let calls = raw
-            .calls
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let args = match (c.args, c.args_hex) {
-                    (Some(_), Some(_)) => {
-                        return Err(InputError::Json(format!(
-                            "call {i} has both \"args\" and \"args_hex\""
-                        )));
-                    }
-                    // The JSON as written, compacted: numbers, escapes and key order
-                    // byte for byte, never through a float.
-                    (Some(v), None) => compact_json(v.get()).into_bytes(),
-                    (None, Some(h)) => hex::decode(&h).ok().ok_or_else(|| {
-                        InputError::Json(format!("call {i}: \"args_hex\" is not hex"))
-                    })?,
-                    (None, None) => Vec::new(),
-                };
-                Ok(Call {
-                    contract: c.contract,
-                    method: c.method,
-                    args,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let body = match (raw.calls, raw.deploy) {
+            (Some(calls), None) => TxBody::Calls(
+                calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        Ok(Call {
+                            args: args_bytes(&format!("call {i}"), c.args, c.args_hex)?,
+                            contract: c.contract,
+                            method: c.method,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, InputError>>()?,
+            ),
+            (None, Some(d)) => d.body(code)?,
+            (Some(_), Some(_)) => {
+                return Err(InputError::Json(
+                    "a transaction has \"calls\" or \"deploy\", not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(InputError::Json(
+                    "a transaction needs \"calls\" (or \"deploy\")".into(),
+                ));
+            }
+        };
         let access = raw.access.as_ref().map(AccessSet::from_json).transpose()?;
         let tx = Transaction {
             id,
             sender: raw.sender.unwrap_or_else(|| DEFAULT_SENDER.to_owned()),
             gas_limit,
-            body: TxBody::Calls(calls),
+            body,
             access,
         };
         tx.check()?;
@@ -185,9 +195,20 @@ impl Transaction {
     /// # Errors
     /// [`InputError`] naming the first problem (and, in a batch, which transaction).
     pub fn batch_from_json(text: &[u8]) -> Result<Batch, InputError> {
+        Self::batch_from_json_resolving(text, &no_store)
+    }
+
+    /// [`Transaction::batch_from_json`] with deploys by `code_hash` resolved by `code`.
+    ///
+    /// # Errors
+    /// [`InputError`] naming the first problem (and, in a batch, which transaction).
+    pub fn batch_from_json_resolving(
+        text: &[u8],
+        code: &CodeLookup<'_>,
+    ) -> Result<Batch, InputError> {
         let first = text.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'[') {
-            return Self::from_json(text).map(Batch::One);
+            return Self::from_json_resolving(text, code).map(Batch::One);
         }
         let items: Vec<Box<serde_json::value::RawValue>> =
             serde_json::from_slice(text).map_err(|e| InputError::Json(e.to_string()))?;
@@ -200,7 +221,7 @@ impl Transaction {
             .iter()
             .enumerate()
             .map(|(i, raw)| {
-                Self::from_json(raw.get().as_bytes()).map_err(|e| match e {
+                Self::from_json_resolving(raw.get().as_bytes(), code).map_err(|e| match e {
                     InputError::Json(m) => {
                         InputError::Json(format!("transaction {i} of the batch: {m}"))
                     }
@@ -388,23 +409,147 @@ impl LoggedTx {
     }
 }
 
-#[derive(Deserialize)]
+/// Finds the bytes of stored code by hash, for a deploy by `code_hash`: `Ok(None)`
+/// when no deploy stored it.
+pub type CodeLookup<'a> = dyn Fn(&CodeHash) -> Result<Option<Vec<u8>>, InputError> + 'a;
+
+/// The lookup of a caller without a store.
+fn no_store(hash: &CodeHash) -> Result<Option<Vec<u8>>, InputError> {
+    Err(InputError::Json(format!(
+        "a deploy by \"code_hash\" ({hash}) needs a store to find the code in; give \
+         \"code_base64\" instead"
+    )))
+}
+
+/// A transaction as JSON (interface §3, §5, §6): what [`Transaction::from_json`] reads,
+/// and what a server's OpenAPI document describes.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RawTx {
+#[schema(as = Transaction)]
+pub struct RawTx {
+    /// The id (a UUID); a new one when absent.
     id: Option<String>,
+    /// Who sends it (default `anonymous`).
     sender: Option<String>,
+    /// Most gas it may use (default 10,000,000).
+    #[schema(value_type = Option<u64>)]
     gas_limit: Option<serde_json::Number>,
-    calls: Vec<RawCall>,
+    /// The calls, run in order (or `deploy`).
+    calls: Option<Vec<RawCall>>,
+    /// A deploy (or `calls`).
+    deploy: Option<RawDeploy>,
+    /// The access set it declares (interface §5).
+    #[schema(value_type = Option<Vec<Object>>)]
     access: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+/// A call as JSON.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RawCall {
+#[schema(as = Call)]
+pub struct RawCall {
+    /// Contract name.
     contract: String,
+    /// Method name.
     method: String,
+    /// Arguments as JSON, passed as their compact text (or `args_hex`).
+    #[schema(value_type = Option<Object>)]
+    args: Option<Box<serde_json::value::RawValue>>,
+    /// The argument bytes, hex.
+    args_hex: Option<String>,
+}
+
+/// A deploy as JSON (interface §6).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Deploy)]
+pub struct RawDeploy {
+    /// The contract's name.
+    name: String,
+    /// The module (wasm or WAT), base64 (or `code_hash`).
+    code_base64: Option<String>,
+    /// The BLAKE3 hash of code an earlier deploy stored, hex.
+    code_hash: Option<String>,
+    /// `init`'s arguments as JSON (or `args_hex`).
+    #[schema(value_type = Option<Object>)]
+    args: Option<Box<serde_json::value::RawValue>>,
+    /// `init`'s argument bytes, hex.
+    args_hex: Option<String>,
+    /// The contract's admin (interface §7; refused by this host for now).
+    admin: Option<String>,
+}
+
+impl RawDeploy {
+    fn body(self, lookup: &CodeLookup<'_>) -> Result<TxBody, InputError> {
+        use base64::Engine as _;
+        if self.admin.is_some() {
+            return Err(InputError::Json(
+                "deploy: \"admin\" is not supported by this host yet (contract admins and \
+                 upgrades are interface §7)"
+                    .into(),
+            ));
+        }
+        let code = match (self.code_base64, self.code_hash) {
+            (Some(b64), None) => base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| {
+                    InputError::Json(format!("deploy: \"code_base64\" is not base64: {e}"))
+                })?,
+            (None, Some(hex_hash)) => {
+                let hash = hex::decode(&hex_hash)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .map(CodeHash)
+                    .ok_or_else(|| {
+                        InputError::Json(format!(
+                            "deploy: \"code_hash\" {hex_hash:?} is not 64 hex digits"
+                        ))
+                    })?;
+                lookup(&hash)?.ok_or_else(|| {
+                    InputError::Json(format!(
+                        "deploy: no code with hash {hash} is stored (an earlier deploy stores it)"
+                    ))
+                })?
+            }
+            (Some(_), Some(_)) => {
+                return Err(InputError::Json(
+                    "deploy has both \"code_base64\" and \"code_hash\"".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(InputError::Json(
+                    "deploy needs \"code_base64\" or \"code_hash\"".into(),
+                ));
+            }
+        };
+        Ok(TxBody::Deploy {
+            name: self.name,
+            code,
+            init_args: args_bytes("deploy", self.args, self.args_hex)?,
+        })
+    }
+}
+
+/// A call's or deploy's argument bytes: `args` as compact JSON, or `args_hex`.
+fn args_bytes(
+    what: &str,
     args: Option<Box<serde_json::value::RawValue>>,
     args_hex: Option<String>,
+) -> Result<Vec<u8>, InputError> {
+    Ok(match (args, args_hex) {
+        (Some(_), Some(_)) => {
+            return Err(InputError::Json(format!(
+                "{what} has both \"args\" and \"args_hex\""
+            )));
+        }
+        // The JSON as written, compacted: numbers, escapes and key order byte for byte,
+        // never through a float.
+        (Some(v), None) => compact_json(v.get()).into_bytes(),
+        (None, Some(h)) => hex::decode(&h)
+            .ok()
+            .ok_or_else(|| InputError::Json(format!("{what}: \"args_hex\" is not hex")))?,
+        (None, None) => Vec::new(),
+    })
 }
 
 /// Refuses the sequence forms serde would also take for a struct (`[null, null, [..]]`):
@@ -418,6 +563,11 @@ fn check_objects(text: &[u8]) -> Result<(), InputError> {
     let tx = value
         .as_object()
         .ok_or_else(|| not_object("a transaction", &value))?;
+    if let Some(deploy) = tx.get("deploy")
+        && !deploy.is_object()
+    {
+        return Err(not_object("a deploy", deploy));
+    }
     if let Some(calls) = tx.get("calls").and_then(serde_json::Value::as_array) {
         for (i, call) in calls.iter().enumerate() {
             if !call.is_object() {
@@ -442,7 +592,7 @@ fn kind(v: &serde_json::Value) -> &'static str {
 
 /// `json` (valid JSON) without its insignificant whitespace: every token — numbers as
 /// written (`-0`, `1e7`, 30 digits), strings with their escapes — byte for byte.
-fn compact_json(json: &str) -> String {
+pub fn compact_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     let (mut in_string, mut escaped) = (false, false);
     for c in json.chars() {

@@ -20,16 +20,21 @@ pub enum Table {
     /// Host metadata: format, latest version, the state-root lattice, the horizon, and
     /// the write-ahead log's keys (`ledger/records.rs` and `storage/wal/` list them).
     Meta,
+    /// The events index: every event of a committed receipt by version, and by
+    /// contract, topic, or both (`ledger/events.rs`; layout in `ledger/records.rs`).
+    /// Last, so the write-ahead log's table numbers of the others stay as they were.
+    Events,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::State,
         Table::Code,
         Table::Txs,
         Table::History,
         Table::Meta,
+        Table::Events,
     ];
 
     /// The table's stable name, used as its name on disk.
@@ -41,6 +46,7 @@ impl Table {
             // The on-disk name predates the variant's: kept, so old data dirs open.
             Table::History => "log",
             Table::Meta => "meta",
+            Table::Events => "events",
         }
     }
 
@@ -265,5 +271,24 @@ pub trait Backend: Send + Sync {
     /// sync). When `false`, batches are committed one by one as they are staged.
     fn groups_commits(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_keeps_its_number_and_has_a_name_of_its_own() {
+        // The write-ahead log stores a table by its place in `ALL`: new ones go last.
+        for (i, table) in Table::ALL.iter().enumerate() {
+            assert_eq!(table.index(), i);
+        }
+        let names: std::collections::BTreeSet<_> = Table::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(names.len(), Table::ALL.len());
+        assert_eq!(
+            Table::ALL.map(Table::name),
+            ["state", "code", "txs", "log", "meta", "events"]
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! The `semel` command line (interface §4): parses arguments, opens the data dir, calls
 //! the library, prints human text or `--json`, and maps outcomes to exit codes.
 
+mod answers;
 mod bench;
+mod client;
 mod demo;
 mod print;
+mod serve;
 
 // The host allocates and frees many small buffers per transaction (keys, values,
 // receipts, persistent-map nodes); mimalloc does that at about half glibc's cost here.
@@ -17,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use semel::{
-    Batch, Host, HostError, HostOptions, InputError, QueryError, SubmitError, Transaction, TxBody,
+    Batch, Host, HostError, HostOptions, InputError, QueryError, SubmitError, Transaction,
     VerifyError,
 };
 
@@ -128,6 +131,10 @@ struct Cli {
     /// Machine-readable output on stdout
     #[arg(long, global = true)]
     json: bool,
+    /// Talk to the `semel serve` at this URL instead of a store (every command but
+    /// serve, demo, bench and prune)
+    #[arg(long, global = true, value_name = "URL", env = "SEMEL_SERVER")]
+    server: Option<String>,
     #[command(subcommand)]
     command: Command,
     /// Whether `--data-dir` was given on the command line (not from the environment or
@@ -242,6 +249,8 @@ enum Command {
     },
     /// List deployed contracts
     Contracts,
+    /// Print the store, its host id, format version, latest version and state root
+    Info,
     /// List recorded transactions in version order
     Log {
         /// First version
@@ -249,6 +258,22 @@ enum Command {
         from: u64,
         /// Most entries
         #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+    },
+    /// List the events of committed transactions in version order, from the events
+    /// index (every filter optional)
+    Events {
+        /// Only events this contract emitted
+        #[arg(long, value_name = "C")]
+        contract: Option<String>,
+        /// Only events with this topic
+        #[arg(long, value_name = "T")]
+        topic: Option<String>,
+        /// Only events of versions V and later
+        #[arg(long, value_name = "V", default_value_t = 1)]
+        from_version: u64,
+        /// Most events (at most EVENTS_LIST_MAX)
+        #[arg(long, value_name = "N", default_value_t = semel::limits::EVENTS_LIST_DEFAULT)]
         limit: usize,
     },
     /// Re-execute every recorded transaction and check receipts and state roots
@@ -269,6 +294,13 @@ enum Command {
         /// Keep versions V and later readable
         #[arg(long, value_name = "V")]
         before: Option<u64>,
+    },
+    /// Serve the store over HTTP (interface §6) until SIGTERM or SIGINT
+    Serve {
+        #[command(flatten)]
+        serve: serve::ServeArgs,
+        #[command(flatten)]
+        exec: ExecOptions,
     },
     /// A guided run of the main features in a fresh temporary data dir
     Demo,
@@ -337,6 +369,9 @@ fn submit(host: &Host, tx: &Transaction, json: bool) -> CliResult {
 }
 
 fn run(cli: &Cli) -> CliResult {
+    if let Some(url) = cli.server.as_deref().filter(|u| !u.is_empty()) {
+        return remote(cli, &client::Client::new(url));
+    }
     match &cli.command {
         Command::Deploy {
             file,
@@ -366,29 +401,44 @@ fn run(cli: &Cli) -> CliResult {
             )?;
             submit(&open(cli)?, &t, cli.json)
         }
-        Command::Tx { file, exec } => match Transaction::batch_from_json(&read_tx_file(file)?)? {
-            Batch::One(t) => {
-                debug_assert!(matches!(t.body, TxBody::Calls(_)));
-                submit(&open(cli)?, &t, cli.json)
+        Command::Tx { file, exec } => {
+            let text = read_tx_file(file)?;
+            // Parsed before the store is opened or made: bad input records nothing.
+            let batch = match Transaction::batch_from_json(&text) {
+                Err(e) if !mentions_code_hash(&text) => return Err(e.into()),
+                parsed => parsed.ok(),
+            };
+            let host = Host::open(&data_dir(cli), exec.apply(host_options(cli)))?;
+            if host.created_store() {
+                eprintln!(
+                    "semel: created a new data dir at {}",
+                    data_dir(cli).display()
+                );
             }
-            Batch::Many(txs) => {
-                let host = Host::open(&data_dir(cli), exec.apply(host_options(cli)))?;
-                if host.created_store() {
-                    eprintln!(
-                        "semel: created a new data dir at {}",
-                        data_dir(cli).display()
-                    );
+            // A deploy by code hash needs the store to find its code in.
+            let batch = match batch {
+                Some(batch) => batch,
+                None => Transaction::batch_from_json_resolving(&text, &|h| {
+                    host.code(h)
+                        .map_err(|e| InputError::Json(format!("cannot read stored code: {e}")))
+                })?,
+            };
+            match batch {
+                Batch::One(t) => submit(&host, &t, cli.json),
+                Batch::Many(txs) => {
+                    let ids: Vec<_> = txs.iter().map(|t| t.id).collect();
+                    batch_results(&ids, host.submit_all(&txs), cli.json)
                 }
-                batch_results(&txs, host.submit_all(&txs), cli.json)
             }
-        },
+        }
         Command::Simulate { file } => {
             let txs = match Transaction::batch_from_json(&read_tx_file(file)?)? {
                 Batch::One(t) => vec![t],
                 Batch::Many(txs) => txs,
             };
             let results = open_existing(cli)?.simulate(&txs);
-            print::simulated(&txs, results, cli.json)
+            let ids: Vec<_> = txs.iter().map(|t| t.id).collect();
+            print::simulated(&ids, results, cli.json)
         }
         Command::Query {
             contract,
@@ -422,8 +472,27 @@ fn run(cli: &Cli) -> CliResult {
             print::contracts(&open_existing(cli)?.contracts()?, cli.json);
             Ok(Exit::Done)
         }
+        Command::Info => {
+            print::info(&open_existing(cli)?.info()?, cli.json);
+            Ok(Exit::Done)
+        }
         Command::Log { from, limit } => {
             print::history(&open_existing(cli)?.history(*from, *limit)?, cli.json);
+            Ok(Exit::Done)
+        }
+        Command::Events {
+            contract,
+            topic,
+            from_version,
+            limit,
+        } => {
+            let filter = semel::EventFilter {
+                contract: contract.clone(),
+                topic: topic.clone(),
+                from_version: *from_version,
+                limit: *limit,
+            };
+            print::events(&open_existing(cli)?.events(&filter)?, cli.json);
             Ok(Exit::Done)
         }
         Command::Verify { exec } => {
@@ -458,6 +527,15 @@ fn run(cli: &Cli) -> CliResult {
             print::pruned(&report, cli.json);
             Ok(Exit::Done)
         }
+        Command::Serve { serve, exec } => {
+            let dir = data_dir(cli);
+            let host = Host::open(&dir, exec.apply(host_options(cli)))?;
+            if host.created_store() {
+                eprintln!("semel: created a new data dir at {}", dir.display());
+            }
+            serve::run(host, serve).map_err(|e| Failure::new(Exit::HostFailure, e))?;
+            Ok(Exit::Done)
+        }
         Command::Demo if cli.json => Err(Failure::bad_input(anyhow!(
             "the demo is a guided run for people and has no --json form; the other commands \
              (and `semel bench --json`) print JSON"
@@ -489,13 +567,13 @@ fn run(cli: &Cli) -> CliResult {
 /// Prints a batch's results (interface §5) and gives its exit code: a conflict, else a
 /// revert, else done. A host failure stops it (exit 4) after printing what was done.
 fn batch_results(
-    txs: &[Transaction],
+    ids: &[semel::Uuid],
     results: Vec<Result<semel::Receipt, SubmitError>>,
     json: bool,
 ) -> CliResult {
     let (mut conflict, mut reverted, mut failure) = (false, false, None);
     let mut out = Vec::with_capacity(results.len());
-    for (tx, r) in txs.iter().zip(results) {
+    for (id, r) in ids.iter().zip(results) {
         match r {
             Ok(receipt) => {
                 reverted |= receipt.status == semel::Status::Reverted;
@@ -507,11 +585,11 @@ fn batch_results(
             Err(e @ SubmitError::Conflict { .. }) => {
                 conflict = true;
                 if !json {
-                    print::outln!("conflict {}: {}", tx.id, e);
+                    print::outln!("conflict {id}: {e}");
                 }
-                out.push(serde_json::json!({
-                    "tx_id": tx.id.to_string(), "error": "conflict", "message": e.to_string()
-                }));
+                out.push(
+                    serde_json::to_value(answers::ConflictJson::new(*id, &e)).unwrap_or_default(),
+                );
             }
             Err(e) => {
                 failure.get_or_insert(e);
@@ -529,6 +607,183 @@ fn batch_results(
         (false, true) => Exit::Reverted,
         _ => Exit::Done,
     })
+}
+
+/// Whether a transaction file may name code by hash (then it is parsed again with the
+/// store at hand).
+fn mentions_code_hash(text: &[u8]) -> bool {
+    text.windows(b"code_hash".len()).any(|w| w == b"code_hash")
+}
+
+/// A command in client mode (`--server`): the same output and exit codes as on a store.
+fn remote(cli: &Cli, server: &client::Client) -> CliResult {
+    let json = cli.json;
+    match &cli.command {
+        Command::Deploy {
+            file,
+            name,
+            args,
+            tx,
+        } => {
+            let code = std::fs::read(file)
+                .with_context(|| format!("cannot read {}", file.display()))
+                .map_err(Failure::bad_input)?;
+            let code = semel::abi::wasm_bytes(&code).map_err(InputError::from)?;
+            let t = with_options(
+                Transaction::deploy(name, code, json_args(args.as_deref())?),
+                tx,
+            )?;
+            t.check()?;
+            let body = client::deploy_json(&t).map_err(Failure::bad_input)?;
+            remote_receipt(&server.post("/v1/tx", &body)?, json)
+        }
+        Command::Call {
+            contract,
+            method,
+            args,
+            tx,
+        } => {
+            let t = with_options(
+                Transaction::call(contract, method, json_args(args.as_deref())?),
+                tx,
+            )?;
+            t.check()?;
+            let body = client::call_json(&t).map_err(Failure::bad_input)?;
+            remote_receipt(&server.post("/v1/tx", &body)?, json)
+        }
+        Command::Tx { file, .. } => {
+            let text = read_tx_file(file)?;
+            let answer = server.post("/v1/tx", &text)?;
+            if answer.is_array() {
+                let (ids, results) = remote_batch(&answer, client::batch_item)?;
+                batch_results(&ids, results, json)
+            } else {
+                remote_receipt(&answer, json)
+            }
+        }
+        Command::Simulate { file } => {
+            let answer = server.post("/v1/simulate", &read_tx_file(file)?)?;
+            let (ids, results) = remote_batch(&answer, client::simulated)?;
+            print::simulated(&ids, results, json)
+        }
+        Command::Query {
+            contract,
+            method,
+            args,
+            at_version,
+        } => {
+            let args = json_args(args.as_deref())?;
+            let body = serde_json::json!({
+                "contract": contract, "method": method, "args_hex": hex::encode(args),
+                "at_version": at_version,
+            });
+            let answer = server.post("/v1/query", body.to_string().as_bytes())?;
+            print::query(&client::query(&answer)?, json);
+            Ok(Exit::Done)
+        }
+        Command::Receipt { tx_id } => {
+            let id = semel::parse_id(tx_id)?;
+            let receipt = client::receipt(&server.get(&format!("/v1/tx/{id}"), &[])?)?;
+            print::receipt(&receipt, json);
+            Ok(Exit::Done)
+        }
+        Command::State {
+            contract,
+            at_version,
+            prefix,
+        } => {
+            let mut query = vec![("prefix_hex", hex::encode(prefix.as_bytes()))];
+            if let Some(v) = at_version {
+                query.push(("at_version", v.to_string()));
+            }
+            let answer = server.get(&format!("/v1/contracts/{contract}/state"), &query)?;
+            print::state(&client::state(&answer)?, json);
+            Ok(Exit::Done)
+        }
+        Command::Contracts => {
+            print::contracts(
+                &client::contracts(&server.get("/v1/contracts", &[])?)?,
+                json,
+            );
+            Ok(Exit::Done)
+        }
+        Command::Log { from, limit } => {
+            let query = [("from", from.to_string()), ("limit", limit.to_string())];
+            print::history(&client::history(&server.get("/v1/log", &query)?)?, json);
+            Ok(Exit::Done)
+        }
+        Command::Info => {
+            print::info(&client::info(&server.get("/v1/info", &[])?)?, json);
+            Ok(Exit::Done)
+        }
+        Command::Verify { .. } => {
+            let report = client::verified(&server.post("/v1/verify", b"{}")?)?;
+            print::verified(&report, json);
+            Ok(Exit::Done)
+        }
+        Command::Serve { .. } | Command::Demo | Command::Bench(_) | Command::Prune { .. } => {
+            Err(Failure::bad_input(anyhow!(
+                "serve, demo, bench and prune work on a store, not through --server (when \
+             $SEMEL_SERVER is set, unset it or give --server '')"
+            )))
+        }
+        Command::Events {
+            contract,
+            topic,
+            from_version,
+            limit,
+        } => {
+            let mut query = vec![
+                ("from_version", from_version.to_string()),
+                ("limit", limit.to_string()),
+            ];
+            if let Some(c) = contract {
+                query.push(("contract", c.clone()));
+            }
+            if let Some(t) = topic {
+                query.push(("topic", t.clone()));
+            }
+            print::events(&client::events(&server.get("/v1/events", &query)?)?, json);
+            Ok(Exit::Done)
+        }
+    }
+}
+
+/// A receipt from a server, printed, with its exit code.
+fn remote_receipt(answer: &serde_json::Value, json: bool) -> CliResult {
+    let receipt = client::receipt(answer)?;
+    print::receipt(&receipt, json);
+    Ok(match receipt.status {
+        semel::Status::Committed => Exit::Done,
+        semel::Status::Reverted => Exit::Reverted,
+    })
+}
+
+/// Ids and per-element results of a server's array answer.
+type RemoteBatch<T> = (Vec<semel::Uuid>, Vec<Result<T, SubmitError>>);
+
+/// A server's array answer: ids and per-element results.
+fn remote_batch<T>(
+    answer: &serde_json::Value,
+    item: impl Fn(&serde_json::Value) -> Result<Result<T, SubmitError>, Failure>,
+) -> Result<RemoteBatch<T>, Failure> {
+    let items = answer.as_array().ok_or_else(|| {
+        Failure::new(
+            Exit::HostFailure,
+            anyhow!("the server's answer is not an array"),
+        )
+    })?;
+    let mut ids = Vec::with_capacity(items.len());
+    let mut results = Vec::with_capacity(items.len());
+    for v in items {
+        let id = v["tx_id"]
+            .as_str()
+            .and_then(|s| semel::Uuid::parse_str(s).ok())
+            .ok_or_else(|| Failure::new(Exit::HostFailure, anyhow!("an element has no tx_id")))?;
+        ids.push(id);
+        results.push(item(v)?);
+    }
+    Ok((ids, results))
 }
 
 /// A failed benchmark: bad input when a transaction was refused, else a host failure.

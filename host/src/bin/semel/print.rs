@@ -35,7 +35,7 @@ pub fn output_failure() -> Option<std::io::Error> {
 }
 
 use semel::{
-    ContractInfo, HistoryEntry, PruneReport, QueryOutput, Receipt, StateListing, Status,
+    ContractInfo, HistoryEntry, PruneReport, QueryOutput, Receipt, StateListing, Status, StoreInfo,
     VerifyReport,
 };
 use serde::Serialize;
@@ -46,6 +46,11 @@ fn print_json(value: &impl Serialize) {
         Ok(text) => outln!("{text}"),
         Err(e) => eprintln!("semel: cannot encode the output as JSON: {e}"),
     }
+}
+
+/// `value` as a JSON value (the shapes here always encode).
+fn json_value(value: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
 /// Bytes as text when they are printable UTF-8, else as `0x` hex.
@@ -131,6 +136,18 @@ pub fn contracts(list: &[ContractInfo], json: bool) {
     }
 }
 
+pub fn info(i: &StoreInfo, json: bool) {
+    if json {
+        print_json(i);
+        return;
+    }
+    outln!("store       {}", printable(&i.store));
+    outln!("host id     {}", i.host_id);
+    outln!("format      {}", i.format);
+    outln!("version     {}", i.version);
+    outln!("state root  {}", i.state_root);
+}
+
 pub fn history(entries: &[HistoryEntry], json: bool) {
     if json {
         print_json(&entries);
@@ -143,6 +160,28 @@ pub fn history(entries: &[HistoryEntry], json: bool) {
             e.tx_id,
             e.status.as_str(),
             e.calls.join(", ")
+        );
+    }
+}
+
+/// `semel events`: one line per event, `VERSION  TX_ID  CONTRACT  TOPIC  DATA` (data as
+/// text when it is printable UTF-8, else hex).
+pub fn events(list: &[semel::EventRecord], json: bool) {
+    if json {
+        print_json(&list);
+        return;
+    }
+    if list.is_empty() {
+        outln!("(no events)");
+    }
+    for e in list {
+        outln!(
+            "{:>8}  {}  {}  {}  {}",
+            e.version,
+            e.tx_id,
+            e.contract,
+            printable(&e.topic),
+            readable(&e.data)
         );
     }
 }
@@ -175,18 +214,17 @@ pub fn pruned(r: &PruneReport, json: bool) {
 /// `semel simulate`: per transaction the receipt it would get and the access set it
 /// used; exit as a batch's (a conflict, else a revert, else done).
 pub fn simulated(
-    txs: &[semel::Transaction],
+    ids: &[semel::Uuid],
     results: Vec<Result<semel::Simulated, semel::SubmitError>>,
     json: bool,
 ) -> Result<crate::Exit, crate::Failure> {
     let (mut conflict, mut reverted) = (false, false);
     let mut out = Vec::with_capacity(results.len());
-    for (tx, r) in txs.iter().zip(results) {
+    for (id, r) in ids.iter().zip(results) {
         match r {
             Ok(sim) => {
                 reverted |= sim.receipt.status == Status::Reverted;
-                let mut value = sim.receipt.to_json();
-                value["access"] = sim.access.to_json();
+                let value = json_value(&crate::answers::SimulatedJson::new(&sim));
                 if !json {
                     receipt(&sim.receipt, false);
                     outln!("  access: {}", sim.access.to_json());
@@ -196,11 +234,9 @@ pub fn simulated(
             Err(e @ semel::SubmitError::Conflict { .. }) => {
                 conflict = true;
                 if !json {
-                    outln!("conflict {}: {e}", tx.id);
+                    outln!("conflict {id}: {e}");
                 }
-                out.push(serde_json::json!({
-                    "tx_id": tx.id.to_string(), "error": "conflict", "message": e.to_string()
-                }));
+                out.push(json_value(&crate::answers::ConflictJson::new(*id, &e)));
             }
             Err(e) => return Err(e.into()),
         }

@@ -1,0 +1,679 @@
+//! `semel serve` (interface §6) against a real server on loopback: every endpoint and
+//! status, exactly once under concurrent retries, the limits, shutdown and kill -9.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cli::semel_bin;
+use crate::util::repo;
+
+/// A `semel serve` process on a free loopback port; SIGTERM and a wait when dropped.
+pub(crate) struct Server {
+    pub child: Child,
+    pub url: String,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(semel_bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--progress-secs", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("semel serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let addr = url.trim_start_matches("http://").to_owned();
+        Self { child, url, addr }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        signal(&self.child, libc::SIGTERM);
+        self.child.wait().unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        signal(&self.child, libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            signal(&self.child, libc::SIGTERM);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+pub(crate) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent()
+}
+
+/// Status, content type and body of an answer.
+pub(crate) fn answer(
+    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> (u16, String, Value) {
+    let mut r = r.unwrap();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    let v = if ct.contains("json") {
+        serde_json::from_slice(&body).unwrap()
+    } else {
+        Value::String(String::from_utf8_lossy(&body).into_owned())
+    };
+    (r.status().as_u16(), ct, v)
+}
+
+pub(crate) fn post(a: &ureq::Agent, url: &str, body: &str) -> (u16, String, Value) {
+    answer(
+        a.post(url)
+            .header("content-type", "application/json")
+            .send(body.as_bytes()),
+    )
+}
+
+fn get(a: &ureq::Agent, url: &str) -> (u16, String, Value) {
+    answer(a.get(url).call())
+}
+
+fn counter_deploy(id: &str) -> String {
+    use std::fmt::Write as _;
+    let wat = std::fs::read(repo().join("contracts/wat/counter.wat")).unwrap();
+    let wasm = wat::parse_bytes(&wat).unwrap();
+    let mut b64 = String::new();
+    // A tiny base64 encoder keeps the tests free of another dependency.
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in wasm.chunks(3) {
+        let n = chunk.len();
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= n {
+                let idx = usize::try_from((v >> (18 - 6 * i)) & 63).unwrap();
+                b64.push(char::from(T[idx]));
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut s = String::new();
+    write!(
+        s,
+        r#"{{"id":"{id}","deploy":{{"name":"counter","code_base64":"{b64}"}}}}"#
+    )
+    .unwrap();
+    s
+}
+
+fn inc(id: &str) -> String {
+    format!(r#"{{"id":"{id}","calls":[{{"contract":"counter","method":"inc"}}]}}"#)
+}
+
+fn problem_kind(v: &Value) -> &str {
+    v["type"].as_str().unwrap().rsplit(':').next().unwrap()
+}
+
+fn log_len(a: &ureq::Agent, url: &str) -> usize {
+    let (s, _, v) = get(a, &format!("{url}/v1/log?limit=10000"));
+    assert_eq!(s, 200);
+    v.as_array().unwrap().len()
+}
+
+#[test]
+fn every_endpoint_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (a, u) = (agent(), server.url.clone());
+
+    let (s, _, r) = post(
+        &a,
+        &format!("{u}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["status"], "committed");
+    let id = "00000000-0000-4000-8000-000000000002";
+    let (s, ct, r) = post(&a, &format!("{u}/v1/tx"), &inc(id));
+    assert_eq!((s, ct.as_str()), (200, "application/json"));
+    assert_eq!(
+        (r["version"].as_u64(), r["duplicate"].as_bool()),
+        (Some(2), Some(false))
+    );
+    assert_eq!(r["events"][0]["topic"], "inc");
+    // A retry: the stored receipt, marked.
+    let (s, _, again) = post(&a, &format!("{u}/v1/tx"), &inc(id));
+    assert_eq!((s, again["duplicate"].as_bool()), (200, Some(true)));
+    assert_eq!(again["state_root"], r["state_root"]);
+    // The same id with other content: 409, nothing changes.
+    let other = format!(r#"{{"id":"{id}","calls":[{{"contract":"counter","method":"get"}}]}}"#);
+    let (s, ct, p) = post(&a, &format!("{u}/v1/tx"), &other);
+    assert_eq!(
+        (s, ct.as_str(), problem_kind(&p)),
+        (409, "application/problem+json", "conflict")
+    );
+    assert!(p["detail"].as_str().unwrap().contains(id), "{p}");
+    // Idempotency-Key carries the id; a different body id is refused.
+    let key = "00000000-0000-4000-8000-000000000003";
+    let (s, _, r) = answer(
+        a.post(format!("{u}/v1/tx"))
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", key)
+            .send(r#"{"calls":[{"contract":"counter","method":"inc"}]}"#.as_bytes()),
+    );
+    assert_eq!((s, r["tx_id"].as_str()), (200, Some(key)));
+    let (s, _, p) = answer(
+        a.post(format!("{u}/v1/tx"))
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", key)
+            .send(inc("00000000-0000-4000-8000-000000000004").as_bytes()),
+    );
+    assert_eq!((s, problem_kind(&p)), (400, "bad-input"));
+    // A reverted transaction is a 200 with its receipt.
+    let (s, _, r) = post(
+        &a,
+        &format!("{u}/v1/tx"),
+        r#"{"calls":[{"contract":"counter","method":"fail"}]}"#,
+    );
+    assert_eq!((s, r["status"].as_str()), (200, Some("reverted")));
+    // GET /v1/tx/{id}.
+    let (s, _, r) = get(&a, &format!("{u}/v1/tx/{id}"));
+    assert_eq!((s, r["version"].as_u64()), (200, Some(2)));
+    let (s, _, p) = get(
+        &a,
+        &format!("{u}/v1/tx/00000000-0000-4000-8000-0000000000ff"),
+    );
+    assert_eq!((s, problem_kind(&p)), (404, "not-found"));
+    let (s, _, p) = get(&a, &format!("{u}/v1/tx/not-a-uuid"));
+    assert_eq!((s, problem_kind(&p)), (400, "bad-input"));
+    // Queries.
+    let (s, _, q) = post(
+        &a,
+        &format!("{u}/v1/query"),
+        r#"{"contract":"counter","method":"get"}"#,
+    );
+    assert_eq!((s, q["output"].as_str()), (200, Some("2")));
+    let (s, _, q) = post(
+        &a,
+        &format!("{u}/v1/query"),
+        r#"{"contract":"counter","method":"get","at_version":2}"#,
+    );
+    assert_eq!((s, q["output"].as_str()), (200, Some("1")));
+    let (s, _, p) = post(
+        &a,
+        &format!("{u}/v1/query"),
+        r#"{"contract":"counter","method":"fail"}"#,
+    );
+    assert_eq!((s, problem_kind(&p)), (422, "reverted"));
+    let (s, _, p) = post(
+        &a,
+        &format!("{u}/v1/query"),
+        r#"{"contract":"counter","method":"get","at_version":99}"#,
+    );
+    assert_eq!((s, problem_kind(&p)), (400, "bad-input"));
+    // Listings.
+    let (s, _, c) = get(&a, &format!("{u}/v1/contracts"));
+    assert_eq!((s, c[0]["name"].as_str()), (200, Some("counter")));
+    let (s, _, st) = get(
+        &a,
+        &format!("{u}/v1/contracts/counter/state?prefix_hex=636f"),
+    );
+    assert_eq!((s, st[0]["key"].as_str()), (200, Some("count")));
+    let (s, _, p) = get(&a, &format!("{u}/v1/contracts/nothing/state"));
+    assert_eq!((s, problem_kind(&p)), (404, "not-found"));
+    let (s, _, p) = get(&a, &format!("{u}/v1/contracts/counter/state?prefix_hex=zz"));
+    assert_eq!((s, problem_kind(&p)), (400, "bad-input"));
+    let (s, _, l) = get(&a, &format!("{u}/v1/log?from=2&limit=2"));
+    assert_eq!(s, 200);
+    assert_eq!(l.as_array().unwrap().len(), 2);
+    assert_eq!(l[0]["tx_id"], id);
+    let (s, _, p) = get(&a, &format!("{u}/v1/log?limit=99999999"));
+    assert_eq!((s, problem_kind(&p)), (400, "bad-input"));
+    let (s, _, e) = get(
+        &a,
+        &format!("{u}/v1/events?contract=counter&topic=inc&from_version=3"),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(e.as_array().unwrap().len(), 1, "{e}");
+    assert_eq!(e[0]["version"], 3);
+    let (s, _, h) = get(&a, &format!("{u}/v1/health"));
+    assert_eq!((s, h["version"].as_u64()), (200, Some(4)));
+    assert_eq!(h["host_id"].as_str().unwrap().len(), 32);
+    // Simulate records nothing.
+    let (s, _, sim) = post(
+        &a,
+        &format!("{u}/v1/simulate"),
+        &inc("00000000-0000-4000-8000-000000000005"),
+    );
+    assert_eq!((s, sim[0]["version"].as_u64()), (200, Some(5)));
+    assert_eq!(sim[0]["access"][0]["contract"], "counter");
+    assert_eq!(log_len(&a, &u), 4);
+    // A batch: an array of receipts and conflicts.
+    let batch = format!(
+        "[{},{}]",
+        inc("00000000-0000-4000-8000-000000000006"),
+        other
+    );
+    let (s, _, b) = post(&a, &format!("{u}/v1/tx"), &batch);
+    assert_eq!(s, 200);
+    assert_eq!(b[0]["version"], 5);
+    assert_eq!(
+        (b[1]["error"].as_str(), b[1]["tx_id"].as_str()),
+        (Some("conflict"), Some(id))
+    );
+    // Metrics and the document.
+    let (s, ct, m) = get(&a, &format!("{u}/metrics"));
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/plain"));
+    let m = m.as_str().unwrap();
+    for needle in [
+        "semel_transactions_total{status=\"committed\"}",
+        "semel_transactions_total{status=\"duplicate\"} 1",
+        "semel_transactions_total{status=\"conflict\"} 2",
+        "semel_http_request_duration_seconds_bucket",
+        "semel_executor_batch_transactions_count",
+        "semel_store_commits_total",
+        "semel_queue_transactions 0",
+    ] {
+        assert!(m.contains(needle), "metrics lack {needle}:\n{m}");
+    }
+    let (s, _, doc) = get(&a, &format!("{u}/openapi.json"));
+    assert_eq!((s, doc["openapi"].as_str()), (200, Some("3.1.0")));
+    for path in [
+        "/v1/tx",
+        "/v1/tx/{id}",
+        "/v1/simulate",
+        "/v1/query",
+        "/v1/contracts",
+        "/v1/contracts/{name}/state",
+        "/v1/log",
+        "/v1/events",
+        "/v1/health",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "the document lacks {path}"
+        );
+    }
+    // Unknown paths and methods are problems too.
+    let (s, ct, _) = get(&a, &format!("{u}/v2/nothing"));
+    assert_eq!((s, ct.as_str()), (404, "application/problem+json"));
+    let (s, ct, _) = answer(a.delete(format!("{u}/v1/tx")).call());
+    assert_eq!((s, ct.as_str()), (405, "application/problem+json"));
+}
+
+#[test]
+fn bad_input_is_400_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (a, u) = (agent(), server.url.clone());
+    let (s, _, _) = post(
+        &a,
+        &format!("{u}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    let cases: Vec<(&str, String)> = vec![
+        ("malformed JSON", r#"{"calls":[{"contract":"counter""#.into()),
+        ("unknown field", r#"{"calls":[{"contract":"counter","method":"inc"}],"color":1}"#.into()),
+        ("unknown call field", r#"{"calls":[{"contract":"counter","method":"inc","x":1}]}"#.into()),
+        ("non-UUID id", r#"{"id":"12","calls":[{"contract":"counter","method":"inc"}]}"#.into()),
+        ("huge gas", r#"{"gas_limit":123456789012345678901234567890,"calls":[{"contract":"counter","method":"inc"}]}"#.into()),
+        ("float gas", r#"{"gas_limit":1.5,"calls":[{"contract":"counter","method":"inc"}]}"#.into()),
+        ("negative gas", r#"{"gas_limit":-1,"calls":[{"contract":"counter","method":"inc"}]}"#.into()),
+        ("no calls", r#"{"calls":[]}"#.into()),
+        ("bad contract name", r#"{"calls":[{"contract":"no/pe","method":"inc"}]}"#.into()),
+        ("bad wasm", r#"{"deploy":{"name":"x","code_base64":"AGFzbQEAAAAB"}}"#.into()),
+        ("bad base64", r#"{"deploy":{"name":"x","code_base64":"!!!"}}"#.into()),
+        ("unknown code hash", format!(r#"{{"deploy":{{"name":"x","code_hash":"{}"}}}}"#, "00".repeat(32))),
+        ("empty batch", "[]".into()),
+        ("batch with one bad", format!("[{},{}]", inc("00000000-0000-4000-8000-000000000009"), r#"{"calls":[]}"#)),
+        ("a string", r#""hello""#.into()),
+        ("bad access", r#"{"calls":[{"contract":"counter","method":"inc"}],"access":[{"contract":"counter","read":[{"key_hex":"zz"}]}]}"#.into()),
+    ];
+    for (what, body) in &cases {
+        let (s, ct, p) = post(&a, &format!("{u}/v1/tx"), body);
+        assert_eq!(
+            (s, ct.as_str()),
+            (400, "application/problem+json"),
+            "{what}: {p}"
+        );
+        assert_eq!(problem_kind(&p), "bad-input", "{what}");
+        assert!(!p["detail"].as_str().unwrap().is_empty(), "{what}");
+    }
+    // Wrong or missing content types.
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut r = a.post(format!("{u}/v1/tx"));
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        let (s, _, p) = answer(r.send(inc("00000000-0000-4000-8000-00000000000a").as_bytes()));
+        assert_eq!((s, problem_kind(&p)), (400, "bad-input"), "{ct:?}");
+    }
+    // Nothing was recorded: only the deploy, and the ids stayed unused.
+    assert_eq!(log_len(&a, &u), 1);
+    let (s, _, _) = get(
+        &a,
+        &format!("{u}/v1/tx/00000000-0000-4000-8000-000000000009"),
+    );
+    assert_eq!(s, 404);
+}
+
+#[test]
+fn one_byte_over_the_body_limit_is_413_and_at_it_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (a, u) = (agent(), server.url.clone());
+    let (s, _, _) = post(
+        &a,
+        &format!("{u}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    let max = semel::limits::HTTP_BODY_BYTES_MAX;
+    let tx = inc("00000000-0000-4000-8000-000000000002");
+    // Whitespace pads a valid transaction to exactly the limit.
+    let at = format!("{tx}{}", " ".repeat(max - tx.len()));
+    assert_eq!(at.len(), max);
+    let (s, _, r) = post(&a, &format!("{u}/v1/tx"), &at);
+    assert_eq!((s, r["status"].as_str()), (200, Some("committed")), "{r}");
+    // One byte more: refused from its Content-Length, before the body is read (a
+    // client writing on would meet a closed connection, so this one sends headers only).
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        c,
+        "POST /v1/tx HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        max + 1
+    )
+    .unwrap();
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+    assert!(text.contains("too-large"), "{text}");
+    let (s, _, _) = get(
+        &a,
+        &format!("{u}/v1/tx/00000000-0000-4000-8000-000000000003"),
+    );
+    assert_eq!(s, 404);
+}
+
+#[test]
+fn thirty_two_concurrent_posts_of_one_id_execute_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (a, u) = (agent(), server.url.clone());
+    let (s, _, _) = post(
+        &a,
+        &format!("{u}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    for round in 0..3 {
+        let id = format!("00000000-0000-4000-8000-0000000001{round:02}");
+        let barrier = Arc::new(std::sync::Barrier::new(32));
+        let handles: Vec<_> = (0..32)
+            .map(|_| {
+                let (u, id, barrier) = (u.clone(), id.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    let a = agent();
+                    barrier.wait();
+                    post(&a, &format!("{u}/v1/tx"), &inc(&id))
+                })
+            })
+            .collect();
+        let answers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let mut fresh = 0;
+        let first = answers[0].2.clone();
+        for (s, _, r) in &answers {
+            assert_eq!(*s, 200, "{r}");
+            if r["duplicate"] == false {
+                fresh += 1;
+            }
+            let mut r = r.clone();
+            r["duplicate"] = first["duplicate"].clone();
+            assert_eq!(r, first, "every retry gets the same receipt");
+        }
+        assert_eq!(fresh, 1, "exactly one of the 32 executed it");
+    }
+    let (_, _, q) = post(
+        &a,
+        &format!("{u}/v1/query"),
+        r#"{"contract":"counter","method":"get"}"#,
+    );
+    assert_eq!(q["output"], "3", "three ids, three executions");
+    assert_eq!(log_len(&a, &u), 4);
+}
+
+#[test]
+fn a_slow_client_is_cut_off_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    slow.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let start = Instant::now();
+    // Others are answered meanwhile.
+    let (s, _, _) = get(&agent(), &format!("{}/v1/health", server.url));
+    assert_eq!(s, 200);
+    slow.set_read_timeout(Some(Duration::from_millis(
+        semel::limits::HTTP_HEADER_READ_MILLIS_MAX * 3,
+    )))
+    .unwrap();
+    let mut buf = Vec::new();
+    // The server closes the connection once the header time is up (with a 408 or
+    // nothing); the read ends then, not at our own timeout.
+    let _ = slow.read_to_end(&mut buf);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(semel::limits::HTTP_HEADER_READ_MILLIS_MAX - 500)
+            && took < Duration::from_millis(semel::limits::HTTP_HEADER_READ_MILLIS_MAX * 3 - 500),
+        "closed after {took:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}
+
+/// Submits increments with fresh ids from `threads` threads until told to stop,
+/// returning every id and the ids whose receipt came back.
+fn load(
+    url: &str,
+    threads: usize,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<(Vec<String>, Vec<String>)>> {
+    (0..threads)
+        .map(|_| {
+            let (url, stop) = (url.to_owned(), Arc::clone(stop));
+            std::thread::spawn(move || {
+                let a = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build()
+                    .new_agent();
+                let (mut sent, mut acked) = (Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    sent.push(id.clone());
+                    let r = a
+                        .post(format!("{url}/v1/tx"))
+                        .header("content-type", "application/json")
+                        .send(inc(&id).as_bytes());
+                    match r {
+                        Ok(mut r) if r.status() == 200 => {
+                            let body: Value = serde_json::from_slice(
+                                &r.body_mut().read_to_vec().unwrap_or_default(),
+                            )
+                            .unwrap_or(Value::Null);
+                            if body["status"] == "committed" {
+                                acked.push(id);
+                            }
+                        }
+                        // Refused (shutting down) or cut off (killed): the loop ends soon.
+                        _ => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+                (sent, acked)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_under_load_answers_in_flight_and_loses_no_acknowledged_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let a = agent();
+    let (s, _, _) = post(
+        &a,
+        &format!("{}/v1/tx", server.url),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handles = load(&server.url, 8, &stop);
+    std::thread::sleep(Duration::from_millis(700));
+    let status = server.stop();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        status.success(),
+        "semel serve exits 0 on SIGTERM: {status:?}"
+    );
+    let mut acked = Vec::new();
+    for h in handles {
+        acked.extend(h.join().unwrap().1);
+    }
+    assert!(
+        !acked.is_empty(),
+        "the load got some receipts before the stop"
+    );
+    // Every acknowledged receipt is in the store.
+    let host = semel::Host::open_existing(dir.path(), semel::HostOptions::default()).unwrap();
+    for id in &acked {
+        let id = semel::parse_id(id).unwrap();
+        assert!(
+            host.receipt(&id).unwrap().is_some(),
+            "acknowledged {id} is not recorded"
+        );
+    }
+    host.verify().unwrap();
+}
+
+/// Kill -9 of a server under load, again and again: after each restart every id sent
+/// is retried, and each executes exactly once (`SEMEL_SERVE_KILLS`, default 20).
+#[test]
+fn kill_9_under_load_then_retry_every_id_executes_each_once() {
+    let kills: usize = std::env::var("SEMEL_SERVE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let a = agent();
+    {
+        let server = Server::start(dir.path());
+        let (s, _, _) = post(
+            &a,
+            &format!("{}/v1/tx", server.url),
+            &counter_deploy("00000000-0000-4000-8000-000000000001"),
+        );
+        assert_eq!(s, 200);
+    }
+    let mut all_ids: Vec<String> = Vec::new();
+    for round in 0..kills {
+        let mut server = Server::start(dir.path());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handles = load(&server.url, 2, &stop);
+        std::thread::sleep(Duration::from_millis(
+            100 + 37 * u64::try_from(round % 7).unwrap(),
+        ));
+        server.kill9();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in handles {
+            let (sent, _) = h.join().unwrap();
+            all_ids.extend(sent);
+        }
+    }
+    // Retry every id ever sent: each is recorded once, by this or an earlier run.
+    let server = Server::start(dir.path());
+    let mut fresh = 0;
+    for id in &all_ids {
+        let (s, _, r) = post(&a, &format!("{}/v1/tx", server.url), &inc(id));
+        assert_eq!(s, 200, "{r}");
+        if r["duplicate"] == false {
+            fresh += 1;
+        }
+    }
+    let (_, _, q) = post(
+        &a,
+        &format!("{}/v1/query", server.url),
+        r#"{"contract":"counter","method":"get"}"#,
+    );
+    assert_eq!(
+        q["output"].as_str().unwrap(),
+        all_ids.len().to_string(),
+        "one increment per distinct id ({fresh} were new at the retry)"
+    );
+    let (_, _, h) = get(&a, &format!("{}/v1/health", server.url));
+    assert_eq!(
+        h["version"].as_u64(),
+        Some(u64::try_from(all_ids.len()).unwrap() + 1)
+    );
+    let (s, _, v) = post(&a, &format!("{}/v1/verify", server.url), "{}");
+    assert_eq!((s, v["ok"].as_bool()), (200, Some(true)), "{v}");
+}
