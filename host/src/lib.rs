@@ -3,17 +3,18 @@
 //!
 //! Open a [`Host`] over a data dir ([`Host::open`]) or in memory ([`Host::in_memory`]),
 //! [`Host::submit`] a [`Transaction`] and get its [`Receipt`]: the same id again returns
-//! the stored receipt, never a second execution. Queries, state listings, the history
-//! and `verify` are read APIs of [`Host`].
+//! the stored receipt, never a second execution. Queries, state listings, the history,
+//! the events index ([`Host::events`]) and `verify` are read APIs of [`Host`].
 //!
 //! The crate in layers, lowest first; a layer imports only those below it (a test,
 //! `tests/all/layers.rs`, holds this; `docs/ARCHITECTURE.md` explains it): the leaves
 //! (`types`, `codec`, `limits`, `poll`, `process`, `text`) → `storage/` (bytes: backends, the
 //! write-ahead log, group commit) → `error` → `state/` (versioned keys, views, the
 //! recorded view, the state root, the contract registry) → `ledger/` (transactions,
-//! receipts, record layouts, the head, the exactly-once lookup) → `vm/` (wasmtime: the
-//! module cache, host functions, frames, the run of one transaction, `prewarm/`) →
-//! `exec/` (executing a batch) → `host/` (open, submit, reads, verify, prune).
+//! receipts, record layouts, the events index, the head, the exactly-once lookup) →
+//! `vm/` (wasmtime: the module cache, host functions, frames, the run of one
+//! transaction, `prewarm/`) → `exec/` (executing a batch) → `host/` (open, submit,
+//! reads, verify, prune).
 
 mod codec;
 mod error;

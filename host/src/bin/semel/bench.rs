@@ -16,12 +16,12 @@ use serde_json::json;
 use crate::Exit;
 use crate::print::outln;
 
-const COUNTER_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/counter.wasm");
-const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
+pub(crate) const COUNTER_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/counter.wasm");
+pub(crate) const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
 const EXCHANGE_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/exchange.wasm");
 
 /// Tokens each account starts with in the transfer and swap workloads.
-const ACCOUNT_FUNDS: u64 = 1_000_000_000;
+pub(crate) const ACCOUNT_FUNDS: u64 = 1_000_000_000;
 
 /// Which transactions the benchmark sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,22 +39,22 @@ pub enum Workload {
 pub struct BenchArgs {
     /// The transactions to send
     #[arg(long, value_enum, default_value = "counter")]
-    workload: Workload,
+    pub workload: Workload,
     /// Transactions to measure (setup transactions are not counted)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    txs: u64,
+    pub txs: u64,
     /// Accounts for the transfer and swap workloads
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
-    accounts: u64,
+    pub accounts: u64,
     /// Transactions per submission (one group commit each): 1 submits one at a time
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    batch: u64,
+    pub batch: u64,
     /// Keep state in memory instead of a durable data dir
     #[arg(long)]
     pub in_memory: bool,
-    /// Submitting threads
+    /// Submitting threads (with --server: connections)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    threads: u64,
+    pub threads: u64,
     /// Skip the fsync of each commit (a crash may lose the latest transactions)
     #[arg(long)]
     no_fsync: bool,
@@ -73,6 +73,13 @@ pub struct BenchArgs {
     /// `all` turns every one off
     #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
     off: Vec<Mechanism>,
+    /// With --server: stop after this many seconds even if transactions are left
+    #[arg(long, value_name = "S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub seconds: u64,
+    /// With --server: measure retries instead: every transaction is recorded before the
+    /// clock starts, then sent again (each answer must be its stored receipt)
+    #[arg(long)]
+    pub duplicates: bool,
 }
 
 /// The latency mechanisms `--off` can turn off, one `HostOptions` switch each.
@@ -120,10 +127,10 @@ fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
 }
 
 /// A small deterministic random source for picking accounts.
-struct Rng(u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -131,11 +138,11 @@ impl Rng {
     }
 }
 
-fn account(i: u64) -> String {
+pub(crate) fn account(i: u64) -> String {
     format!("acct{i}")
 }
 
-fn call(sender: &str, contract: &str, method: &str, args: serde_json::Value) -> Transaction {
+pub(crate) fn call(sender: &str, contract: &str, method: &str, args: serde_json::Value) -> Transaction {
     Transaction::call(contract, method, args.to_string().into_bytes()).with_sender(sender)
 }
 
@@ -235,7 +242,7 @@ fn setup(host: &Host, args: &BenchArgs) -> Result<()> {
 }
 
 /// The `n`-th measured transaction of thread `thread`.
-fn transaction(args: &BenchArgs, rng: &mut Rng, n: u64) -> Transaction {
+pub(crate) fn transaction(args: &BenchArgs, rng: &mut Rng, n: u64) -> Transaction {
     match args.workload {
         Workload::Counter => Transaction::call("counter", "inc", Vec::new()),
         Workload::Transfer => {
@@ -273,20 +280,8 @@ fn declare(host: &Host, txs: &mut [Transaction]) -> Result<()> {
     Ok(())
 }
 
-/// Peak resident memory of this process, from `/proc/self/status` (0 where unknown).
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// The latency at `per_mille`/1000 of a sorted list, in microseconds (nearest rank).
-fn percentile(sorted: &[Duration], per_mille: usize) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], per_mille: usize) -> f64 {
     let Some(last) = sorted.len().checked_sub(1) else {
         return 0.0;
     };
@@ -423,7 +418,7 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
         "p50_us": percentile(&latencies, 500),
         "p99_us": percentile(&latencies, 990),
         "fsyncs": fsyncs,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": crate::memory::peak_rss_bytes(),
         "concurrency": args.concurrency.name(),
         "workers": workers,
         "reexecutions": stats.reexecutions() - before.0,
@@ -445,7 +440,7 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
             report["p99_us"].as_f64().unwrap_or_default(),
             fsyncs,
             fsyncs as f64 / txs.max(1) as f64,
-            peak_rss_bytes() / (1024 * 1024),
+            crate::memory::peak_rss_bytes() / (1024 * 1024),
         );
         outln!(
             "  (batch {}, threads {}, {} with {} workers, {} re-executions, {}{})",

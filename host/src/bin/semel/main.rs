@@ -5,6 +5,8 @@ mod answers;
 mod bench;
 mod client;
 mod demo;
+mod load;
+mod memory;
 mod print;
 mod serve;
 
@@ -141,6 +143,11 @@ struct Cli {
     /// the default): `semel bench` then runs there instead of in a temporary dir.
     #[arg(skip)]
     data_dir_given: bool,
+    /// Whether `--server` was given on the command line: `semel bench` then generates
+    /// load over HTTP (from `$SEMEL_SERVER` alone it benchmarks a store, as interface §6
+    /// leaves bench out of client mode).
+    #[arg(skip)]
+    server_given: bool,
 }
 
 #[derive(clap::Args)]
@@ -369,7 +376,13 @@ fn submit(host: &Host, tx: &Transaction, json: bool) -> CliResult {
 }
 
 fn run(cli: &Cli) -> CliResult {
-    if let Some(url) = cli.server.as_deref().filter(|u| !u.is_empty()) {
+    let server = cli.server.as_deref().filter(|u| !u.is_empty());
+    if let (Command::Bench(args), Some(url)) = (&cli.command, server)
+        && cli.server_given
+    {
+        return load::run(args, url, cli.json).map_err(bench_failure);
+    }
+    if let Some(url) = server.filter(|_| !matches!(cli.command, Command::Bench(_))) {
         return remote(cli, &client::Client::new(url));
     }
     match &cli.command {
@@ -827,6 +840,8 @@ fn main() -> ExitCode {
     };
     cli.data_dir_given =
         matches.value_source("data_dir") == Some(clap::parser::ValueSource::CommandLine);
+    cli.server_given =
+        matches.value_source("server") == Some(clap::parser::ValueSource::CommandLine);
     let code = match run(&cli) {
         Ok(exit) => exit,
         Err(f) => {

@@ -53,6 +53,8 @@ pub struct Metrics {
     commits: Counter,
     commits_seen: AtomicU64,
     queue_depth: Gauge,
+    rss: Gauge,
+    peak_rss: Gauge,
     /// Totals for the progress line.
     pub totals: [AtomicU64; 6],
 }
@@ -93,8 +95,22 @@ impl Metrics {
             "Transactions waiting for the executor",
             queue_depth.clone(),
         );
+        let rss = Gauge::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the server process",
+            rss.clone(),
+        );
+        let peak_rss = Gauge::default();
+        registry.register(
+            "process_peak_resident_memory_bytes",
+            "Peak resident memory of the server process since it started",
+            peak_rss.clone(),
+        );
         Self {
             registry,
+            rss,
+            peak_rss,
             transactions,
             latency,
             group_sizes,
@@ -133,6 +149,9 @@ impl Metrics {
         self.commits.inc_by(commits_now.saturating_sub(before));
         self.queue_depth
             .set(i64::try_from(queued).unwrap_or(i64::MAX));
+        let bytes = |b: u64| i64::try_from(b).unwrap_or(i64::MAX);
+        self.rss.set(bytes(crate::memory::rss_bytes()));
+        self.peak_rss.set(bytes(crate::memory::peak_rss_bytes()));
         let mut out = String::new();
         // Writing into a String does not fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
