@@ -113,3 +113,7 @@ pub const EVENTS_LIST_DEFAULT: usize = 100;
 /// Entries one listing over HTTP may ask for (`GET /v1/log?limit=`), so one request
 /// cannot make the server build an unbounded answer.
 pub const LIST_ENTRIES_MAX: usize = 10_000;
+/// Bytes of store pages redb keeps cached in memory (its default is 1 GiB): past it the
+/// least used pages are dropped and read again from the file (the OS page cache), so a
+/// long-running host's memory stays flat while its data grows.
+pub const STORE_CACHE_BYTES: usize = 64 << 20;

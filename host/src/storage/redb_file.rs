@@ -58,6 +58,7 @@ impl RedbBackend {
         durability: Durability,
     ) -> Result<Self, StorageError> {
         let db = redb::Builder::new()
+            .set_cache_size(crate::limits::STORE_CACHE_BYTES)
             .create_with_backend(RedbFile(storage))
             .map_err(map_redb)?;
         Self::init(db, durability)

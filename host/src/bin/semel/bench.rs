@@ -142,7 +142,12 @@ pub(crate) fn account(i: u64) -> String {
     format!("acct{i}")
 }
 
-pub(crate) fn call(sender: &str, contract: &str, method: &str, args: serde_json::Value) -> Transaction {
+pub(crate) fn call(
+    sender: &str,
+    contract: &str,
+    method: &str,
+    args: serde_json::Value,
+) -> Transaction {
     Transaction::call(contract, method, args.to_string().into_bytes()).with_sender(sender)
 }
 

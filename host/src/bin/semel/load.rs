@@ -112,8 +112,7 @@ async fn must_commit(conn: &mut Conn, txs: &[Transaction]) -> Result<()> {
     for chunk in txs.chunks(SETUP_BATCH) {
         let (status, answer) = conn.send("POST", "/v1/tx", body(chunk)?).await?;
         let text = String::from_utf8_lossy(&answer);
-        if status != 200 || (committed(&answer) != chunk.len() && !text.contains("already taken"))
-        {
+        if status != 200 || (committed(&answer) != chunk.len() && !text.contains("already taken")) {
             bail!("a setup request failed ({status}): {text}");
         }
     }
@@ -126,13 +125,22 @@ async fn setup(conn: &mut Conn, args: &BenchArgs) -> Result<()> {
     };
     match args.workload {
         Workload::Counter => {
-            must_commit(conn, &[deploy("counter", COUNTER_WASM, json!(null), "bench")]).await
+            must_commit(
+                conn,
+                &[deploy("counter", COUNTER_WASM, json!(null), "bench")],
+            )
+            .await
         }
         Workload::Transfer => {
             let supply = ACCOUNT_FUNDS * args.accounts;
             must_commit(
                 conn,
-                &[deploy("token", TOKEN_WASM, json!({"supply": supply}), "bank")],
+                &[deploy(
+                    "token",
+                    TOKEN_WASM,
+                    json!({"supply": supply}),
+                    "bank",
+                )],
             )
             .await?;
             let funding: Vec<_> = (0..args.accounts)
@@ -151,9 +159,14 @@ async fn setup(conn: &mut Conn, args: &BenchArgs) -> Result<()> {
     }
 }
 
-/// The server's metric `name` (a plain gauge or counter line), if it reports it.
-async fn metric(conn: &mut Conn, name: &str) -> Result<f64> {
-    let (_, text) = conn.send("GET", "/metrics", Bytes::new()).await?;
+/// The server's metric `name` (a plain gauge or counter line), if it reports it. On a
+/// connection of its own: the server closes idle ones.
+async fn metric(addr: SocketAddr, authority: &str, name: &str) -> Result<f64> {
+    let mut conn = Conn::open(addr, authority).await?;
+    let (_, text) = conn
+        .send("GET", "/metrics", Bytes::new())
+        .await
+        .context("reading the server's /metrics")?;
     let text = String::from_utf8_lossy(&text);
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
@@ -205,8 +218,8 @@ async fn measure(
             }
         }
     }
-    let commits_before = metric(&mut control, "semel_store_commits_total").await?;
-    let rss_before = metric(&mut control, "semel_process_resident_memory_bytes").await?;
+    let commits_before = metric(addr, authority, "semel_store_commits_total").await?;
+    let rss_before = metric(addr, authority, "semel_process_resident_memory_bytes").await?;
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -220,7 +233,13 @@ async fn measure(
                     break;
                 }
                 let t0 = Instant::now();
-                let (status, answer) = conn.send("POST", "/v1/tx", b).await?;
+                let (status, answer) = conn.send("POST", "/v1/tx", b).await.with_context(|| {
+                    format!(
+                        "request {} of a connection, {:.1} s into the run",
+                        latencies.len() / n.max(1),
+                        started.elapsed().as_secs_f64()
+                    )
+                })?;
                 let took = t0.elapsed();
                 if status != 200 || committed(&answer) != n {
                     bail!(
@@ -242,9 +261,9 @@ async fn measure(
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let fsyncs = metric(&mut control, "semel_store_commits_total").await? - commits_before;
-    let rss_after = metric(&mut control, "semel_process_resident_memory_bytes").await?;
-    let peak = metric(&mut control, "semel_process_peak_resident_memory_bytes").await?;
+    let fsyncs = metric(addr, authority, "semel_store_commits_total").await? - commits_before;
+    let rss_after = metric(addr, authority, "semel_process_resident_memory_bytes").await?;
+    let peak = metric(addr, authority, "semel_process_peak_resident_memory_bytes").await?;
     let txs = latencies.len();
     #[allow(clippy::cast_precision_loss)]
     let tx_per_s = txs as f64 / seconds;
