@@ -33,9 +33,9 @@ mod vm;
 pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
 pub use exec::Simulated;
 pub use host::{
-    CACHE_DIR, Concurrency, ContractInfo, DB_FILE, HistoryEntry, Host, HostOptions, LOCK_FILE,
-    ParallelStats, Prewarm, PruneReport, QueryOutput, StateListing, StoreInfo, VerifyError,
-    VerifyReport, default_workers,
+    CACHE_DIR, Check, CheckedTx, Concurrency, ContractInfo, DB_FILE, HistoryEntry, Host,
+    HostOptions, LOCK_FILE, ParallelStats, Prewarm, PruneReport, QueryOutput, StateListing,
+    StoreInfo, VerifyError, VerifyReport, default_workers,
 };
 pub use ledger::{
     AccessSet, Batch, Call, CodeLookup, ContractAccess, KeySpec, Transaction, TxBody, compact_json,

@@ -515,3 +515,54 @@ fn same_receipts_at_every_gas_limit(deploy: Transaction, call: impl Fn(u64) -> T
         both(&call(gas.max(1)));
     }
 }
+
+/// `Host::check` then `Host::submit_checked` (the server's path) keeps exactly once:
+/// a recorded id is answered by the check, two checks of one new id run once, a
+/// conflict is refused at the check or under the lock, bad input at the check.
+#[test]
+fn checked_submissions_are_exactly_once() {
+    let host = counter_host();
+    let tx = Transaction::call("counter", "inc", Vec::new());
+    let new = |t: &Transaction| match host.check(t).unwrap() {
+        semel::Check::New(c) => c,
+        semel::Check::Recorded(r) => panic!("{} is recorded: {r:?}", t.id),
+    };
+    // Checked twice before either runs: one execution, the second a duplicate.
+    let (a, b) = (new(&tx), new(&tx));
+    assert_eq!(a.tx(), &tx);
+    let results = host.submit_checked(vec![a, b]);
+    let first = results[0].as_ref().unwrap();
+    let second = results[1].as_ref().unwrap();
+    assert!(!first.duplicate && second.duplicate);
+    assert_eq!(first.version, second.version);
+    assert_eq!(count(&host, None), "1");
+    // Checked again now: answered by the check itself.
+    match host.check(&tx).unwrap() {
+        semel::Check::Recorded(r) => assert!(r.duplicate && r.version == first.version),
+        semel::Check::New(_) => panic!("a recorded id checked as new"),
+    }
+    // Other content under a recorded id: a conflict at the check.
+    let other = Transaction::call("counter", "get", Vec::new()).with_id(tx.id);
+    assert!(matches!(
+        host.check(&other),
+        Err(SubmitError::Conflict { .. })
+    ));
+    // Recorded between the check and the run: found under the lock.
+    let late = Transaction::call("counter", "inc", Vec::new());
+    let checked = new(&late);
+    host.submit(&Transaction::call("counter", "get", Vec::new()).with_id(late.id))
+        .unwrap();
+    let r = host.submit_checked(vec![checked]);
+    assert!(
+        matches!(r[0], Err(SubmitError::Conflict { .. })),
+        "{:?}",
+        r[0]
+    );
+    // A lone checked transaction takes the lone path and commits.
+    let one = Transaction::call("counter", "inc", Vec::new());
+    let r = host.submit_checked(vec![new(&one)]);
+    assert_eq!(r[0].as_ref().unwrap().status, Status::Committed);
+    // Bad input is refused by the check.
+    let bad = Transaction::call("no/such", "inc", Vec::new());
+    assert!(matches!(host.check(&bad), Err(SubmitError::Rejected(_))));
+}

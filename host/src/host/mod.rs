@@ -29,6 +29,7 @@ pub use open::{CACHE_DIR, DB_FILE, LOCK_FILE};
 pub use options::{Concurrency, HostOptions, Prewarm, default_workers};
 pub use prune::PruneReport;
 pub use reads::{ContractInfo, HistoryEntry, QueryOutput};
+pub use submit::{Check, CheckedTx};
 pub use verify::{VerifyError, VerifyReport};
 
 use self::info::StoreKind;

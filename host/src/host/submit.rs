@@ -31,6 +31,31 @@ use crate::vm::validate;
 /// Transactions a batch holds at least for its preparation to be spread over threads.
 const PARALLEL_PREPARE_MIN: usize = 64;
 
+/// What [`Host::check`] found.
+#[derive(Debug)]
+pub enum Check {
+    /// The id is recorded with the same content: its stored receipt, marked duplicate.
+    Recorded(Receipt),
+    /// The id is new: the transaction, checked, for [`Host::submit_checked`].
+    New(CheckedTx),
+}
+
+/// A transaction checked, hashed and looked up by [`Host::check`].
+pub struct CheckedTx(Prepared<'static>);
+
+impl std::fmt::Debug for CheckedTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CheckedTx").field(&self.0.tx.id).finish()
+    }
+}
+
+impl CheckedTx {
+    /// The transaction.
+    pub fn tx(&self) -> &Transaction {
+        &self.0.tx
+    }
+}
+
 /// A submission after its checks outside the writer lock.
 enum Checked<'a> {
     /// Its id is recorded: the stored receipt answers it.
@@ -55,6 +80,55 @@ impl Host {
             Checked::Recorded(staged) => return self.acknowledge(staged),
             Checked::New(prepared) => prepared,
         };
+        self.submit_prepared(prepared, visit)
+    }
+
+    /// Checks `tx` as [`Host::submit`] would and looks its id up, executing nothing:
+    /// its stored receipt when the id is recorded with the same content (marked
+    /// duplicate, handed out once durable), else the checked transaction, ready for
+    /// [`Host::submit_checked`] without being checked and hashed again. A server
+    /// answers retries with it before queueing anything.
+    ///
+    /// # Errors
+    /// As [`Host::submit`]: [`SubmitError::Rejected`] for bad input,
+    /// [`SubmitError::Conflict`] for an id recorded with other content.
+    pub fn check(&self, tx: &Transaction) -> Result<Check, SubmitError> {
+        match self.prepare(tx)? {
+            Checked::Recorded(staged) => self.acknowledge(staged).map(Check::Recorded),
+            Checked::New(prepared) => Ok(Check::New(CheckedTx(prepared.into_owned()))),
+        }
+    }
+
+    /// Submits transactions [`Host::check`] found new, in order, as [`Host::submit_all`]
+    /// would (one alone takes [`Host::submit`]'s path). An id recorded since its check
+    /// is found under the writer lock: a duplicate or a conflict, as always.
+    pub fn submit_checked(&self, txs: Vec<CheckedTx>) -> Vec<Result<Receipt, SubmitError>> {
+        let visit = self.recycler.as_ref().map(|r| r.visit());
+        let mut batch: Vec<Prepared<'static>> = txs.into_iter().map(|c| c.0).collect();
+        if batch.len() == 1 {
+            let one = batch.pop().expect("one transaction");
+            return vec![self.submit_prepared(one, visit)];
+        }
+        let arrival = self.committer.arrive();
+        let n = batch.len();
+        let ran = match self.writer() {
+            Ok(mut head) => self.execute_batch(&mut head, batch),
+            Err(e) => (0..n).map(|_| Err(e.clone().into())).collect(),
+        };
+        drop(arrival);
+        drop(visit);
+        ran.into_iter()
+            .map(|s| s.and_then(|s| self.acknowledge(s)))
+            .collect()
+    }
+
+    /// Runs and stages one prepared transaction under the writer lock, and hands out
+    /// its receipt once durable.
+    fn submit_prepared(
+        &self,
+        prepared: Prepared<'_>,
+        visit: Option<crate::vm::prewarm::recycler::Visit<'_>>,
+    ) -> Result<Receipt, SubmitError> {
         let prewarm = self.options.prewarm;
         let (mut staged, first_code, alone) = {
             let _arrival = self.committer.arrive()?;
@@ -103,21 +177,6 @@ impl Host {
             }
         }
         self.acknowledge(staged)
-    }
-
-    /// Checks `tx` as [`Host::submit`] would and looks its id up, executing nothing: its
-    /// stored receipt (marked duplicate, once durable) when the id is recorded with the
-    /// same content, `None` when it is new. A server answers retries with it before
-    /// queueing them.
-    ///
-    /// # Errors
-    /// As [`Host::submit`]: [`SubmitError::Rejected`] for bad input,
-    /// [`SubmitError::Conflict`] for an id recorded with other content.
-    pub fn recorded(&self, tx: &Transaction) -> Result<Option<Receipt>, SubmitError> {
-        match self.prepare(tx)? {
-            Checked::Recorded(staged) => self.acknowledge(staged).map(Some),
-            Checked::New(_) => Ok(None),
-        }
     }
 
     /// Whether submitters that find the writer busy are run together as a batch.

@@ -100,7 +100,7 @@ pub enum Mechanism {
 }
 
 /// `base` with the mechanisms in `off` turned off.
-fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
+pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
     off.iter().fold(base, |o, m| match m {
         Mechanism::Prewarm => HostOptions {
             prewarm: semel::Prewarm::Off,

@@ -542,7 +542,8 @@ fn run(cli: &Cli) -> CliResult {
         }
         Command::Serve { serve, exec } => {
             let dir = data_dir(cli);
-            let host = Host::open(&dir, exec.apply(host_options(cli)))?;
+            let options = bench::switched(exec.apply(host_options(cli)), &serve.off);
+            let host = Host::open(&dir, options)?;
             if host.created_store() {
                 eprintln!("semel: created a new data dir at {}", dir.display());
             }

@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Threads that take transactions from the queue and run them on the host
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub executors: u16,
+    /// Turn the host's latency mechanisms off, as `semel bench --off` (BENCHMARKS.md's
+    /// index); `all` turns every one off
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
+    pub off: Vec<crate::bench::Mechanism>,
 }
 
 /// What the handlers share.

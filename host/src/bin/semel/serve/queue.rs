@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use semel::limits::{BATCH_TRANSACTIONS_MAX, QUEUED_TRANSACTIONS_MAX};
-use semel::{Host, Receipt, SubmitError, Transaction, Uuid};
+use semel::{CheckedTx, Host, Receipt, SubmitError, Uuid};
 use tokio::sync::{oneshot, watch};
 
 use super::metrics::Metrics;
 
 /// One request's transactions, in order, and where their results go.
 struct Job {
-    txs: Vec<Transaction>,
+    txs: Vec<CheckedTx>,
     reply: oneshot::Sender<Vec<Result<Receipt, SubmitError>>>,
 }
 
@@ -71,7 +71,7 @@ impl Queue {
     /// Queues `txs` and waits for their results, in order.
     pub async fn submit(
         &self,
-        txs: Vec<Transaction>,
+        txs: Vec<CheckedTx>,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, Refused> {
         let n = txs.len();
         // Counted before sending, so that the bound holds however many requests race.
@@ -137,12 +137,9 @@ fn execute(
         }
         queued.fetch_sub(txs.len(), Ordering::AcqRel);
         metrics.group(txs.len());
-        // A lone transaction keeps the host's low-latency path.
-        let mut results = match txs.as_slice() {
-            [tx] => vec![host.submit(tx)],
-            _ => host.submit_all(&txs),
-        }
-        .into_iter();
+        // Checked already (by the request's thread); a lone one takes the host's
+        // low-latency path.
+        let mut results = host.submit_checked(txs).into_iter();
         for (n, reply) in replies {
             // A client that went away still had its transactions run; nothing to tell it.
             let _ = reply.send(results.by_ref().take(n).collect());

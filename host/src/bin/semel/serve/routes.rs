@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use semel::{
-    Batch, Host, InputError, QueryError, Receipt, StateListing, Status, SubmitError, Transaction,
-    TxBody, Uuid,
+    Batch, Check, Host, InputError, QueryError, Receipt, StateListing, Status, SubmitError,
+    Transaction, TxBody, Uuid,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -202,11 +202,11 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
         ));
     }
     // Checked whole first, and a retry of a recorded id answered here, out of the
-    // queue's way.
+    // queue's way; what is new goes to the queue checked.
     let host = Arc::clone(&app.host);
-    let (txs, checked) = maybe_blocking(has_deploy(&txs), move || {
-        let checked: Vec<_> = txs.iter().map(|tx| host.recorded(tx)).collect();
-        (txs, checked)
+    let ids: Vec<Uuid> = txs.iter().map(|t| t.id).collect();
+    let checked = maybe_blocking(has_deploy(&txs), move || {
+        txs.iter().map(|tx| host.check(tx)).collect::<Vec<_>>()
     })
     .await?;
     for (i, c) in checked.iter().enumerate() {
@@ -219,58 +219,62 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             }));
         }
     }
-    if one {
-        match checked
-            .into_iter()
-            .next()
-            .expect("one check per transaction")
-        {
-            Ok(Some(receipt)) => {
-                app.metrics.outcome(Outcome::Duplicate);
-                return Ok(json_response(&receipt));
+    // Per transaction: answered by the check, or the index of its run in the queue.
+    let mut answered: Vec<Option<Result<Receipt, SubmitError>>> = Vec::with_capacity(ids.len());
+    let mut new = Vec::new();
+    for c in checked {
+        match c {
+            Ok(Check::New(tx)) => {
+                new.push(tx);
+                answered.push(None);
             }
-            Err(e) => {
-                app.metrics.outcome(error_outcome(&e));
-                return Err(submit_problem(&e));
-            }
-            Ok(None) => {}
+            Ok(Check::Recorded(receipt)) => answered.push(Some(Ok(receipt))),
+            Err(e) => answered.push(Some(Err(e))),
         }
     }
-    let ids: Vec<Uuid> = txs.iter().map(|t| t.id).collect();
-    let held = app.inflight.hold(&ids).await;
-    let results = app.queue.submit(txs.clone()).await;
-    drop(held);
-    let results = match results {
-        Ok(results) => results,
-        Err(Refused::Busy) => {
-            return Err(Problem::new(
-                Kind::Busy,
-                format!(
-                    "more than QUEUED_TRANSACTIONS_MAX ({}) transactions are waiting",
-                    semel::limits::QUEUED_TRANSACTIONS_MAX
-                ),
-            ));
+    let mut ran = if new.is_empty() {
+        Vec::new()
+    } else {
+        let new_ids: Vec<Uuid> = new.iter().map(|t| t.tx().id).collect();
+        let held = app.inflight.hold(&new_ids).await;
+        let results = app.queue.submit(new).await;
+        drop(held);
+        match results {
+            Ok(results) => results,
+            Err(Refused::Busy) => {
+                return Err(Problem::new(
+                    Kind::Busy,
+                    format!(
+                        "more than QUEUED_TRANSACTIONS_MAX ({}) transactions are waiting",
+                        semel::limits::QUEUED_TRANSACTIONS_MAX
+                    ),
+                ));
+            }
+            Err(Refused::Stopped) => {
+                return Err(Problem::new(Kind::Busy, "the server is shutting down"));
+            }
         }
-        Err(Refused::Stopped) => {
-            return Err(Problem::new(Kind::Busy, "the server is shutting down"));
-        }
-    };
+    }
+    .into_iter();
+    let results: Vec<Result<Receipt, SubmitError>> = answered
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| ran.next().expect("one result per queued transaction")))
+        .collect();
     for r in &results {
         app.metrics.outcome(outcome_of(r));
     }
     if one {
-        let r = results.into_iter().next().expect("one result");
-        return match r {
+        return match results.into_iter().next().expect("one result") {
             Ok(receipt) => Ok(json_response(&receipt)),
             Err(e) => Err(submit_problem(&e)),
         };
     }
     let mut out = Vec::with_capacity(results.len());
-    for (tx, r) in txs.iter().zip(&results) {
+    for (id, r) in ids.iter().zip(&results) {
         match r {
             Ok(receipt) => out.push(BatchItemJson::Receipt(receipt.json())),
             Err(e @ SubmitError::Conflict { .. }) => {
-                out.push(BatchItemJson::Conflict(ConflictJson::new(tx.id, e)));
+                out.push(BatchItemJson::Conflict(ConflictJson::new(*id, e)));
             }
             Err(e) => return Err(submit_problem(e)),
         }
