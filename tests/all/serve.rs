@@ -677,3 +677,145 @@ fn kill_9_under_load_then_retry_every_id_executes_each_once() {
     let (s, _, v) = post(&a, &format!("{}/v1/verify", server.url), "{}");
     assert_eq!((s, v["ok"].as_bool()), (200, Some(true)), "{v}");
 }
+
+#[test]
+fn a_connection_past_the_limit_is_answered_503_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two connections at most: both are held by requests in flight (the executor spins
+    // on a long transaction, a batch waits behind it), so a third is refused.
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--executors",
+            "1",
+            "--queue-max",
+            "3",
+            "--connections-max",
+            "2",
+        ],
+    );
+    let (a, u) = (agent(), server.url.clone());
+    let (s, _, _) = post(
+        &a,
+        &format!("{u}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    // Its connection closes with the agent; the server notices at once (an EOF).
+    drop(a);
+    std::thread::sleep(Duration::from_millis(200));
+    let spin = {
+        let u = u.clone();
+        std::thread::spawn(move || {
+            post(
+                &agent(),
+                &format!("{u}/v1/tx"),
+                r#"{"gas_limit":4000000000,"calls":[{"contract":"counter","method":"spin"}]}"#,
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting = {
+        let u = u.clone();
+        std::thread::spawn(move || {
+            let batch = format!(
+                "[{},{},{}]",
+                inc("00000000-0000-4000-8000-0000000000a1"),
+                inc("00000000-0000-4000-8000-0000000000a2"),
+                inc("00000000-0000-4000-8000-0000000000a3")
+            );
+            post(&agent(), &format!("{u}/v1/tx"), &batch)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = TcpStream::connect(&server.addr).unwrap();
+    third
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    let _ = third.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1"),
+        "{text}"
+    );
+    assert!(text.contains("urn:semel:problem:busy"), "{text}");
+    let (s, _, r) = spin.join().unwrap();
+    assert_eq!((s, r["status"].as_str()), (200, Some("reverted")), "{r}");
+    let (s, _, b) = waiting.join().unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(b.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_full_queue_is_503_busy_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // One executor and a queue of three: the executor spins on a long transaction (out
+    // of gas after a while), three wait behind it, and a fourth finds the queue full.
+    let server = Server::start_with(dir.path(), &["--executors", "1", "--queue-max", "3"]);
+    let u = server.url.clone();
+    let (s, _, _) = post(
+        &agent(),
+        &format!("{u}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    let spin = {
+        let u = u.clone();
+        std::thread::spawn(move || {
+            post(
+                &agent(),
+                &format!("{u}/v1/tx"),
+                r#"{"gas_limit":4000000000,"calls":[{"contract":"counter","method":"spin"}]}"#,
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting = {
+        let u = u.clone();
+        std::thread::spawn(move || {
+            let batch = format!(
+                "[{},{},{}]",
+                inc("00000000-0000-4000-8000-0000000000a1"),
+                inc("00000000-0000-4000-8000-0000000000a2"),
+                inc("00000000-0000-4000-8000-0000000000a3")
+            );
+            post(&agent(), &format!("{u}/v1/tx"), &batch)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let a = agent();
+    let r = a
+        .post(format!("{u}/v1/tx"))
+        .header("content-type", "application/json")
+        .send(inc("00000000-0000-4000-8000-0000000000b1").as_bytes())
+        .unwrap();
+    assert_eq!(
+        r.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .as_deref(),
+        Some("1")
+    );
+    let (s, _, p) = answer(Ok(r));
+    assert_eq!((s, problem_kind(&p)), (503, "busy"), "{p}");
+    // A batch longer than the whole queue can never wait in it: too large.
+    let four = format!(
+        "[{},{},{},{}]",
+        inc("00000000-0000-4000-8000-0000000000c1"),
+        inc("00000000-0000-4000-8000-0000000000c2"),
+        inc("00000000-0000-4000-8000-0000000000c3"),
+        inc("00000000-0000-4000-8000-0000000000c4")
+    );
+    let (s, _, p) = post(&a, &format!("{u}/v1/tx"), &four);
+    assert_eq!((s, problem_kind(&p)), (413, "too-large"), "{p}");
+    let (s, _, r) = spin.join().unwrap();
+    assert_eq!((s, r["status"].as_str()), (200, Some("reverted")), "{r}");
+    let (s, _, _) = waiting.join().unwrap();
+    assert_eq!(s, 200);
+    let (s, _, _) = get(
+        &a,
+        &format!("{u}/v1/tx/00000000-0000-4000-8000-0000000000b1"),
+    );
+    assert_eq!(s, 404, "the refused transaction was not recorded");
+}

@@ -27,7 +27,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use semel::Host;
 use semel::limits::{
-    HTTP_BODY_BYTES_MAX, HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_MILLIS_MAX, HTTP_REQUEST_MILLIS_MAX,
+    HTTP_BODY_BYTES_MAX, HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_MILLIS_MAX,
+    HTTP_REQUEST_MILLIS_MAX, QUEUED_TRANSACTIONS_MAX,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -60,6 +61,12 @@ pub struct ServeArgs {
     /// index); `all` turns every one off
     #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
     pub off: Vec<crate::bench::Mechanism>,
+    /// Tests only: a lower `QUEUED_TRANSACTIONS_MAX`, so that a full queue can be made
+    #[arg(long, hide = true, default_value_t = QUEUED_TRANSACTIONS_MAX)]
+    pub queue_max: usize,
+    /// Tests only: a lower `HTTP_CONNECTIONS_MAX`
+    #[arg(long, hide = true, default_value_t = HTTP_CONNECTIONS_MAX)]
+    pub connections_max: usize,
 }
 
 /// What the handlers share.
@@ -118,6 +125,7 @@ pub fn run(host: Host, args: &ServeArgs) -> anyhow::Result<()> {
     let app = Arc::new(App {
         host: Arc::clone(&host),
         queue: Queue::start(
+            args.queue_max,
             Arc::clone(&host),
             Arc::clone(&metrics),
             usize::from(args.executors),
@@ -155,7 +163,7 @@ async fn serve(app: Arc<App>, args: &ServeArgs) -> anyhow::Result<()> {
     // Flushed now: a script waits for this line.
     let _ = crate::print::output_failure();
     let router = router(Arc::clone(&app));
-    let connections = Arc::new(Semaphore::new(HTTP_CONNECTIONS_MAX));
+    let connections = Arc::new(Semaphore::new(args.connections_max));
     let graceful = GracefulShutdown::new();
     let progress = tokio::spawn(progress(Arc::clone(&app), args.progress_secs));
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -180,8 +188,9 @@ async fn serve(app: Arc<App>, args: &ServeArgs) -> anyhow::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            let max = args.connections_max;
             tokio::spawn(async move {
-                let _ = stream.write_all(busy_answer().as_bytes()).await;
+                let _ = stream.write_all(busy_answer(max).as_bytes()).await;
                 let _ = stream.shutdown().await;
             });
             continue;
@@ -210,11 +219,11 @@ async fn serve(app: Arc<App>, args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The whole answer to a connection past `HTTP_CONNECTIONS_MAX`.
-fn busy_answer() -> String {
+/// The whole answer to a connection past `HTTP_CONNECTIONS_MAX` (`max`).
+fn busy_answer(max: usize) -> String {
     let body = serde_json::to_string(&problem::Problem::new(
         problem::Kind::Busy,
-        format!("more than HTTP_CONNECTIONS_MAX ({HTTP_CONNECTIONS_MAX}) connections are open"),
+        format!("more than HTTP_CONNECTIONS_MAX ({max}) connections are open"),
     ))
     .unwrap_or_default();
     format!(

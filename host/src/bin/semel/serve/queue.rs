@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use semel::limits::{BATCH_TRANSACTIONS_MAX, QUEUED_TRANSACTIONS_MAX};
+use semel::limits::BATCH_TRANSACTIONS_MAX;
 use semel::{CheckedTx, Host, Receipt, SubmitError, Uuid};
 use tokio::sync::{oneshot, watch};
 
@@ -31,6 +31,8 @@ pub enum Refused {
 
 /// The queue and its executor threads.
 pub struct Queue {
+    /// `QUEUED_TRANSACTIONS_MAX` (lower in tests).
+    max: usize,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     queued: Arc<AtomicUsize>,
     executors: Mutex<Vec<JoinHandle<()>>>,
@@ -38,7 +40,7 @@ pub struct Queue {
 
 impl Queue {
     /// Starts `executors` threads that run queued transactions on `host`.
-    pub fn start(host: Arc<Host>, metrics: Arc<Metrics>, executors: usize) -> Self {
+    pub fn start(max: usize, host: Arc<Host>, metrics: Arc<Metrics>, executors: usize) -> Self {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
@@ -57,10 +59,16 @@ impl Queue {
             })
             .collect();
         Self {
+            max,
             sender: Mutex::new(Some(sender)),
             queued,
             executors: Mutex::new(handles),
         }
+    }
+
+    /// Transactions the queue holds at most.
+    pub fn max(&self) -> usize {
+        self.max
     }
 
     /// Transactions waiting now.
@@ -75,7 +83,7 @@ impl Queue {
     ) -> Result<Vec<Result<Receipt, SubmitError>>, Refused> {
         let n = txs.len();
         // Counted before sending, so that the bound holds however many requests race.
-        if self.queued.fetch_add(n, Ordering::AcqRel) + n > QUEUED_TRANSACTIONS_MAX {
+        if self.queued.fetch_add(n, Ordering::AcqRel) + n > self.max {
             self.queued.fetch_sub(n, Ordering::AcqRel);
             return Err(Refused::Busy);
         }

@@ -191,13 +191,13 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             return Err(p);
         }
     };
-    if txs.len() > semel::limits::QUEUED_TRANSACTIONS_MAX {
+    if txs.len() > app.queue.max() {
         return Err(Problem::new(
             Kind::TooLarge,
             format!(
                 "a batch of {} transactions is more than QUEUED_TRANSACTIONS_MAX ({})",
                 txs.len(),
-                semel::limits::QUEUED_TRANSACTIONS_MAX
+                app.queue.max()
             ),
         ));
     }
@@ -246,7 +246,7 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
                     Kind::Busy,
                     format!(
                         "more than QUEUED_TRANSACTIONS_MAX ({}) transactions are waiting",
-                        semel::limits::QUEUED_TRANSACTIONS_MAX
+                        app.queue.max()
                     ),
                 ));
             }
