@@ -154,6 +154,19 @@ fn counter_deploy(id: &str) -> String {
     s
 }
 
+/// A server on `dir` (with `extra` flags) with the counter deployed, an agent and its URL.
+fn counter_server(dir: &Path, extra: &[&str]) -> (Server, ureq::Agent, String) {
+    let server = Server::start_with(dir, extra);
+    let (a, u) = (agent(), server.url.clone());
+    let (s, _, r) = post(
+        &a,
+        &format!("{u}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200, "{r}");
+    (server, a, u)
+}
+
 fn inc(id: &str) -> String {
     format!(r#"{{"id":"{id}","calls":[{{"contract":"counter","method":"inc"}}]}}"#)
 }
@@ -354,14 +367,7 @@ fn every_endpoint_and_status() {
 #[test]
 fn bad_input_is_400_and_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let (a, u) = (agent(), server.url.clone());
-    let (s, _, _) = post(
-        &a,
-        &format!("{u}/v1/tx"),
-        &counter_deploy("00000000-0000-4000-8000-000000000001"),
-    );
-    assert_eq!(s, 200);
+    let (_server, a, u) = counter_server(dir.path(), &[]);
     let cases: Vec<(&str, String)> = vec![
         ("malformed JSON", r#"{"calls":[{"contract":"counter""#.into()),
         ("unknown field", r#"{"calls":[{"contract":"counter","method":"inc"}],"color":1}"#.into()),
@@ -415,14 +421,7 @@ fn bad_input_is_400_and_records_nothing() {
 #[test]
 fn one_byte_over_the_body_limit_is_413_and_at_it_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let (a, u) = (agent(), server.url.clone());
-    let (s, _, _) = post(
-        &a,
-        &format!("{u}/v1/tx"),
-        &counter_deploy("00000000-0000-4000-8000-000000000001"),
-    );
-    assert_eq!(s, 200);
+    let (server, a, u) = counter_server(dir.path(), &[]);
     let max = semel::limits::HTTP_BODY_BYTES_MAX;
     let tx = inc("00000000-0000-4000-8000-000000000002");
     // Whitespace pads a valid transaction to exactly the limit.
@@ -455,14 +454,7 @@ fn one_byte_over_the_body_limit_is_413_and_at_it_is_accepted() {
 #[test]
 fn thirty_two_concurrent_posts_of_one_id_execute_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let (a, u) = (agent(), server.url.clone());
-    let (s, _, _) = post(
-        &a,
-        &format!("{u}/v1/tx"),
-        &counter_deploy("00000000-0000-4000-8000-000000000001"),
-    );
-    assert_eq!(s, 200);
+    let (_server, a, u) = counter_server(dir.path(), &[]);
     for round in 0..3 {
         let id = format!("00000000-0000-4000-8000-0000000001{round:02}");
         let barrier = Arc::new(std::sync::Barrier::new(32));
@@ -578,14 +570,7 @@ fn load(
 #[test]
 fn sigterm_under_load_answers_in_flight_and_loses_no_acknowledged_receipt() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
-    let a = agent();
-    let (s, _, _) = post(
-        &a,
-        &format!("{}/v1/tx", server.url),
-        &counter_deploy("00000000-0000-4000-8000-000000000001"),
-    );
-    assert_eq!(s, 200);
+    let (mut server, _, _) = counter_server(dir.path(), &[]);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let handles = load(&server.url, 8, &stop);
     std::thread::sleep(Duration::from_millis(700));
@@ -678,6 +663,39 @@ fn kill_9_under_load_then_retry_every_id_executes_each_once() {
     assert_eq!((s, v["ok"].as_bool()), (200, Some(true)), "{v}");
 }
 
+type Answering = std::thread::JoinHandle<(u16, String, Value)>;
+
+/// Keeps a one-executor server busy: the executor spins on a long transaction (out of
+/// gas after a few seconds) and a batch of three waits in the queue behind it, each on
+/// a connection of its own. Returns both requests, to join.
+fn occupy_one_executor(u: &str) -> (Answering, Answering) {
+    let spin = {
+        let u = u.to_owned();
+        std::thread::spawn(move || {
+            post(
+                &agent(),
+                &format!("{u}/v1/tx"),
+                r#"{"gas_limit":4000000000,"calls":[{"contract":"counter","method":"spin"}]}"#,
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting = {
+        let u = u.to_owned();
+        std::thread::spawn(move || {
+            let batch = format!(
+                "[{},{},{}]",
+                inc("00000000-0000-4000-8000-0000000000a1"),
+                inc("00000000-0000-4000-8000-0000000000a2"),
+                inc("00000000-0000-4000-8000-0000000000a3")
+            );
+            post(&agent(), &format!("{u}/v1/tx"), &batch)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    (spin, waiting)
+}
+
 #[test]
 fn a_connection_past_the_limit_is_answered_503_busy() {
     let dir = tempfile::tempdir().unwrap();
@@ -704,30 +722,7 @@ fn a_connection_past_the_limit_is_answered_503_busy() {
     // Its connection closes with the agent; the server notices at once (an EOF).
     drop(a);
     std::thread::sleep(Duration::from_millis(200));
-    let spin = {
-        let u = u.clone();
-        std::thread::spawn(move || {
-            post(
-                &agent(),
-                &format!("{u}/v1/tx"),
-                r#"{"gas_limit":4000000000,"calls":[{"contract":"counter","method":"spin"}]}"#,
-            )
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let waiting = {
-        let u = u.clone();
-        std::thread::spawn(move || {
-            let batch = format!(
-                "[{},{},{}]",
-                inc("00000000-0000-4000-8000-0000000000a1"),
-                inc("00000000-0000-4000-8000-0000000000a2"),
-                inc("00000000-0000-4000-8000-0000000000a3")
-            );
-            post(&agent(), &format!("{u}/v1/tx"), &batch)
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
+    let (spin, waiting) = occupy_one_executor(&u);
     let mut third = TcpStream::connect(&server.addr).unwrap();
     third
         .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -752,39 +747,8 @@ fn a_full_queue_is_503_busy_and_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // One executor and a queue of three: the executor spins on a long transaction (out
     // of gas after a while), three wait behind it, and a fourth finds the queue full.
-    let server = Server::start_with(dir.path(), &["--executors", "1", "--queue-max", "3"]);
-    let u = server.url.clone();
-    let (s, _, _) = post(
-        &agent(),
-        &format!("{u}/v1/tx"),
-        &counter_deploy("00000000-0000-4000-8000-000000000001"),
-    );
-    assert_eq!(s, 200);
-    let spin = {
-        let u = u.clone();
-        std::thread::spawn(move || {
-            post(
-                &agent(),
-                &format!("{u}/v1/tx"),
-                r#"{"gas_limit":4000000000,"calls":[{"contract":"counter","method":"spin"}]}"#,
-            )
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let waiting = {
-        let u = u.clone();
-        std::thread::spawn(move || {
-            let batch = format!(
-                "[{},{},{}]",
-                inc("00000000-0000-4000-8000-0000000000a1"),
-                inc("00000000-0000-4000-8000-0000000000a2"),
-                inc("00000000-0000-4000-8000-0000000000a3")
-            );
-            post(&agent(), &format!("{u}/v1/tx"), &batch)
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let a = agent();
+    let (_server, a, u) = counter_server(dir.path(), &["--executors", "1", "--queue-max", "3"]);
+    let (spin, waiting) = occupy_one_executor(&u);
     let r = a
         .post(format!("{u}/v1/tx"))
         .header("content-type", "application/json")

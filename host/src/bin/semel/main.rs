@@ -366,6 +366,21 @@ fn with_options(mut tx: Transaction, o: &TxOptions) -> Result<Transaction, Failu
     Ok(tx.with_sender(&o.sender).with_gas_limit(o.gas))
 }
 
+/// `semel deploy`'s transaction: the module file (WAT converted), its init arguments and
+/// the transaction options.
+fn deploy_tx(
+    file: &std::path::Path,
+    name: &str,
+    args: Option<&str>,
+    tx: &TxOptions,
+) -> Result<Transaction, Failure> {
+    let code = std::fs::read(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .map_err(Failure::bad_input)?;
+    let code = semel::abi::wasm_bytes(&code).map_err(InputError::from)?;
+    with_options(Transaction::deploy(name, code, json_args(args)?), tx)
+}
+
 fn submit(host: &Host, tx: &Transaction, json: bool) -> CliResult {
     let receipt = host.submit(tx)?;
     print::receipt(&receipt, json);
@@ -392,14 +407,7 @@ fn run(cli: &Cli) -> CliResult {
             args,
             tx,
         } => {
-            let code = std::fs::read(file)
-                .with_context(|| format!("cannot read {}", file.display()))
-                .map_err(Failure::bad_input)?;
-            let code = semel::abi::wasm_bytes(&code).map_err(InputError::from)?;
-            let t = with_options(
-                Transaction::deploy(name, code, json_args(args.as_deref())?),
-                tx,
-            )?;
+            let t = deploy_tx(file, name, args.as_deref(), tx)?;
             submit(&open(cli)?, &t, cli.json)
         }
         Command::Call {
@@ -639,14 +647,7 @@ fn remote(cli: &Cli, server: &client::Client) -> CliResult {
             args,
             tx,
         } => {
-            let code = std::fs::read(file)
-                .with_context(|| format!("cannot read {}", file.display()))
-                .map_err(Failure::bad_input)?;
-            let code = semel::abi::wasm_bytes(&code).map_err(InputError::from)?;
-            let t = with_options(
-                Transaction::deploy(name, code, json_args(args.as_deref())?),
-                tx,
-            )?;
+            let t = deploy_tx(file, name, args.as_deref(), tx)?;
             t.check()?;
             let body = client::deploy_json(&t).map_err(Failure::bad_input)?;
             remote_receipt(&server.post("/v1/tx", &body)?, json)
