@@ -115,5 +115,6 @@ pub const EVENTS_LIST_DEFAULT: usize = 100;
 pub const LIST_ENTRIES_MAX: usize = 10_000;
 /// Bytes of store pages redb keeps cached in memory (its default is 1 GiB): past it the
 /// least used pages are dropped and read again from the file (the OS page cache), so a
-/// long-running host's memory stays flat while its data grows.
+/// long-running host's memory stays flat while its data grows. Up to half of it may be
+/// pages written since the last durable commit (a checkpoint of the write-ahead log).
 pub const STORE_CACHE_BYTES: usize = 64 << 20;

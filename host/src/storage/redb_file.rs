@@ -40,13 +40,21 @@ fn map_redb(e: impl Into<redb::Error>) -> StorageError {
     }
 }
 
+/// How every database is opened: with its page cache bounded by `STORE_CACHE_BYTES`
+/// (redb's default, 1 GiB, would keep every page a long-running host writes).
+fn builder() -> redb::Builder {
+    let mut b = redb::Builder::new();
+    b.set_cache_size(crate::limits::STORE_CACHE_BYTES);
+    b
+}
+
 impl RedbBackend {
     /// Opens the database at `path`, creating it and its tables when absent.
     ///
     /// # Errors
     /// When the file cannot be opened or created, or is not a redb file.
     pub fn open(path: &Path, durability: Durability) -> Result<Self, StorageError> {
-        Self::init(Database::create(path).map_err(map_redb)?, durability)
+        Self::init(builder().create(path).map_err(map_redb)?, durability)
     }
 
     /// Opens (or creates) a database on any file storage, such as a fault-injecting one.
@@ -57,8 +65,7 @@ impl RedbBackend {
         storage: Box<dyn FileStorage>,
         durability: Durability,
     ) -> Result<Self, StorageError> {
-        let db = redb::Builder::new()
-            .set_cache_size(crate::limits::STORE_CACHE_BYTES)
+        let db = builder()
             .create_with_backend(RedbFile(storage))
             .map_err(map_redb)?;
         Self::init(db, durability)
