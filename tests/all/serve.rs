@@ -125,26 +125,7 @@ fn counter_deploy(id: &str) -> String {
     use std::fmt::Write as _;
     let wat = std::fs::read(repo().join("contracts/wat/counter.wat")).unwrap();
     let wasm = wat::parse_bytes(&wat).unwrap();
-    let mut b64 = String::new();
-    // A tiny base64 encoder keeps the tests free of another dependency.
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in wasm.chunks(3) {
-        let n = chunk.len();
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= n {
-                let idx = usize::try_from((v >> (18 - 6 * i)) & 63).unwrap();
-                b64.push(char::from(T[idx]));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
+    let b64 = crate::serve_client::base64_of(&wasm);
     let mut s = String::new();
     write!(
         s,

@@ -208,3 +208,117 @@ fn every_command_through_the_server_matches_the_local_store() {
     );
     assert_eq!(code, 2, "{err}");
 }
+
+/// Deploys as JSON (interface §6) through `semel tx`, locally and through a server: by
+/// `code_base64`, then by the `code_hash` that deploy stored; an unknown hash and an
+/// `admin` are refused, naming the problem.
+#[test]
+fn deploys_as_json_by_code_and_by_hash() {
+    let local = tempfile::tempdir().unwrap();
+    let served = tempfile::tempdir().unwrap();
+    let server = Server::start(served.path());
+    let files = tempfile::tempdir().unwrap();
+    let wat = std::fs::read(repo().join("contracts/wat/counter.wat")).unwrap();
+    let b64 = base64_of(&wat);
+    let by_code = files.path().join("by_code.json");
+    std::fs::write(
+        &by_code,
+        format!(
+            r#"{{"id":"00000000-0000-4000-8000-0000000000d1","deploy":{{"name":"c1","code_base64":"{b64}","args":null}}}}"#
+        ),
+    )
+    .unwrap();
+    let by_code = by_code.display().to_string();
+    for server_url in [None, Some(server.url.as_str())] {
+        let dir = if server_url.is_some() {
+            served.path()
+        } else {
+            local.path()
+        };
+        let (code, out, err) = run(dir, server_url, &["--json", "tx", &by_code]);
+        assert_eq!(code, 0, "{err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["status"], "committed");
+        let (_, out, _) = run(dir, server_url, &["--json", "contracts"]);
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let hash = list[0]["code_hash"].as_str().unwrap().to_owned();
+        let by_hash = files.path().join("by_hash.json");
+        std::fs::write(
+            &by_hash,
+            format!(r#"{{"id":"00000000-0000-4000-8000-0000000000d2","deploy":{{"name":"c2","code_hash":"{hash}"}}}}"#),
+        )
+        .unwrap();
+        let (code, out, err) = run(
+            dir,
+            server_url,
+            &["--json", "tx", &by_hash.display().to_string()],
+        );
+        assert_eq!(code, 0, "{err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["status"], "committed");
+        let (_, out, _) = run(dir, server_url, &["--json", "contracts"]);
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(list[1]["name"], "c2");
+        assert_eq!(list[1]["code_hash"], hash.as_str());
+        // Refused, nothing recorded.
+        for (body, needle) in [
+            (
+                format!(
+                    r#"{{"deploy":{{"name":"c3","code_hash":"{}"}}}}"#,
+                    "ab".repeat(32)
+                ),
+                "no code with hash",
+            ),
+            (
+                format!(r#"{{"deploy":{{"name":"c3","code_hash":"{hash}","admin":"alice"}}}}"#),
+                "admin",
+            ),
+            (
+                format!(
+                    r#"{{"deploy":{{"name":"c3","code_hash":"{hash}","code_base64":"{b64}"}}}}"#
+                ),
+                "both",
+            ),
+        ] {
+            let f = files.path().join("bad.json");
+            std::fs::write(&f, body).unwrap();
+            let (code, _, err) = run(dir, server_url, &["tx", &f.display().to_string()]);
+            assert_eq!(code, 2, "{err}");
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        let (_, out, _) = run(dir, server_url, &["--json", "log"]);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+}
+
+/// Standard base64 with padding, written out here to keep the tests free of another
+/// dependency.
+pub(crate) fn base64_of(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(
+                    T[usize::try_from((v >> (18 - 6 * i)) & 63).unwrap()],
+                ));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
