@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// Threads that take transactions from the queue and run them on the host
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub executors: u16,
+    /// Threads that read, check and answer requests [default: the machine's cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub http_threads: Option<u16>,
     /// Turn the host's latency mechanisms off, as `semel bench --off` (BENCHMARKS.md's
     /// index); `all` turns every one off
     #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
@@ -135,7 +138,10 @@ pub fn run(host: Host, args: &ServeArgs) -> anyhow::Result<()> {
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .worker_threads(semel::default_workers())
+        .worker_threads(
+            args.http_threads
+                .map_or_else(semel::default_workers, usize::from),
+        )
         .thread_name("semel-http")
         .build()
         .context("cannot start the server's threads")?;
