@@ -141,6 +141,10 @@ pub enum InputError {
         /// The largest accepted.
         max: usize,
     },
+    /// A signature that does not verify, a signed transaction whose sender is not its
+    /// key's account, or an unsigned one whose sender is an `ed25519:` account.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// An events listing's topic is longer than any event's can be.
     #[error("topic of {len} bytes is more than EVENT_TOPIC_BYTES_MAX ({max})")]
     EventTopicTooLong {

@@ -30,12 +30,16 @@ mod text;
 mod types;
 mod vm;
 
+pub use ed25519_dalek::SigningKey;
 pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
 pub use exec::Simulated;
 pub use host::{
     CACHE_DIR, Check, CheckedTx, Concurrency, ContractInfo, DB_FILE, HistoryEntry, Host,
     HostOptions, LOCK_FILE, ParallelStats, Prewarm, PruneReport, QueryOutput, StateListing,
     StoreInfo, VerifyError, VerifyReport, default_workers,
+};
+pub use ledger::{
+    ACCOUNT_PREFIX, SIGNING_DOMAIN, TxSignature, account_id, signing_bytes, signing_hash,
 };
 pub use ledger::{
     AccessSet, Batch, Call, CodeLookup, ContractAccess, KeySpec, Transaction, TxBody, compact_json,
@@ -55,7 +59,8 @@ pub mod json {
     pub use crate::host::json::{ContractJson, EntryJson, EventRecordJson, HistoryJson, QueryJson};
     pub use crate::ledger::receipt::{CallResultJson, EventJson, ReceiptJson};
     pub use crate::ledger::transaction::{
-        RawCall as CallJson, RawDeploy as DeployJson, RawTx as TransactionJson,
+        RawCall as CallJson, RawDeploy as DeployJson, RawSignature as SignatureJson,
+        RawTx as TransactionJson,
     };
 }
 

@@ -25,7 +25,16 @@ impl Server {
         Self::start_with(dir, &[])
     }
 
+    /// A server that takes unsigned transactions too (`--allow-unsigned`).
     pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        let mut flags = vec!["--allow-unsigned"];
+        flags.extend_from_slice(extra);
+        Self::start_strict(dir, &flags)
+    }
+
+    /// A server started with `extra` alone: without `--allow-unsigned`, it takes signed
+    /// transactions only.
+    pub fn start_strict(dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(semel_bin())
             .arg("--data-dir")
             .arg(dir)

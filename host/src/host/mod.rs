@@ -65,6 +65,9 @@ pub struct Host {
     created: bool,
     /// The store's host id, read (or made) at open.
     host_id: HostId,
+    /// Whether submissions' signatures are checked (a re-execution's scratch host
+    /// replays the log, whose transactions were checked when recorded, without them).
+    authorize: bool,
     /// What the store is, for [`Host::info`].
     store: StoreKind,
     /// The data dir's lock, held while the host lives.

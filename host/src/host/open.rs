@@ -249,6 +249,7 @@ impl Host {
             options,
             created: false,
             host_id,
+            authorize: true,
             store: StoreKind::Backend,
             _lock: None,
         })
@@ -267,6 +268,8 @@ impl Host {
             },
         )?;
         scratch.store = StoreKind::Memory;
+        // The log holds no signatures: its senders were authorized when recorded.
+        scratch.authorize = false;
         Ok(scratch)
     }
 }

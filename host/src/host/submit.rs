@@ -21,6 +21,7 @@ use crate::ledger::access::AccessSet;
 use crate::ledger::exactly_once::{Lookup, lookup};
 use crate::ledger::head::Head;
 use crate::ledger::receipt::Receipt;
+use crate::ledger::signature::authorize;
 use crate::ledger::transaction::{Transaction, TxBody};
 use crate::limits::{BATCH_TRANSACTIONS_MAX, WORKERS_MAX};
 use crate::storage::Table;
@@ -359,6 +360,16 @@ impl Host {
         tx.check()?;
         let content = tx.encode_content();
         let content_hash = Transaction::hash_content(&content);
+        // Outside any lock, and spread over threads for a long batch, like the rest.
+        if self.authorize {
+            authorize(
+                &self.host_id,
+                &tx.id,
+                &tx.sender,
+                tx.signature.as_deref(),
+                &content_hash,
+            )?;
+        }
         // Looked up here, out of the writer's way; under the lock, the head's recent ids
         // tell whether the id was staged since, without a second lookup. A committer
         // that failed gives no view: the writer recovers it, then looks up itself.

@@ -174,6 +174,7 @@ fn logged_transaction(snap: &dyn Snapshot, version: u64) -> Result<Transaction, 
         gas_limit: logged.gas_limit,
         body,
         access: logged.access,
+        signature: None,
     })
 }
 

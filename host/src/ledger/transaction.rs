@@ -8,10 +8,12 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::InputError;
 use crate::ledger::access::AccessSet;
 pub use crate::ledger::names::{check_contract_name, check_method_name};
+use crate::ledger::signature::{TxSignature, account_id};
 use crate::limits::{
     ARG_BYTES_MAX, CALLS_PER_TX_MAX, GAS_LIMIT_DEFAULT, GAS_LIMIT_MAX, SENDER_BYTES_MAX,
 };
-use crate::types::CodeHash;
+use crate::types::{CodeHash, HostId};
+use ed25519_dalek::SigningKey;
 
 /// Sender used when a transaction names none.
 pub const DEFAULT_SENDER: &str = "anonymous";
@@ -56,6 +58,9 @@ pub struct Transaction {
     pub body: TxBody,
     /// The keys it declares it reads and writes (interface §5); enforced when given.
     pub access: Option<AccessSet>,
+    /// Its signature (interface §7), not part of its content; verified at submission
+    /// (boxed: most transactions of a batch in memory are small).
+    pub signature: Option<Box<TxSignature>>,
 }
 
 impl Transaction {
@@ -71,6 +76,7 @@ impl Transaction {
                 args: args.into(),
             }]),
             access: None,
+            signature: None,
         }
     }
 
@@ -86,6 +92,7 @@ impl Transaction {
                 init_args: init_args.into(),
             },
             access: None,
+            signature: None,
         }
     }
 
@@ -108,6 +115,29 @@ impl Transaction {
     pub fn with_access(mut self, access: AccessSet) -> Self {
         self.access = Some(access);
         self
+    }
+
+    /// The same transaction signed by `key` for `host`, its sender made the key's account
+    /// id (a deploy's WAT is converted to wasm first, as submission would).
+    ///
+    /// # Errors
+    /// [`InputError`] when the transaction is refused before it could be signed.
+    pub fn signed(mut self, key: &SigningKey, host: &HostId) -> Result<Self, InputError> {
+        if let TxBody::Deploy { code, .. } = &mut self.body
+            && !code.starts_with(b"\0asm")
+        {
+            *code = crate::vm::validate::wasm_bytes(code)?;
+        }
+        self.sender = account_id(&key.verifying_key().to_bytes());
+        self.signature = None;
+        self.check()?;
+        self.signature = Some(Box::new(TxSignature::sign(
+            key,
+            host,
+            &self.id,
+            &self.content_hash(),
+        )));
+        Ok(self)
     }
 
     /// The same transaction with another gas limit.
@@ -184,6 +214,10 @@ impl Transaction {
             gas_limit,
             body,
             access,
+            signature: raw
+                .signature
+                .map(|s| TxSignature::from_hex(&s.public_key, &s.signature).map(Box::new))
+                .transpose()?,
         };
         tx.check()?;
         Ok(tx)
@@ -275,6 +309,12 @@ impl Transaction {
     /// limit and calls, or for a deploy the name, code hash and init arguments.
     pub fn content_hash(&self) -> [u8; 32] {
         Self::hash_content(&self.encode_content())
+    }
+
+    /// The content encoding the content hash is BLAKE3 of (docs/ABI.md: code by hash;
+    /// for a deploy, the code as given: WAT is converted to wasm at submission).
+    pub fn content(&self) -> Vec<u8> {
+        self.encode_content()
     }
 
     /// The content hash of a [`Transaction::encode_content`] encoding.
@@ -441,6 +481,19 @@ pub struct RawTx {
     /// The access set it declares (interface §5).
     #[schema(value_type = Option<Vec<Object>>)]
     access: Option<serde_json::Value>,
+    /// Its signature (interface §7).
+    signature: Option<RawSignature>,
+}
+
+/// A signature as JSON (interface §7).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Signature)]
+pub struct RawSignature {
+    /// The ed25519 public key, 64 hex digits.
+    public_key: String,
+    /// The ed25519 signature, 128 hex digits.
+    signature: String,
 }
 
 /// A call as JSON.

@@ -288,7 +288,7 @@ pub fn deploy_json(tx: &semel::Transaction) -> anyhow::Result<Vec<u8>> {
     else {
         return Err(anyhow!("not a deploy"));
     };
-    serde_json::to_vec(&serde_json::json!({
+    let mut json = serde_json::json!({
         "id": tx.id.to_string(),
         "sender": tx.sender,
         "gas_limit": tx.gas_limit,
@@ -297,8 +297,11 @@ pub fn deploy_json(tx: &semel::Transaction) -> anyhow::Result<Vec<u8>> {
             "code_base64": base64::engine::general_purpose::STANDARD.encode(code),
             "args_hex": hex::encode(init_args),
         }
-    }))
-    .context("encoding the deploy")
+    });
+    if let Some(sig) = &tx.signature {
+        json["signature"] = sig.to_json();
+    }
+    serde_json::to_vec(&json).context("encoding the deploy")
 }
 
 /// A call transaction's JSON: argument bytes as hex, so they arrive byte for byte.
@@ -314,11 +317,14 @@ pub fn call_json(tx: &semel::Transaction) -> anyhow::Result<Vec<u8>> {
             })
         })
         .collect();
-    serde_json::to_vec(&serde_json::json!({
+    let mut json = serde_json::json!({
         "id": tx.id.to_string(),
         "sender": tx.sender,
         "gas_limit": tx.gas_limit,
         "calls": calls,
-    }))
-    .context("encoding the transaction")
+    });
+    if let Some(sig) = &tx.signature {
+        json["signature"] = sig.to_json();
+    }
+    serde_json::to_vec(&json).context("encoding the transaction")
 }

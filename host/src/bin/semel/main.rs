@@ -5,10 +5,12 @@ mod answers;
 mod bench;
 mod client;
 mod demo;
+mod keys;
 mod load;
 mod memory;
 mod print;
 mod serve;
+mod sign;
 
 // The host allocates and frees many small buffers per transaction (keys, values,
 // receipts, persistent-map nodes); mimalloc does that at about half glibc's cost here.
@@ -137,6 +139,9 @@ struct Cli {
     /// serve, demo, bench and prune)
     #[arg(long, global = true, value_name = "URL", env = "SEMEL_SERVER")]
     server: Option<String>,
+    /// Where keys live [default: ~/.config/semel/keys]
+    #[arg(long, global = true, value_name = "DIR", env = "SEMEL_KEYS_DIR")]
+    keys_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
     /// Whether `--data-dir` was given on the command line (not from the environment or
@@ -161,6 +166,36 @@ struct TxOptions {
     /// Gas limit
     #[arg(long, value_name = "N", default_value_t = semel::limits::GAS_LIMIT_DEFAULT)]
     gas: u64,
+    #[command(flatten)]
+    signing: SignOptions,
+}
+
+/// Signing with a key of the keys dir (interface §7).
+#[derive(clap::Args)]
+struct SignOptions {
+    /// Sign with this key; the sender becomes its account id
+    #[arg(long, value_name = "NAME")]
+    sign_as: Option<String>,
+    /// The host id to sign for [default: the store's, or the server's]
+    #[arg(long, value_name = "HEX", requires = "sign_as")]
+    host_id: Option<String>,
+}
+
+/// What `semel keys` does.
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new key pair and print its account id
+    New {
+        /// Key name
+        name: String,
+    },
+    /// List the keys and their account ids
+    List,
+    /// Print a key's account id and public key
+    Show {
+        /// Key name
+        name: String,
+    },
 }
 
 /// How a batch runs (interface §5); never changes a result.
@@ -219,6 +254,24 @@ enum Command {
         file: String,
         #[command(flatten)]
         exec: ExecOptions,
+        #[command(flatten)]
+        signing: SignOptions,
+    },
+    /// Print the transaction (or batch) in FILE signed, without submitting it
+    Sign {
+        /// The transaction file (- for stdin)
+        file: String,
+        /// The key to sign with
+        #[arg(long, value_name = "NAME")]
+        sign_as: String,
+        /// The host id to sign for [default: the store's, or the server's]
+        #[arg(long, value_name = "HEX")]
+        host_id: Option<String>,
+    },
+    /// Manage the ed25519 keys of the keys dir
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Run a transaction or batch against the latest state, recording nothing: the
     /// receipt each would get and the access set it used
@@ -392,6 +445,14 @@ fn submit(host: &Host, tx: &Transaction, json: bool) -> CliResult {
 
 fn run(cli: &Cli) -> CliResult {
     let server = cli.server.as_deref().filter(|u| !u.is_empty());
+    if let Command::Sign {
+        file,
+        sign_as,
+        host_id,
+    } = &cli.command
+    {
+        return run_sign(cli, server, file, sign_as, host_id.as_deref());
+    }
     if let (Command::Bench(args), Some(url)) = (&cli.command, server)
         && cli.server_given
     {
@@ -408,7 +469,9 @@ fn run(cli: &Cli) -> CliResult {
             tx,
         } => {
             let t = deploy_tx(file, name, args.as_deref(), tx)?;
-            submit(&open(cli)?, &t, cli.json)
+            let host = open(cli)?;
+            let t = sign_local(cli, &host, t, &tx.signing)?;
+            submit(&host, &t, cli.json)
         }
         Command::Call {
             contract,
@@ -420,9 +483,15 @@ fn run(cli: &Cli) -> CliResult {
                 Transaction::call(contract, method, json_args(args.as_deref())?),
                 tx,
             )?;
-            submit(&open(cli)?, &t, cli.json)
+            let host = open(cli)?;
+            let t = sign_local(cli, &host, t, &tx.signing)?;
+            submit(&host, &t, cli.json)
         }
-        Command::Tx { file, exec } => {
+        Command::Tx {
+            file,
+            exec,
+            signing,
+        } => {
             let text = read_tx_file(file)?;
             // Parsed before the store is opened or made: bad input records nothing.
             let batch = match Transaction::batch_from_json(&text) {
@@ -443,6 +512,17 @@ fn run(cli: &Cli) -> CliResult {
                     host.code(h)
                         .map_err(|e| InputError::Json(format!("cannot read stored code: {e}")))
                 })?,
+            };
+            let batch = match &signing.sign_as {
+                None => batch,
+                Some(name) => {
+                    let key = load_key(cli, name)?;
+                    let host_id = match &signing.host_id {
+                        Some(h) => sign::parse_host_id(h)?,
+                        None => host.host_id(),
+                    };
+                    sign::sign_batch(batch, &key, &host_id)?
+                }
             };
             match batch {
                 Batch::One(t) => submit(&host, &t, cli.json),
@@ -563,6 +643,12 @@ fn run(cli: &Cli) -> CliResult {
              (and `semel bench --json`) print JSON"
         ))),
         Command::Demo => demo::run().map_err(|e| Failure::new(Exit::HostFailure, e)),
+        Command::Keys { command } => run_keys(cli, command),
+        Command::Sign {
+            file,
+            sign_as,
+            host_id,
+        } => run_sign(cli, None, file, sign_as, host_id.as_deref()),
         Command::Bench(args) if cli.data_dir_given && args.in_memory => {
             eprintln!("semel: bench --in-memory keeps no data dir: --data-dir is not used");
             bench::run(args, None, cli.json).map_err(bench_failure)
@@ -638,6 +724,126 @@ fn mentions_code_hash(text: &[u8]) -> bool {
 }
 
 /// A command in client mode (`--server`): the same output and exit codes as on a store.
+/// The key `--sign-as NAME` names, from the keys dir.
+fn load_key(cli: &Cli, name: &str) -> Result<ed25519_dalek::SigningKey, Failure> {
+    let dir = keys::keys_dir(cli.keys_dir.as_deref()).map_err(Failure::bad_input)?;
+    keys::load(&dir, name).map_err(Failure::bad_input)
+}
+
+/// `tx` signed when `--sign-as` says so, for the store's host id (or `--host-id`).
+fn sign_local(
+    cli: &Cli,
+    host: &Host,
+    tx: Transaction,
+    o: &SignOptions,
+) -> Result<Transaction, Failure> {
+    let Some(name) = &o.sign_as else {
+        return Ok(tx);
+    };
+    let key = load_key(cli, name)?;
+    let host_id = match &o.host_id {
+        Some(h) => sign::parse_host_id(h)?,
+        None => host.host_id(),
+    };
+    Ok(tx.signed(&key, &host_id)?)
+}
+
+/// `tx` signed when `--sign-as` says so, for the server's host id (or `--host-id`).
+fn sign_remote(
+    cli: &Cli,
+    server: &client::Client,
+    tx: Transaction,
+    o: &SignOptions,
+) -> Result<Transaction, Failure> {
+    let Some(name) = &o.sign_as else {
+        return Ok(tx);
+    };
+    let key = load_key(cli, name)?;
+    let host_id = match &o.host_id {
+        Some(h) => sign::parse_host_id(h)?,
+        None => sign::server_host_id(server)?,
+    };
+    Ok(tx.signed(&key, &host_id)?)
+}
+
+/// `semel keys new|list|show`.
+fn run_keys(cli: &Cli, command: &KeysCommand) -> CliResult {
+    let dir = keys::keys_dir(cli.keys_dir.as_deref()).map_err(Failure::bad_input)?;
+    let show = |name: &str, key: &ed25519_dalek::SigningKey| {
+        let d = keys::describe(name, key);
+        if cli.json {
+            println!("{d}");
+        } else {
+            println!("{}\t{}", name, d["account_id"].as_str().unwrap_or_default());
+        }
+    };
+    match command {
+        KeysCommand::New { name } => {
+            let key = keys::create(&dir, name).map_err(Failure::bad_input)?;
+            let d = keys::describe(name, &key);
+            if cli.json {
+                println!("{d}");
+            } else {
+                println!("{}", d["account_id"].as_str().unwrap_or_default());
+            }
+        }
+        KeysCommand::Show { name } => {
+            let key = keys::load(&dir, name).map_err(Failure::bad_input)?;
+            show(name, &key);
+        }
+        KeysCommand::List => {
+            let names = keys::names(&dir).map_err(Failure::bad_input)?;
+            let mut all = Vec::with_capacity(names.len());
+            for name in &names {
+                let key = keys::load(&dir, name).map_err(Failure::bad_input)?;
+                all.push((name, key));
+            }
+            if cli.json {
+                let list: Vec<_> = all.iter().map(|(n, k)| keys::describe(n, k)).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for (name, key) in &all {
+                    show(name, key);
+                }
+            }
+        }
+    }
+    Ok(Exit::Done)
+}
+
+/// `semel sign FILE --sign-as NAME`: prints the file's transactions signed.
+fn run_sign(
+    cli: &Cli,
+    server: Option<&str>,
+    file: &str,
+    sign_as: &str,
+    host_id: Option<&str>,
+) -> CliResult {
+    let text = read_tx_file(file)?;
+    let key = load_key(cli, sign_as)?;
+    let (host_id, batch) = match (host_id, server) {
+        (Some(h), _) => (
+            sign::parse_host_id(h)?,
+            Transaction::batch_from_json(&text)?,
+        ),
+        (None, Some(url)) => (
+            sign::server_host_id(&client::Client::new(url))?,
+            Transaction::batch_from_json(&text)?,
+        ),
+        (None, None) => {
+            let host = open_existing(cli)?;
+            let batch = Transaction::batch_from_json_resolving(&text, &|h| {
+                host.code(h)
+                    .map_err(|e| InputError::Json(format!("cannot read stored code: {e}")))
+            })?;
+            (host.host_id(), batch)
+        }
+    };
+    let signed = sign::sign_batch(batch, &key, &host_id)?;
+    println!("{}", sign::signed_json(&text, &signed)?);
+    Ok(Exit::Done)
+}
+
 fn remote(cli: &Cli, server: &client::Client) -> CliResult {
     let json = cli.json;
     match &cli.command {
@@ -649,6 +855,7 @@ fn remote(cli: &Cli, server: &client::Client) -> CliResult {
         } => {
             let t = deploy_tx(file, name, args.as_deref(), tx)?;
             t.check()?;
+            let t = sign_remote(cli, server, t, &tx.signing)?;
             let body = client::deploy_json(&t).map_err(Failure::bad_input)?;
             remote_receipt(&server.post("/v1/tx", &body)?, json)
         }
@@ -663,11 +870,22 @@ fn remote(cli: &Cli, server: &client::Client) -> CliResult {
                 tx,
             )?;
             t.check()?;
+            let t = sign_remote(cli, server, t, &tx.signing)?;
             let body = client::call_json(&t).map_err(Failure::bad_input)?;
             remote_receipt(&server.post("/v1/tx", &body)?, json)
         }
-        Command::Tx { file, .. } => {
-            let text = read_tx_file(file)?;
+        Command::Tx { file, signing, .. } => {
+            let mut text = read_tx_file(file)?;
+            if let Some(name) = &signing.sign_as {
+                let key = load_key(cli, name)?;
+                let host_id = match &signing.host_id {
+                    Some(h) => sign::parse_host_id(h)?,
+                    None => sign::server_host_id(server)?,
+                };
+                let signed =
+                    sign::sign_batch(Transaction::batch_from_json(&text)?, &key, &host_id)?;
+                text = sign::signed_json(&text, &signed)?.to_string().into_bytes();
+            }
             let answer = server.post("/v1/tx", &text)?;
             if answer.is_array() {
                 let (ids, results) = remote_batch(&answer, client::batch_item)?;
@@ -736,6 +954,8 @@ fn remote(cli: &Cli, server: &client::Client) -> CliResult {
             print::verified(&report, json);
             Ok(Exit::Done)
         }
+        Command::Keys { command } => run_keys(cli, command),
+        Command::Sign { .. } => unreachable!("handled before remote"),
         Command::Serve { .. } | Command::Demo | Command::Bench(_) | Command::Prune { .. } => {
             Err(Failure::bad_input(anyhow!(
                 "serve, demo, bench and prune work on a store, not through --server (when \

@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// index); `all` turns every one off
     #[arg(long, value_enum, value_delimiter = ',', value_name = "MECHANISM")]
     pub off: Vec<crate::bench::Mechanism>,
+    /// Accept unsigned transactions (their sender a plain name, never an `ed25519:`
+    /// account); without it every transaction must carry a signature
+    #[arg(long)]
+    pub allow_unsigned: bool,
     /// Tests only: a lower `QUEUED_TRANSACTIONS_MAX`, so that a full queue can be made
     #[arg(long, hide = true, default_value_t = QUEUED_TRANSACTIONS_MAX)]
     pub queue_max: usize,
@@ -78,6 +82,8 @@ pub struct App {
     queue: Queue,
     inflight: InFlight,
     metrics: Arc<Metrics>,
+    /// Whether unsigned transactions are accepted (`--allow-unsigned`).
+    allow_unsigned: bool,
 }
 
 /// The router of every endpoint, with its layers.
@@ -134,6 +140,7 @@ pub fn run(host: Host, args: &ServeArgs) -> anyhow::Result<()> {
             usize::from(args.executors),
         ),
         inflight: InFlight::default(),
+        allow_unsigned: args.allow_unsigned,
         metrics,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()

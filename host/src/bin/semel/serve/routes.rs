@@ -63,6 +63,9 @@ fn json_response(value: &impl serde::Serialize) -> Response {
 
 fn submit_problem(e: &SubmitError) -> Problem {
     match e {
+        SubmitError::Rejected(InputError::Unauthorized(_)) => {
+            Problem::new(Kind::Unauthorized, e.to_string())
+        }
         SubmitError::Rejected(_) => Problem::bad_input(e.to_string()),
         SubmitError::Conflict { .. } => Problem::new(Kind::Conflict, e.to_string()),
         _ => host_failure(e),
@@ -165,6 +168,24 @@ async fn maybe_blocking<T: Send + 'static>(
     }
 }
 
+/// Without `--allow-unsigned`, refuses a request with an unsigned transaction (before
+/// the host sees any of it).
+fn require_signed(app: &App, txs: &[Transaction]) -> Result<(), Problem> {
+    if app.allow_unsigned {
+        return Ok(());
+    }
+    match txs.iter().position(|t| t.signature.is_none()) {
+        None => Ok(()),
+        Some(i) => Err(Problem::new(
+            Kind::Unauthorized,
+            format!(
+                "transaction {} ({}) is unsigned: this server takes signed transactions                  only (started without --allow-unsigned)",
+                i, txs[i].id
+            ),
+        )),
+    }
+}
+
 fn has_deploy(txs: &[Transaction]) -> bool {
     txs.iter().any(|t| matches!(t.body, TxBody::Deploy { .. }))
 }
@@ -177,6 +198,7 @@ fn has_deploy(txs: &[Transaction]) -> bool {
     responses(
         (status = 200, description = "The receipt (committed, reverted or a duplicate), or a batch's array", body = TxAnswerJson),
         (status = 400, description = "Bad input: nothing recorded", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unauthorized: a signature missing or that does not verify, or a sender not the key's account; nothing recorded", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is recorded with other content: nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Queue full or shutting down: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
@@ -191,6 +213,10 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             return Err(p);
         }
     };
+    if let Err(p) = require_signed(&app, &txs) {
+        app.metrics.outcome(Outcome::Rejected);
+        return Err(p);
+    }
     if txs.len() > app.queue.max() {
         return Err(Problem::new(
             Kind::TooLarge,
@@ -212,11 +238,11 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     for (i, c) in checked.iter().enumerate() {
         if let Err(e @ SubmitError::Rejected(_)) = c {
             app.metrics.outcome(Outcome::Rejected);
-            return Err(Problem::bad_input(if one {
-                e.to_string()
-            } else {
-                format!("transaction {i} of the batch: {e}")
-            }));
+            let mut problem = submit_problem(e);
+            if !one {
+                problem.detail = format!("transaction {i} of the batch: {e}");
+            }
+            return Err(problem);
         }
     }
     // Per transaction: answered by the check, or the index of its run in the queue.
@@ -324,6 +350,7 @@ pub async fn get_tx(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answ
     responses(
         (status = 200, description = "Per transaction, the receipt it would get and the access set it used", body = Vec<SimulatedItemJson>),
         (status = 400, description = "Bad input: nothing recorded", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unauthorized: a signature missing or that does not verify, or a sender not the key's account", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn post_simulate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -332,6 +359,7 @@ pub async fn post_simulate(State(app): State<Arc<App>>, headers: HeaderMap, body
         Batch::One(tx) => vec![tx],
         Batch::Many(txs) => txs,
     };
+    require_signed(&app, &txs)?;
     let host = Arc::clone(&app.host);
     let (txs, results) = tokio::task::spawn_blocking(move || {
         let results = host.simulate(&txs);
