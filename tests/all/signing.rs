@@ -49,6 +49,17 @@ fn a_signed_transaction_commits_once_and_a_replay_is_a_duplicate() {
     assert_eq!(again.version, r.version);
     // The signature is not content: the same transaction unsigned... is refused for
     // its ed25519 sender, but its content hash is the signed one's.
+    // A deploy is signed over its wasm: WAT must be converted first.
+    let wat = std::fs::read(repo().join("contracts/wat/counter.wat")).unwrap();
+    let e = Transaction::deploy("c2", wat.clone(), Vec::new())
+        .signed(&key(1), &host.host_id())
+        .unwrap_err();
+    assert!(e.to_string().contains("not WAT"), "{e}");
+    let wasm = semel::abi::wasm_bytes(&wat).unwrap();
+    let deploy = Transaction::deploy("c2", wasm, Vec::new())
+        .signed(&key(1), &host.host_id())
+        .unwrap();
+    assert_eq!(host.submit(&deploy).unwrap().status, Status::Committed);
     let mut bare = tx.clone();
     bare.signature = None;
     assert_eq!(bare.content_hash(), tx.content_hash());

@@ -118,15 +118,21 @@ impl Transaction {
     }
 
     /// The same transaction signed by `key` for `host`, its sender made the key's account
-    /// id (a deploy's WAT is converted to wasm first, as submission would).
+    /// id. A deploy's code must be wasm: the content hash covers the wasm, and a WAT
+    /// module is converted at submission (convert it first with `abi::wasm_bytes`).
     ///
     /// # Errors
-    /// [`InputError`] when the transaction is refused before it could be signed.
+    /// [`InputError`] when the transaction is refused before it could be signed, or is
+    /// a deploy of WAT.
     pub fn signed(mut self, key: &SigningKey, host: &HostId) -> Result<Self, InputError> {
-        if let TxBody::Deploy { code, .. } = &mut self.body
+        if let TxBody::Deploy { code, .. } = &self.body
             && !code.starts_with(b"\0asm")
         {
-            *code = crate::vm::validate::wasm_bytes(code)?;
+            return Err(InputError::Json(
+                "a deploy to sign must carry wasm, not WAT: convert it first \
+                 (semel::abi::wasm_bytes)"
+                    .into(),
+            ));
         }
         self.sender = account_id(&key.verifying_key().to_bytes());
         self.signature = None;

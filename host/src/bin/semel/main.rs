@@ -745,7 +745,7 @@ fn sign_local(
         Some(h) => sign::parse_host_id(h)?,
         None => host.host_id(),
     };
-    Ok(tx.signed(&key, &host_id)?)
+    Ok(sign::sign_one(tx, &key, &host_id)?)
 }
 
 /// `tx` signed when `--sign-as` says so, for the server's host id (or `--host-id`).
@@ -763,7 +763,7 @@ fn sign_remote(
         Some(h) => sign::parse_host_id(h)?,
         None => sign::server_host_id(server)?,
     };
-    Ok(tx.signed(&key, &host_id)?)
+    Ok(sign::sign_one(tx, &key, &host_id)?)
 }
 
 /// `semel keys new|list|show`.

@@ -28,15 +28,28 @@ pub fn parse_host_id(text: &str) -> Result<HostId, Failure> {
         .map_err(|e| Failure::bad_input(anyhow!("--host-id {text:?}: {e}")))
 }
 
+/// `tx` signed with `key` for `host`, a deploy's WAT converted to wasm first (as
+/// submission would convert it: the content hash covers the wasm).
+pub fn sign_one(
+    mut tx: Transaction,
+    key: &SigningKey,
+    host: &HostId,
+) -> Result<Transaction, InputError> {
+    if let semel::TxBody::Deploy { code, .. } = &mut tx.body {
+        *code = semel::abi::wasm_bytes(code)?;
+    }
+    tx.signed(key, host)
+}
+
 /// Signs every transaction of `batch` with `key` for `host`.
 pub fn sign_batch(batch: Batch, key: &SigningKey, host: &HostId) -> Result<Batch, InputError> {
     Ok(match batch {
-        Batch::One(tx) => Batch::One(tx.signed(key, host)?),
+        Batch::One(tx) => Batch::One(sign_one(tx, key, host)?),
         Batch::Many(txs) => Batch::Many(
             txs.into_iter()
                 .enumerate()
                 .map(|(i, tx)| {
-                    tx.signed(key, host)
+                    sign_one(tx, key, host)
                         .map_err(|e| InputError::Json(format!("transaction {i} of the batch: {e}")))
                 })
                 .collect::<Result<_, _>>()?,

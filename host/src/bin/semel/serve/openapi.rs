@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use semel::json::{
     CallJson, CallResultJson, ContractJson, DeployJson, EntryJson, EventJson, HistoryJson,
-    QueryJson, ReceiptJson, TransactionJson,
+    QueryJson, ReceiptJson, SignatureJson, TransactionJson,
 };
 use utoipa::OpenApi;
 
@@ -62,6 +62,7 @@ pub enum TxAnswerJson<'a> {
         TransactionJson,
         CallJson,
         DeployJson,
+        SignatureJson,
         ReceiptJson,
         CallResultJson,
         EventJson,
