@@ -450,5 +450,19 @@ fn a_server_without_allow_unsigned_takes_signed_transactions_only() {
     .unwrap();
     assert_eq!(r["status"], "committed");
     assert_eq!(r["version"], 3);
+    // `semel sign --server` signs for the server's host id (GET /v1/health).
+    let signed = ok(&remote(&[
+        "sign",
+        file.to_str().unwrap(),
+        "--sign-as",
+        "alice",
+    ]));
+    std::fs::write(&file, signed).unwrap();
+    let r: Value =
+        serde_json::from_str(&ok(&remote(&["--json", "tx", file.to_str().unwrap()]))).unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["version"].as_u64()),
+        (Some("committed"), Some(4))
+    );
     assert!(server.stop().success());
 }
