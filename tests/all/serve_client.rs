@@ -298,27 +298,8 @@ fn deploys_as_json_by_code_and_by_hash() {
     }
 }
 
-/// Standard base64 with padding, written out here to keep the tests free of another
-/// dependency.
+/// Standard base64 with padding, as `code_base64` takes it.
 pub(crate) fn base64_of(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(
-                    T[usize::try_from((v >> (18 - 6 * i)) & 63).unwrap()],
-                ));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

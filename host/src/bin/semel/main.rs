@@ -419,6 +419,11 @@ fn with_options(mut tx: Transaction, o: &TxOptions) -> Result<Transaction, Failu
     Ok(tx.with_sender(&o.sender).with_gas_limit(o.gas))
 }
 
+/// `semel call`'s transaction, before its options: one call with JSON arguments as typed.
+fn call_tx(contract: &str, method: &str, args: Option<&str>) -> Result<Transaction, Failure> {
+    Ok(Transaction::call(contract, method, json_args(args)?))
+}
+
 /// `semel deploy`'s transaction: the module file (WAT converted), its init arguments and
 /// the transaction options.
 fn deploy_tx(
@@ -479,10 +484,7 @@ fn run(cli: &Cli) -> CliResult {
             args,
             tx,
         } => {
-            let t = with_options(
-                Transaction::call(contract, method, json_args(args.as_deref())?),
-                tx,
-            )?;
+            let t = with_options(call_tx(contract, method, args.as_deref())?, tx)?;
             let host = open(cli)?;
             let t = sign_local(cli, &host, t, &tx.signing)?;
             submit(&host, &t, cli.json)
@@ -865,10 +867,7 @@ fn remote(cli: &Cli, server: &client::Client) -> CliResult {
             args,
             tx,
         } => {
-            let t = with_options(
-                Transaction::call(contract, method, json_args(args.as_deref())?),
-                tx,
-            )?;
+            let t = with_options(call_tx(contract, method, args.as_deref())?, tx)?;
             t.check()?;
             let t = sign_remote(cli, server, t, &tx.signing)?;
             let body = client::call_json(&t).map_err(Failure::bad_input)?;

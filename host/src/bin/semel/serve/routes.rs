@@ -2,6 +2,7 @@
 //! directly, transactions through the queue) and answers with the JSON the CLI prints
 //! with `--json`, or a problem.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -72,9 +73,8 @@ fn submit_problem(e: &SubmitError) -> Problem {
     }
 }
 
-/// The body as JSON text: refuses other content types, and applies an
-/// `Idempotency-Key` header (the id of a single transaction).
-fn tx_text(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Problem> {
+/// Refuses a body that is not declared JSON.
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
     match headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
         Some(Ok(ct)) if is_json(ct) => {}
         Some(Ok(ct)) => {
@@ -89,8 +89,16 @@ fn tx_text(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Problem> {
             ));
         }
     }
+    Ok(())
+}
+
+/// A transaction body as JSON text: refuses other content types, and applies an
+/// `Idempotency-Key` header (the id of a single transaction). Borrowed unless the
+/// header's id must be written in.
+fn tx_text<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<Cow<'a, [u8]>, Problem> {
+    require_json(headers)?;
     let Some(key) = headers.get("idempotency-key") else {
-        return Ok(body.to_vec());
+        return Ok(Cow::Borrowed(body));
     };
     let key = key
         .to_str()
@@ -106,7 +114,7 @@ fn tx_text(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Problem> {
     };
     match fields.get("id") {
         Some(Value::String(id)) => match Uuid::parse_str(id) {
-            Ok(id) if id == key => Ok(body.to_vec()),
+            Ok(id) if id == key => Ok(Cow::Borrowed(body)),
             Ok(id) => Err(Problem::bad_input(format!(
                 "the Idempotency-Key header ({key}) and the body's \"id\" ({id}) differ"
             ))),
@@ -128,7 +136,7 @@ fn tx_text(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Problem> {
             text.extend_from_slice(&body[..=open]);
             text.extend_from_slice(format!("\"id\":\"{key}\",").as_bytes());
             text.extend_from_slice(&body[open + 1..]);
-            Ok(text)
+            Ok(Cow::Owned(text))
         }
     }
 }
@@ -407,8 +415,8 @@ pub struct QueryRequest {
         (status = 422, description = "The query reverted", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn post_query(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Answer {
-    let text = tx_text_plain(&headers, &body)?;
-    let q: QueryRequest = serde_json::from_slice(&text)
+    require_json(&headers)?;
+    let q: QueryRequest = serde_json::from_slice(&body)
         .map_err(|e| Problem::bad_input(format!("malformed query: {e}")))?;
     let args = match (q.args, q.args_hex) {
         (Some(_), Some(_)) => {
@@ -434,13 +442,6 @@ pub async fn post_query(State(app): State<Arc<App>>, headers: HeaderMap, body: B
         Err(e @ QueryError::Failed(_)) => Err(Problem::new(Kind::Reverted, e.to_string())),
         Err(e) => Err(host_failure(e)),
     }
-}
-
-/// A JSON body, without the `Idempotency-Key` rules of a transaction.
-fn tx_text_plain(headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Problem> {
-    let mut headers = headers.clone();
-    headers.remove("idempotency-key");
-    tx_text(&headers, body)
 }
 
 /// `GET /v1/contracts`.
