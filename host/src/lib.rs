@@ -35,8 +35,8 @@ pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
 pub use exec::Simulated;
 pub use host::{
     CACHE_DIR, Check, CheckedTx, Concurrency, ContractInfo, DB_FILE, HistoryEntry, Host,
-    HostOptions, LOCK_FILE, ParallelStats, Prewarm, PruneReport, QueryOutput, StateListing,
-    StoreInfo, VerifyError, VerifyReport, default_workers,
+    HostOptions, LOCK_FILE, ParallelStats, ParseStoreUrlError, Prewarm, PruneReport, QueryOutput,
+    StateListing, StoreInfo, StoreUrl, VerifyError, VerifyReport, default_workers,
 };
 pub use ledger::{
     ACCOUNT_PREFIX, SIGNING_DOMAIN, TxSignature, account_id, signing_bytes, signing_hash,

@@ -118,3 +118,24 @@ pub const LIST_ENTRIES_MAX: usize = 10_000;
 /// long-running host's memory stays flat while its data grows. Up to half of it may be
 /// pages written since the last durable commit (a checkpoint of the write-ahead log).
 pub const STORE_CACHE_BYTES: usize = 64 << 20;
+/// Connections a host keeps to a PostgreSQL store at most (its pool), in connections.
+pub const PG_CONNECTIONS_MAX: u32 = 16;
+/// How long opening a connection to a PostgreSQL store may take, in milliseconds.
+pub const PG_CONNECT_MILLIS_MAX: u64 = 5_000;
+/// How long a statement may run on a PostgreSQL store before it is cancelled (a commit
+/// waiting for another host's row lock included), in milliseconds.
+pub const PG_STATEMENT_MILLIS_MAX: u64 = 30_000;
+/// Attempts of one commit to a PostgreSQL store that fail and leave nothing behind (a
+/// serialization failure, a deadlock, a lost connection) before it gives up, in attempts.
+pub const PG_COMMIT_ATTEMPTS_MAX: u32 = 8;
+/// The longest pause between two attempts of a commit, in milliseconds (they double
+/// from 5 ms, with jitter).
+pub const PG_RETRY_BACKOFF_MILLIS_MAX: u64 = 1_000;
+/// How long a host keeps asking a PostgreSQL store whether a commit whose connection
+/// broke during `COMMIT` took effect, before it answers "unknown" (503), in milliseconds.
+pub const PG_OUTCOME_WAIT_MILLIS_MAX: u64 = 15_000;
+/// Rows one page of a range read fetches from a PostgreSQL store, at most, in rows.
+pub const PG_RANGE_PAGE_ROWS: i64 = 512;
+/// Times a host on a shared store runs a transaction again because another host
+/// committed first, before it answers with the conflict, in runs.
+pub const STORE_RACE_RETRIES_MAX: u32 = 32;

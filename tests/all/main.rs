@@ -19,6 +19,8 @@ mod limits;
 mod model;
 mod parallel;
 mod persistence;
+mod pg;
+mod postgres;
 mod props;
 mod seams;
 mod serve;

@@ -35,9 +35,20 @@ impl Server {
     /// A server started with `extra` alone: without `--allow-unsigned`, it takes signed
     /// transactions only.
     pub fn start_strict(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_args(&["--data-dir", dir.to_str().unwrap()], extra)
+    }
+
+    /// A server on the store `url` (`--store`) taking unsigned transactions too.
+    pub fn start_store(url: &str, extra: &[&str]) -> Self {
+        let mut flags = vec!["--allow-unsigned"];
+        flags.extend_from_slice(extra);
+        Self::start_args(&["--store", url], &flags)
+    }
+
+    /// A server with the global flags `store` (which store) and `extra` serve flags.
+    fn start_args(store: &[&str], extra: &[&str]) -> Self {
         let mut child = Command::new(semel_bin())
-            .arg("--data-dir")
-            .arg(dir)
+            .args(store)
             .args(["serve", "--listen", "127.0.0.1:0", "--progress-secs", "0"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -126,11 +137,11 @@ pub(crate) fn post(a: &ureq::Agent, url: &str, body: &str) -> (u16, String, Valu
     )
 }
 
-fn get(a: &ureq::Agent, url: &str) -> (u16, String, Value) {
+pub(crate) fn get(a: &ureq::Agent, url: &str) -> (u16, String, Value) {
     answer(a.get(url).call())
 }
 
-fn counter_deploy(id: &str) -> String {
+pub(crate) fn counter_deploy(id: &str) -> String {
     use std::fmt::Write as _;
     let wat = std::fs::read(repo().join("contracts/wat/counter.wat")).unwrap();
     let wasm = wat::parse_bytes(&wat).unwrap();
@@ -157,11 +168,11 @@ fn counter_server(dir: &Path, extra: &[&str]) -> (Server, ureq::Agent, String) {
     (server, a, u)
 }
 
-fn inc(id: &str) -> String {
+pub(crate) fn inc(id: &str) -> String {
     format!(r#"{{"id":"{id}","calls":[{{"contract":"counter","method":"inc"}}]}}"#)
 }
 
-fn problem_kind(v: &Value) -> &str {
+pub(crate) fn problem_kind(v: &Value) -> &str {
     v["type"].as_str().unwrap().rsplit(':').next().unwrap()
 }
 
@@ -515,7 +526,7 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
 
 /// Submits increments with fresh ids from `threads` threads until told to stop,
 /// returning every id and the ids whose receipt came back.
-fn load(
+pub(crate) fn load(
     url: &str,
     threads: usize,
     stop: &Arc<std::sync::atomic::AtomicBool>,

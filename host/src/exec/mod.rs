@@ -23,7 +23,9 @@ use crate::error::{HostError, SubmitError};
 use crate::ledger::access::AccessSet;
 use crate::ledger::head::{Head, Published};
 use crate::ledger::receipt::Receipt;
+use crate::ledger::records::META_VERSION;
 use crate::ledger::transaction::Transaction;
+use crate::storage::Table;
 use crate::storage::group_commit::Committer;
 use crate::types::CodeHash;
 use crate::vm::Runtime;
@@ -81,7 +83,8 @@ pub(crate) trait Executor {
 }
 
 impl Env<'_> {
-    /// Reopens storage if a commit failed, and reloads a stale head from it.
+    /// Reopens storage if a commit failed, and reloads a stale head from it — or, on a
+    /// store other hosts commit to, a head that another host's commit moved past.
     ///
     /// # Errors
     /// When storage cannot be reopened or read.
@@ -89,6 +92,13 @@ impl Env<'_> {
         if self.committer.is_poisoned()? {
             self.committer.recover()?;
             head.stale = true;
+        }
+        if !head.stale && self.committer.shared() {
+            let ours = head.version.to_le_bytes();
+            if let Some(stored) = self.committer.stored_if_idle(Table::Meta, META_VERSION)? {
+                // Its caches (entries, contracts, recent ids) go with it.
+                head.stale = stored.as_deref() != Some(&ours[..]);
+            }
         }
         if head.stale {
             *head = Head::read(&*self.committer.snapshot()?)?;

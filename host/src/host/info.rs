@@ -13,6 +13,8 @@ use crate::types::{HostId, StateRoot};
 pub(crate) enum StoreKind {
     /// A data dir (the write-ahead log in front of redb), by its absolute path.
     DataDir(PathBuf),
+    /// A PostgreSQL database, by its URL without a password.
+    Postgres(String),
     /// Memory only ([`Host::in_memory`]).
     Memory,
     /// A backend handed to [`Host::with_backend`] or [`Host::with_reopenable_backend`].
@@ -22,7 +24,8 @@ pub(crate) enum StoreKind {
 /// A summary of a host's store: [`Host::info`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreInfo {
-    /// Where the store lives: `redb:<data dir>`, `memory`, or `backend` for a backend
+    /// Where the store lives: `redb:<data dir>`, a `postgres://` URL without its
+    /// password, `memory`, or `backend` for a backend
     /// given to [`Host::with_backend`].
     pub store: String,
     /// The store's host id.
@@ -52,10 +55,12 @@ impl Host {
         if self.committer.is_poisoned()? {
             drop(self.writer()?);
         }
+        self.follow_others()?;
         let tip = self.published.get();
         Ok(StoreInfo {
             store: match &self.store {
                 StoreKind::DataDir(dir) => format!("redb:{}", dir.display()),
+                StoreKind::Postgres(url) => url.clone(),
                 StoreKind::Memory => "memory".to_owned(),
                 StoreKind::Backend => "backend".to_owned(),
             },

@@ -15,6 +15,7 @@ mod open;
 mod options;
 mod prune;
 mod reads;
+mod store;
 mod submit;
 mod verify;
 mod writer_lock;
@@ -29,6 +30,7 @@ pub use open::{CACHE_DIR, DB_FILE, LOCK_FILE};
 pub use options::{Concurrency, HostOptions, Prewarm, default_workers};
 pub use prune::PruneReport;
 pub use reads::{ContractInfo, HistoryEntry, QueryOutput};
+pub use store::{ParseStoreUrlError, StoreUrl};
 pub use submit::{Check, CheckedTx};
 pub use verify::{VerifyError, VerifyReport};
 
@@ -37,8 +39,9 @@ use self::writer_lock::WriterLock;
 use crate::error::HostError;
 use crate::exec::{Env, Gathered};
 use crate::ledger::head::{Head, Published};
+use crate::ledger::records::META_VERSION;
 use crate::storage::group_commit::Committer;
-use crate::storage::{Snapshot, WriteBatch};
+use crate::storage::{Snapshot, Table, WriteBatch};
 use crate::types::{HostId, StateRoot};
 use crate::vm::Runtime;
 use crate::vm::prewarm::hints::CodeHints;
@@ -110,7 +113,30 @@ impl Host {
         if self.committer.is_poisoned()? {
             drop(self.writer()?);
         }
+        self.follow_others()?;
         Ok(self.published.get().root)
+    }
+
+    /// On a store that other hosts commit to: reloads the head when one of them moved
+    /// the stored version past the published one, so that a read of the latest version
+    /// sees it. One point read; the writer lock only when the head moved.
+    fn follow_others(&self) -> Result<(), HostError> {
+        if !self.committer.shared() {
+            return Ok(());
+        }
+        let tip = self.published.get().version.to_le_bytes();
+        if let Some(stored) = self.committer.stored_if_idle(Table::Meta, META_VERSION)?
+            && stored.as_deref() != Some(&tip[..])
+        {
+            drop(self.writer()?);
+        }
+        Ok(())
+    }
+
+    /// Whether other hosts may commit to this host's store too (a PostgreSQL store):
+    /// its reads and commits are then round trips to a database.
+    pub fn shares_store(&self) -> bool {
+        self.committer.shared()
     }
 
     /// Backend commits since the host opened: with durability on, one fsync each.

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::store::StoreUrl;
 use super::writer_lock::WriterLock;
 use super::{Host, HostOptions, StoreKind};
 use crate::error::HostError;
 use crate::ledger::head::{Head, Published};
 use crate::storage::group_commit::{Committer, Reopen};
-use crate::storage::{Backend, MemoryBackend, StorageError, WAL_FILE, WalBackend};
+use crate::storage::{Backend, MemoryBackend, PostgresBackend, StorageError, WAL_FILE, WalBackend};
 use crate::types::HostId;
 use crate::vm::Runtime;
 use crate::vm::prewarm::hints::CodeHints;
@@ -181,6 +182,58 @@ impl Host {
         Ok(host)
     }
 
+    /// Opens the store `url`, creating it when it has none (see [`Host::open`] for a
+    /// data dir, [`Host::open_postgres`] for a database).
+    ///
+    /// # Errors
+    /// As those.
+    pub fn open_store(url: &StoreUrl, options: HostOptions) -> Result<Self, HostError> {
+        match url {
+            StoreUrl::Redb(dir) => Self::open(dir, options),
+            StoreUrl::Postgres(db) => Self::open_postgres(db, true, options),
+        }
+    }
+
+    /// Opens the store `url` only if it holds one, creating nothing.
+    ///
+    /// # Errors
+    /// [`HostError::NoStore`] when there is none; otherwise as [`Host::open_store`].
+    pub fn open_existing_store(url: &StoreUrl, options: HostOptions) -> Result<Self, HostError> {
+        match url {
+            StoreUrl::Redb(dir) => Self::open_existing(dir, options),
+            StoreUrl::Postgres(db) => Self::open_postgres(db, false, options),
+        }
+    }
+
+    /// Opens the PostgreSQL store at the libpq URL `url`, making its schema and first
+    /// head when `create` and it has none. Other hosts may use the store at the same
+    /// time (interface §8). Compiled modules are cached in memory only.
+    ///
+    /// # Errors
+    /// [`HostError::NoStore`] when it has none and `create` is false;
+    /// [`StorageError::Unavailable`] when the database cannot be reached; a schema of
+    /// another format.
+    pub fn open_postgres(url: &str, create: bool, options: HostOptions) -> Result<Self, HostError> {
+        let Some(backend) = PostgresBackend::connect(url, create)? else {
+            return Err(HostError::NoStore(format!(
+                "no Semel store in the PostgreSQL database {} (no semel_schema table); only \
+                 commands that record create one",
+                super::store::redacted(url)
+            )));
+        };
+        let owned = url.to_owned();
+        let reopen: Reopen = Box::new(move || {
+            let backend = PostgresBackend::connect(&owned, false)?.ok_or_else(|| {
+                StorageError::Corrupt("the PostgreSQL store's schema is gone".into())
+            })?;
+            Ok(Box::new(backend) as Box<dyn Backend>)
+        });
+        let runtime = Runtime::with_cache_bytes(None, options.module_cache_bytes)?;
+        let mut host = Self::build(Box::new(backend), Some(reopen), Arc::new(runtime), options)?;
+        host.store = StoreKind::Postgres(super::store::redacted(url));
+        Ok(host)
+    }
+
     /// A host whose state lives only in memory.
     ///
     /// # Errors
@@ -228,6 +281,9 @@ impl Host {
             HostError::Resource(format!("cannot make a host id (no OS randomness): {e}"))
         })?;
         let (head, host_id) = Head::open(&*backend, fresh)?;
+        // The fresh id is kept only by a store made now (or one made before host ids,
+        // which has versions); `open` of a data dir decides by its files instead.
+        let created = host_id == fresh && head.version == 0;
         // A store made before the events index (or recorded into by a binary without
         // it) gets the rows of the versions it lacks, before anything else is written.
         crate::ledger::events::catch_up(&*backend, &head)?;
@@ -247,7 +303,7 @@ impl Host {
             gathered: crate::exec::Gathered::default(),
             head: WriterLock::new(head, options.writer_spin),
             options,
-            created: false,
+            created,
             host_id,
             authorize: true,
             store: StoreKind::Backend,

@@ -87,6 +87,7 @@ impl Host {
 
     /// A view of the state at `at` (latest when `None`).
     fn view_at(&self, at: Option<u64>) -> Result<(Arc<dyn Snapshot>, SnapshotView), QueryError> {
+        self.follow_others()?;
         let tip = self.published.get();
         // Taken after the tip: it holds the tip's batch (staged before it was published).
         let snapshot = self.snapshot()?;
@@ -179,6 +180,7 @@ impl Host {
     /// # Errors
     /// When storage fails or is corrupt.
     pub fn contracts(&self) -> Result<Vec<ContractInfo>, HostError> {
+        self.follow_others()?;
         let version = self.latest_version();
         let view = SnapshotView::new(self.snapshot()?, version);
         entries(&view, REGISTRY_NS, b"")?

@@ -23,8 +23,8 @@ use crate::ledger::head::Head;
 use crate::ledger::receipt::Receipt;
 use crate::ledger::signature::authorize;
 use crate::ledger::transaction::{Transaction, TxBody};
-use crate::limits::{BATCH_TRANSACTIONS_MAX, WORKERS_MAX};
-use crate::storage::Table;
+use crate::limits::{BATCH_TRANSACTIONS_MAX, STORE_RACE_RETRIES_MAX, WORKERS_MAX};
+use crate::storage::{StorageError, Table};
 use crate::types::CodeHash;
 use crate::vm::prewarm::early::prepare_early;
 use crate::vm::validate;
@@ -75,6 +75,32 @@ impl Host {
     /// recorded with other content (both change nothing), [`SubmitError::Host`] when
     /// the host fails (nothing recorded).
     pub fn submit(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
+        let mut runs = 0;
+        loop {
+            match self.submit_once(tx) {
+                Err(e) if self.may_run_again(&e, &mut runs) => {}
+                answer => return answer,
+            }
+        }
+    }
+
+    /// Whether a submission that failed with `e` runs again: on a store that other
+    /// hosts share, a commit that lost the race to another host's applied nothing, and
+    /// the next run finds the id recorded (a duplicate) or runs against the new head.
+    /// At most [`STORE_RACE_RETRIES_MAX`] times, after a pause that grows.
+    fn may_run_again(&self, e: &SubmitError, runs: &mut u32) -> bool {
+        if !lost_race(e) || *runs >= STORE_RACE_RETRIES_MAX || !self.committer.shared() {
+            return false;
+        }
+        *runs += 1;
+        // Hosts that collided spread out: 0–`runs` ms.
+        let pause = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % u64::from(*runs + 1);
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+        true
+    }
+
+    /// One run of [`Host::submit`].
+    fn submit_once(&self, tx: &Transaction) -> Result<Receipt, SubmitError> {
         let visit = self.recycler.as_ref().map(|r| r.visit());
         // A retry is answered without the writer lock.
         let prepared = match self.prepare(tx)? {
@@ -104,6 +130,42 @@ impl Host {
     /// would (one alone takes [`Host::submit`]'s path). An id recorded since its check
     /// is found under the writer lock: a duplicate or a conflict, as always.
     pub fn submit_checked(&self, txs: Vec<CheckedTx>) -> Vec<Result<Receipt, SubmitError>> {
+        // On a shared store, what loses a race to another host runs again from its
+        // checks (`submit_all`): the copies are kept for that.
+        let again: Vec<Transaction> = match self.committer.shared() {
+            true => txs.iter().map(|c| c.tx().clone()).collect(),
+            false => Vec::new(),
+        };
+        let mut results = self.submit_checked_once(txs);
+        if !again.is_empty() {
+            self.run_lost_again(&again, &mut results);
+        }
+        results
+    }
+
+    /// Runs again, as one batch in their order, those of `txs` whose result lost a race
+    /// to another host's commit, until none did or the retries are spent.
+    fn run_lost_again(&self, txs: &[Transaction], results: &mut [Result<Receipt, SubmitError>]) {
+        let mut runs = 0;
+        loop {
+            let lost: Vec<usize> = (0..results.len())
+                .filter(|&i| results[i].as_ref().is_err_and(lost_race))
+                .collect();
+            let Some(Err(first)) = lost.first().map(|&i| &results[i]) else {
+                return;
+            };
+            if !self.may_run_again(first, &mut runs) {
+                return;
+            }
+            let batch: Vec<Transaction> = lost.iter().map(|&i| txs[i].clone()).collect();
+            for (i, r) in lost.into_iter().zip(self.submit_all_once(&batch)) {
+                results[i] = r;
+            }
+        }
+    }
+
+    /// One run of [`Host::submit_checked`].
+    fn submit_checked_once(&self, txs: Vec<CheckedTx>) -> Vec<Result<Receipt, SubmitError>> {
         let visit = self.recycler.as_ref().map(|r| r.visit());
         let mut batch: Vec<Prepared<'static>> = txs.into_iter().map(|c| c.0).collect();
         if batch.len() == 1 {
@@ -217,6 +279,15 @@ impl Host {
     /// ones before it left, and all of them are made durable together (one commit when
     /// the host is otherwise idle). One result per transaction, in order.
     pub fn submit_all(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
+        let mut results = self.submit_all_once(txs);
+        if self.committer.shared() {
+            self.run_lost_again(txs, &mut results);
+        }
+        results
+    }
+
+    /// One run of [`Host::submit_all`].
+    fn submit_all_once(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
         // Counted as a submission: a lone submitter's recycler must not spin beside a batch.
         let _visit = self.recycler.as_ref().map(|r| r.visit());
         let checked = self.prepare_all(txs);
@@ -408,4 +479,12 @@ impl Host {
         }
         Ok(staged.receipt)
     }
+}
+
+/// Whether `e` is a commit that lost the race to another host's (nothing applied).
+fn lost_race(e: &SubmitError) -> bool {
+    matches!(
+        e,
+        SubmitError::Host(HostError::Storage(StorageError::Conflict(_)))
+    )
 }

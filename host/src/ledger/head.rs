@@ -65,8 +65,12 @@ impl Head {
                     value: None,
                 });
                 drop(snap);
-                backend.commit(&batch)?;
-                Ok((Head::default(), fresh))
+                match backend.commit(&batch) {
+                    Ok(()) => Ok((Head::default(), fresh)),
+                    // Another host made it first (a shared store): open what it made.
+                    Err(StorageError::Conflict(_)) => Self::open(backend, fresh),
+                    Err(e) => Err(e),
+                }
             }
             Some(f) if f == FORMAT => {
                 let head = Self::read(&*snap)?;
@@ -90,23 +94,37 @@ impl Head {
     ///
     /// # Errors
     /// When a key is missing or does not decode.
+    ///
+    /// A snapshot of a store that other hosts commit to may read each key at its own
+    /// latest commit (`storage/postgres/read.rs`): the version is read again after the
+    /// rest, and all of it once more if another commit moved it meanwhile.
     pub fn read(snap: &dyn Snapshot) -> Result<Self, StorageError> {
-        let version = snap
-            .get(Table::Meta, META_VERSION)?
-            .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;
-        let lattice = snap
-            .get(Table::Meta, META_LATTICE)?
-            .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
-        let horizon = match snap.get(Table::Meta, META_HORIZON)? {
-            Some(h) => decode_u64(&h)?,
-            None => 0,
+        let version_of = || -> Result<u64, StorageError> {
+            let v = snap
+                .get(Table::Meta, META_VERSION)?
+                .ok_or_else(|| StorageError::Corrupt("latest version missing".into()))?;
+            Ok(decode_u64(&v)?)
         };
-        Ok(Head {
-            version: decode_u64(&version)?,
-            lattice: LtHash::from_bytes(&lattice)?,
-            horizon,
-            ..Head::default()
-        })
+        let mut version = version_of()?;
+        loop {
+            let lattice = snap
+                .get(Table::Meta, META_LATTICE)?
+                .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
+            let horizon = match snap.get(Table::Meta, META_HORIZON)? {
+                Some(h) => decode_u64(&h)?,
+                None => 0,
+            };
+            let again = version_of()?;
+            if again == version {
+                return Ok(Head {
+                    version,
+                    lattice: LtHash::from_bytes(&lattice)?,
+                    horizon,
+                    ..Head::default()
+                });
+            }
+            version = again;
+        }
     }
 
     /// What readers see of this head.

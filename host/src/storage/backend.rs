@@ -69,6 +69,10 @@ pub enum StorageError {
     /// on (another writer committed first). Nothing of the batch was applied.
     #[error("commit conflict: {0}")]
     Conflict(String),
+    /// The store cannot be reached (a database that is down or unreachable): nothing is
+    /// known to have changed, and the same request may succeed later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// A backend failed for another reason (its own message).
     #[error("storage backend error: {0}")]
     Backend(String),
@@ -271,6 +275,13 @@ pub trait Backend: Send + Sync {
     /// sync). When `false`, batches are committed one by one as they are staged.
     fn groups_commits(&self) -> bool {
         true
+    }
+
+    /// Whether other processes commit to this store too (several hosts on one
+    /// database): the host then checks the stored head before each run, and runs again
+    /// what lost a race to another host's commit.
+    fn shared(&self) -> bool {
+        false
     }
 }
 

@@ -28,6 +28,8 @@ struct State {
     backend: Option<Arc<dyn Backend>>,
     /// False for backends whose commits cost next to nothing: stage commits at once.
     grouping: bool,
+    /// Other processes commit to the backend too ([`Backend::shared`]).
+    shared: bool,
     /// Writes staged but not yet durable.
     pending: Overlay,
     /// The backend's snapshot, kept until the next backend commit: opening one (a redb
@@ -41,7 +43,7 @@ struct State {
     /// Batches that failed to commit, as inclusive ranges, one per failed commit (each
     /// of which poisons the committer until the backend is reopened). Checked before
     /// `durable_seq`, which a recovery moves past them.
-    failed: Vec<(u64, u64)>,
+    failed: Vec<(u64, u64, Poison)>,
     /// Why the last commit failed, until the backend is reopened.
     poisoned: Option<Poison>,
     flushing: bool,
@@ -93,29 +95,36 @@ impl Drop for Arrival<'_> {
     }
 }
 
-/// Why the last commit failed: its message, and whether it was a precondition's
-/// conflict (kept as one, so that the host can tell another writer from a broken disk).
+/// Why a commit failed: its message, and its kind — a precondition's conflict (so that
+/// the host can tell another writer from a broken disk, and run again what lost a race)
+/// or a store that cannot be reached (so that a server answers 503) are kept as such.
 #[derive(Debug, Clone)]
 struct Poison {
     msg: String,
     conflict: bool,
+    unavailable: bool,
 }
 
 impl Poison {
     fn of(e: &StorageError) -> Self {
         Self {
-            msg: e.to_string(),
+            msg: match e {
+                // Its own message says what is known of the commit's outcome.
+                StorageError::Unavailable(m) => m.clone(),
+                other => other.to_string(),
+            },
             conflict: matches!(e, StorageError::Conflict(_)),
+            unavailable: matches!(e, StorageError::Unavailable(_)),
         }
     }
 
     fn error(&self) -> StorageError {
-        match self.conflict {
-            true => StorageError::Conflict(format!(
-                "commit failed, nothing of it was recorded: {}",
-                self.msg
-            )),
-            false => Committer::failure(&self.msg),
+        let recorded_nothing =
+            || format!("commit failed, nothing of it was recorded: {}", self.msg);
+        match (self.conflict, self.unavailable) {
+            (true, _) => StorageError::Conflict(recorded_nothing()),
+            (_, true) => StorageError::Unavailable(format!("commit failed: {}", self.msg)),
+            _ => StorageError::Io(recorded_nothing()),
         }
     }
 }
@@ -133,6 +142,7 @@ impl Committer {
         Self {
             state: Mutex::new(State {
                 grouping: backend.groups_commits(),
+                shared: backend.shared(),
                 backend: Some(Arc::from(backend)),
                 pending: Default::default(),
                 base: None,
@@ -220,6 +230,40 @@ impl Committer {
         Ok(s.pending.over(base))
     }
 
+    /// Whether other processes commit to the backend too.
+    pub fn shared(&self) -> bool {
+        self.lock().map(|s| s.shared).unwrap_or(false)
+    }
+
+    /// `key` of `table` as the backend holds it now, read past the kept snapshot — or
+    /// `None` while batches staged here are not durable yet (the caller's head is then
+    /// ahead of the backend, and if another process committed meanwhile, their commit
+    /// fails its precondition). For a backend that other processes commit to.
+    ///
+    /// # Errors
+    /// When the backend cannot be read or the committer is poisoned.
+    pub fn stored_if_idle(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<Option<Vec<u8>>>, StorageError> {
+        let mut s = self.lock()?;
+        if let Some(poison) = &s.poisoned {
+            return Err(poison.error());
+        }
+        if s.flushing || s.durable_seq + 1 != s.next_seq {
+            return Ok(None);
+        }
+        let backend = s
+            .backend
+            .clone()
+            .ok_or_else(|| Self::failure("backend closed"))?;
+        // What follows reads the backend afresh too.
+        s.base = None;
+        drop(s);
+        Ok(Some(backend.snapshot()?.get(table, key)?))
+    }
+
     /// True after a failed commit, until [`Committer::recover`].
     pub fn is_poisoned(&self) -> Result<bool, StorageError> {
         Ok(self.lock()?.poisoned.is_some())
@@ -248,7 +292,7 @@ impl Committer {
                     Ok(seq)
                 }
                 Err(e) => {
-                    s.failed.push((seq, seq));
+                    s.failed.push((seq, seq, Poison::of(&e)));
                     s.poisoned = Some(Poison::of(&e));
                     Err(e)
                 }
@@ -268,14 +312,12 @@ impl Committer {
         let mut s = self.lock()?;
         loop {
             // Failed first: after a recovery `durable_seq` covers the failed batches too.
-            if s.failed
+            if let Some((_, _, poison)) = s
+                .failed
                 .iter()
-                .any(|&(first, last)| (first..=last).contains(&seq))
+                .find(|(first, last, _)| (*first..=*last).contains(&seq))
             {
-                return Err(match &s.poisoned {
-                    Some(poison) => poison.error(),
-                    None => Self::failure("its group failed to commit"),
-                });
+                return Err(poison.error());
             }
             if seq <= s.durable_seq {
                 return Ok(());
@@ -321,7 +363,7 @@ impl Committer {
                 }
                 Err(e) => {
                     // This group and every batch staged after it: none will commit.
-                    let failed = (s.durable_seq + 1, s.next_seq - 1);
+                    let failed = (s.durable_seq + 1, s.next_seq - 1, Poison::of(&e));
                     s.failed.push(failed);
                     s.poisoned = Some(Poison::of(&e));
                 }
@@ -419,6 +461,7 @@ impl Committer {
         s.queue.clear();
         let backend = reopen()?;
         s.grouping = backend.groups_commits();
+        s.shared = backend.shared();
         s.backend = Some(Arc::from(backend));
         s.durable_seq = s.next_seq - 1;
         s.poisoned = None;

@@ -7,6 +7,7 @@
 //! [`MemoryBackend`] serves tests and benchmarks; [`RedbBackend`] is one redb file
 //! holding every table; [`WalBackend`], the durable default, puts a write-ahead log
 //! (`wal/`) in front of it so a commit costs one sequential write and one fdatasync.
+//! [`PostgresBackend`] keeps the tables in a PostgreSQL database that several hosts share.
 //! [`FileStorage`] is the file both of those write through, so tests can inject faults.
 //! Group commit (`group_commit.rs`) makes many staged batches one backend commit. The
 //! layout of keys and values inside the tables belongs to `state/` and `ledger/`.
@@ -16,6 +17,7 @@ pub(crate) mod file;
 pub(crate) mod group_commit;
 mod memory;
 mod overlay;
+mod postgres;
 mod redb_file;
 mod wal;
 
@@ -26,6 +28,7 @@ pub use file::FileStorage;
 pub use memory::MemoryBackend;
 pub(crate) use memory::bounds_empty;
 pub(crate) use overlay::Overlay;
+pub use postgres::{PG_FORMAT, PostgresBackend};
 pub use redb_file::RedbBackend;
 pub(crate) use wal::WAL_FILE;
 pub use wal::{WalBackend, WalTuning};

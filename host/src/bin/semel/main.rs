@@ -24,8 +24,8 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use semel::{
-    Batch, Host, HostError, HostOptions, InputError, QueryError, SubmitError, Transaction,
-    VerifyError,
+    Batch, Host, HostError, HostOptions, InputError, QueryError, StoreUrl, SubmitError,
+    Transaction, VerifyError,
 };
 
 /// Exit codes of interface §4.
@@ -121,6 +121,10 @@ struct Cli {
         default_value = "semel-data"
     )]
     data_dir: PathBuf,
+    /// The store: `redb:DIR` (what --data-dir DIR means) or a PostgreSQL URL
+    /// (`postgres://user@host:port/db`), which several hosts may share
+    #[arg(long, global = true, value_name = "URL", env = "SEMEL_STORE")]
+    store: Option<StoreUrl>,
     /// Print the text contracts pass to `log` on stderr ($SEMEL_LOG turns it on, unless
     /// it is empty, `0`, `false`, `no` or `off`)
     #[arg(
@@ -372,6 +376,31 @@ fn data_dir(cli: &Cli) -> PathBuf {
     cli.data_dir.clone()
 }
 
+/// The store the command works on: `--store`, else the data dir.
+fn store(cli: &Cli) -> Result<StoreUrl, Failure> {
+    match &cli.store {
+        Some(_) if cli.data_dir_given => Err(Failure::bad_input(anyhow!(
+            "--store and --data-dir both name a store: give one (--data-dir DIR is --store redb:DIR)"
+        ))),
+        Some(url) => Ok(url.clone()),
+        None => Ok(StoreUrl::Redb(data_dir(cli))),
+    }
+}
+
+/// Opens the store for a command that records, with `options`, saying so on stderr
+/// when it made a new one.
+fn open_with(cli: &Cli, options: HostOptions) -> Result<Host, Failure> {
+    let url = store(cli)?;
+    let host = Host::open_store(&url, options)?;
+    if host.created_store() {
+        match &url {
+            StoreUrl::Redb(dir) => eprintln!("semel: created a new data dir at {}", dir.display()),
+            other => eprintln!("semel: created a new store at {other}"),
+        }
+    }
+    Ok(host)
+}
+
 fn host_options(cli: &Cli) -> HostOptions {
     HostOptions {
         print_contract_logs: cli.print_logs,
@@ -389,17 +418,12 @@ fn host_options(cli: &Cli) -> HostOptions {
 /// Opens the data dir for a command that records, creating a store (and saying so on
 /// stderr) when it has none.
 fn open(cli: &Cli) -> Result<Host, Failure> {
-    let dir = data_dir(cli);
-    let host = Host::open(&dir, host_options(cli))?;
-    if host.created_store() {
-        eprintln!("semel: created a new data dir at {}", dir.display());
-    }
-    Ok(host)
+    open_with(cli, host_options(cli))
 }
 
 /// Opens the data dir for a command that only reads (or prunes): never creates one.
 fn open_existing(cli: &Cli) -> Result<Host, Failure> {
-    Ok(Host::open_existing(&data_dir(cli), host_options(cli))?)
+    Ok(Host::open_existing_store(&store(cli)?, host_options(cli))?)
 }
 
 /// JSON text given on the command line, checked and passed on as typed.
@@ -500,13 +524,7 @@ fn run(cli: &Cli) -> CliResult {
                 Err(e) if !mentions_code_hash(&text) => return Err(e.into()),
                 parsed => parsed.ok(),
             };
-            let host = Host::open(&data_dir(cli), exec.apply(host_options(cli)))?;
-            if host.created_store() {
-                eprintln!(
-                    "semel: created a new data dir at {}",
-                    data_dir(cli).display()
-                );
-            }
+            let host = open_with(cli, exec.apply(host_options(cli)))?;
             // A deploy by code hash needs the store to find its code in.
             let batch = match batch {
                 Some(batch) => batch,
@@ -599,7 +617,7 @@ fn run(cli: &Cli) -> CliResult {
             Ok(Exit::Done)
         }
         Command::Verify { exec } => {
-            match Host::open_existing(&data_dir(cli), exec.apply(host_options(cli)))?.verify() {
+            match Host::open_existing_store(&store(cli)?, exec.apply(host_options(cli)))?.verify() {
                 Ok(report) => {
                     print::verified(&report, cli.json);
                     Ok(Exit::Done)
@@ -631,12 +649,8 @@ fn run(cli: &Cli) -> CliResult {
             Ok(Exit::Done)
         }
         Command::Serve { serve, exec } => {
-            let dir = data_dir(cli);
             let options = bench::switched(exec.apply(host_options(cli)), &serve.off);
-            let host = Host::open(&dir, options)?;
-            if host.created_store() {
-                eprintln!("semel: created a new data dir at {}", dir.display());
-            }
+            let host = open_with(cli, options)?;
             serve::run(host, serve).map_err(|e| Failure::new(Exit::HostFailure, e))?;
             Ok(Exit::Done)
         }

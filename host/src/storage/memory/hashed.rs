@@ -67,7 +67,7 @@ impl HashedTable {
         let mut found: Vec<_> = self
             .newest
             .iter()
-            .filter(|(k, _)| (lo, hi).contains(k.as_slice()))
+            .filter(|(k, _)| RangeBounds::<[u8]>::contains(&(lo, hi), k.as_slice()))
             .filter_map(|(k, newest)| {
                 let value = self.as_of(k.as_slice(), newest, seen)?;
                 Some((k.clone(), Bytes::clone(value)))

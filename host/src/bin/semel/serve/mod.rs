@@ -84,6 +84,8 @@ pub struct App {
     metrics: Arc<Metrics>,
     /// Whether unsigned transactions are accepted (`--allow-unsigned`).
     allow_unsigned: bool,
+    /// Whether the store is a database other hosts share: see `routes::store_call`.
+    remote: bool,
 }
 
 /// The router of every endpoint, with its layers.
@@ -141,6 +143,7 @@ pub fn run(host: Host, args: &ServeArgs) -> anyhow::Result<()> {
         ),
         inflight: InFlight::default(),
         allow_unsigned: args.allow_unsigned,
+        remote: host.shares_store(),
         metrics,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()

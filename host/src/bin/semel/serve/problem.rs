@@ -20,6 +20,8 @@ pub enum Kind {
     Unauthorized,
     Reverted,
     HostFailure,
+    /// The store cannot be reached (`host-failure` with 503 and `Retry-After`).
+    Unavailable,
     Timeout,
 }
 
@@ -33,7 +35,7 @@ impl Kind {
             Kind::Busy => "busy",
             Kind::Unauthorized => "unauthorized",
             Kind::Reverted => "reverted",
-            Kind::HostFailure => "host-failure",
+            Kind::HostFailure | Kind::Unavailable => "host-failure",
             // Not a kind of §6's list: a request that ran past its time. The store is
             // untouched by the answer (a queued transaction still runs once).
             Kind::Timeout => "timeout",
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Reverted => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::HostFailure => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Timeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -64,6 +67,9 @@ impl Kind {
             Kind::Unauthorized => "unauthorized: nothing was recorded",
             Kind::Reverted => "the query reverted",
             Kind::HostFailure => "host or storage failure",
+            Kind::Unavailable => {
+                "the store cannot be reached: retry later (a retry of the same id runs at most once)"
+            }
             Kind::Timeout => "the request took too long",
         }
     }

@@ -45,8 +45,17 @@ pub async fn timed(State(app): State<Arc<App>>, request: Request, next: Next) ->
 }
 
 fn host_failure(e: impl std::fmt::Display) -> Problem {
-    Problem::new(Kind::HostFailure, e.to_string())
+    let detail = e.to_string();
+    // `StorageError::Unavailable`, through the errors that wrap it transparently: a
+    // store that cannot be reached is 503 with `Retry-After`, never a wrong answer.
+    match detail.starts_with(UNAVAILABLE_PREFIX) {
+        true => Problem::new(Kind::Unavailable, detail),
+        false => Problem::new(Kind::HostFailure, detail),
+    }
 }
+
+/// How [`semel::StorageError::Unavailable`] displays.
+const UNAVAILABLE_PREFIX: &str = "storage unavailable: ";
 
 fn json_response(value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
@@ -162,6 +171,17 @@ fn parse(host: &Host, text: &[u8]) -> Result<Batch, Problem> {
         .map_err(|e| Problem::bad_input(e.to_string()))
 }
 
+/// Runs `f`, which reads the store, on this thread — or, for a store in a database,
+/// after telling the runtime this thread blocks: each read is a round trip there, and
+/// the database client blocks on a runtime of its own, which an async worker may not.
+/// A local store answers in microseconds, so it pays nothing for this.
+fn store_call<T>(app: &App, f: impl FnOnce() -> T) -> T {
+    match app.remote {
+        true => tokio::task::block_in_place(f),
+        false => f(),
+    }
+}
+
 /// Runs `f` on a blocking thread when it may compile code (a deploy), else here.
 async fn maybe_blocking<T: Send + 'static>(
     deploys: bool,
@@ -213,7 +233,7 @@ fn has_deploy(txs: &[Transaction]) -> bool {
         (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Answer {
     let text = tx_text(&headers, &body)?;
-    let (txs, one) = match parse(&app.host, &text) {
+    let (txs, one) = match store_call(&app, || parse(&app.host, &text)) {
         Ok(Batch::One(tx)) => (vec![tx], true),
         Ok(Batch::Many(txs)) => (txs, false),
         Err(p) => {
@@ -239,7 +259,7 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     // queue's way; what is new goes to the queue checked.
     let host = Arc::clone(&app.host);
     let ids: Vec<Uuid> = txs.iter().map(|t| t.id).collect();
-    let checked = maybe_blocking(has_deploy(&txs), move || {
+    let checked = maybe_blocking(has_deploy(&txs) || app.remote, move || {
         txs.iter().map(|tx| host.check(tx)).collect::<Vec<_>>()
     })
     .await?;
@@ -343,7 +363,7 @@ fn error_outcome(e: &SubmitError) -> Outcome {
         (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_tx(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
     let id = semel::parse_id(&id).map_err(|e| Problem::bad_input(e.to_string()))?;
-    match app.host.receipt(&id).map_err(host_failure)? {
+    match store_call(&app, || app.host.receipt(&id)).map_err(host_failure)? {
         Some(receipt) => Ok(json_response(&receipt)),
         None => Err(Problem::new(
             Kind::NotFound,
@@ -363,7 +383,7 @@ pub async fn get_tx(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answ
         (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn post_simulate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Answer {
     let text = tx_text(&headers, &body)?;
-    let txs = match parse(&app.host, &text)? {
+    let txs = match store_call(&app, || parse(&app.host, &text))? {
         Batch::One(tx) => vec![tx],
         Batch::Many(txs) => txs,
     };
@@ -448,7 +468,7 @@ pub async fn post_query(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 #[utoipa::path(get, path = "/v1/contracts",
     responses((status = 200, description = "Deployed contracts", body = Vec<ContractJson>), (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_contracts(State(app): State<Arc<App>>) -> Answer {
-    let list = app.host.contracts().map_err(host_failure)?;
+    let list = store_call(&app, || app.host.contracts()).map_err(host_failure)?;
     Ok(json_response(&list))
 }
 
@@ -485,7 +505,7 @@ pub async fn get_state(
         Some(h) => hex::decode(&h).map_err(|_| Problem::bad_input("\"prefix_hex\" is not hex"))?,
         None => Vec::new(),
     };
-    match app.host.state(&name, params.at_version, &prefix) {
+    match store_call(&app, || app.host.state(&name, params.at_version, &prefix)) {
         Ok(entries) => Ok(json_response(&StateListing(&entries))),
         Err(e @ QueryError::Rejected(InputError::UnknownContract { .. })) => {
             Err(Problem::new(Kind::NotFound, e.to_string()))
@@ -524,9 +544,7 @@ pub async fn get_log(
 ) -> Answer {
     let Query(params) = params.map_err(|e| query_problem(&e))?;
     let limit = limit(params.limit)?;
-    let entries = app
-        .host
-        .history(params.from.unwrap_or(1), limit)
+    let entries = store_call(&app, || app.host.history(params.from.unwrap_or(1), limit))
         .map_err(host_failure)?;
     Ok(json_response(&entries))
 }
@@ -546,7 +564,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/v1/health",
     responses((status = 200, description = "The latest version, its state root and the host id", body = Health), (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_health(State(app): State<Arc<App>>) -> Answer {
-    let root = app.host.state_root().map_err(host_failure)?;
+    let root = store_call(&app, || app.host.state_root()).map_err(host_failure)?;
     Ok(Json(Health {
         version: app.host.latest_version(),
         state_root: root.to_string(),
@@ -600,7 +618,7 @@ pub async fn get_events(
         from_version: p.from_version.unwrap_or(0),
         limit: p.limit.unwrap_or(semel::EventFilter::default().limit),
     };
-    match app.host.events(&filter) {
+    match store_call(&app, || app.host.events(&filter)) {
         Ok(events) => Ok(json_response(&events)),
         Err(e @ QueryError::Rejected(_)) => Err(Problem::bad_input(e.to_string())),
         Err(e) => Err(host_failure(e)),
@@ -611,7 +629,9 @@ pub async fn get_events(
 #[utoipa::path(get, path = "/v1/info",
     responses((status = 200, description = "The store, its host id and format, the latest version and state root", body = Object), (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_info(State(app): State<Arc<App>>) -> Answer {
-    Ok(json_response(&app.host.info().map_err(host_failure)?))
+    Ok(json_response(
+        &store_call(&app, || app.host.info()).map_err(host_failure)?,
+    ))
 }
 
 /// `POST /v1/verify` (beyond §6's list: `semel verify` in client mode): re-executes the

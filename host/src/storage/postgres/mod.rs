@@ -1,0 +1,105 @@
+//! The PostgreSQL backend: the host's tables in a PostgreSQL database (or an engine
+//! that speaks its wire protocol), shared by several hosts at once.
+//!
+//! `schema.rs` makes the tables and keeps the format, `conn.rs` the pool and its
+//! prepared statements, `read.rs` the reads, `commit.rs` a commit: one SQL transaction
+//! under a row lock, with retries and the resolution of a lost `COMMIT`. Nothing here
+//! knows what a transaction is; the seam stays byte-oriented.
+//!
+//! Other hosts commit to the same store: [`Backend::shared`] says so, and the host then
+//! checks the stored head before it runs a batch and runs again what lost a race
+//! (`exec/mod.rs`, `host/submit.rs`).
+
+mod commit;
+mod conn;
+mod read;
+mod schema;
+
+use std::sync::Arc;
+
+pub use schema::PG_FORMAT;
+
+use crate::storage::{Backend, Snapshot, StorageError, WriteBatch};
+
+/// The tables of one host in a PostgreSQL database.
+pub struct PostgresBackend {
+    pool: conn::Pool,
+    /// This backend's row in `semel_sessions` (16 random bytes).
+    session: [u8; 16],
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend")
+            .field("session", &hex::encode(self.session))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresBackend {
+    /// Connects to the database at the libpq-style URL `url` (`postgres://user@host:port/db`
+    /// or with `?host=/socket/dir`), making the schema when `create` and there is none.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when the database cannot be reached;
+    /// [`StorageError::Backend`] for a URL that does not parse or a database error;
+    /// [`StorageError::Corrupt`] for a schema of another format. `Ok(None)` when there
+    /// is no schema and `create` is false.
+    pub fn connect(url: &str, create: bool) -> Result<Option<Self>, StorageError> {
+        let pool = conn::pool(conn::Manager::new(url)?);
+        if create {
+            schema::ensure(&pool)?;
+        } else {
+            match schema::format(&pool)? {
+                Some(PG_FORMAT) => {}
+                Some(other) => {
+                    return Err(StorageError::Corrupt(format!(
+                        "the PostgreSQL store has schema format {other}; this semel reads \
+                         format {PG_FORMAT}"
+                    )));
+                }
+                None => return Ok(None),
+            }
+        }
+        let mut session = [0u8; 16];
+        getrandom::fill(&mut session)
+            .map_err(|e| StorageError::Backend(format!("no randomness for a session: {e}")))?;
+        let mut c = pool.get().map_err(|e| conn::unavailable(&e))?;
+        c.client
+            .execute(
+                "INSERT INTO semel_sessions (session, token) VALUES ($1, '\\x')",
+                &[&&session[..]],
+            )
+            .map_err(|e| conn::storage_error("opening a session", &e))?;
+        drop(c);
+        Ok(Some(Self { pool, session }))
+    }
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        // Best effort: a session row left behind (a crash) costs one small row.
+        if let Ok(mut c) = self.pool.get() {
+            let _ = c.client.execute(
+                "DELETE FROM semel_sessions WHERE session = $1",
+                &[&&self.session[..]],
+            );
+        }
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn snapshot(&self) -> Result<Arc<dyn Snapshot>, StorageError> {
+        Ok(Arc::new(read::PgSnapshot {
+            pool: self.pool.clone(),
+        }))
+    }
+
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
+        commit::commit(&self.pool, &self.session, batch)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}

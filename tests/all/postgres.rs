@@ -1,0 +1,662 @@
+//! The PostgreSQL store (interface §8) against a real, throwaway PostgreSQL server
+//! (`pg.rs`): the backend against the in-memory one, a host on it against a host in
+//! memory, and several `semel serve` hosts on one database — the same ids sent to all
+//! at once, kill -9 of a host, the database restarted and killed under load, a host cut
+//! off from it, injected serialization failures and a connection lost during `COMMIT`.
+//! After each: every acknowledged id is a duplicate on retry, the state is one
+//! execution per distinct id, the log is gapless and `verify` passes.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use semel::storage::{Backend, MemoryBackend, PostgresBackend, Precondition, Table, WriteBatch};
+use semel::{Host, HostOptions, StoreUrl, Transaction};
+use serde_json::Value;
+
+use crate::cli::semel_bin;
+use crate::pg::Pg;
+use crate::serve::{Server, agent, counter_deploy, get, inc, load, post};
+use crate::util::{calls, count, deploy};
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn key(&mut self) -> Vec<u8> {
+        // Few distinct bytes, 0x00 and 0xFF among them, so keys collide and share prefixes.
+        let len = self.below(4);
+        (0..len)
+            .map(|_| [0x00, 0x01, 0x7F, 0xFF][usize::try_from(self.below(4)).unwrap()])
+            .collect()
+    }
+}
+
+fn walk(
+    b: &dyn Backend,
+    table: Table,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+    reverse: bool,
+    stop: usize,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    b.snapshot()
+        .unwrap()
+        .range(table, lo, hi, reverse, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            out.len() < stop
+        })
+        .unwrap();
+    out
+}
+
+fn bound(kind: u64, key: &[u8]) -> Bound<&[u8]> {
+    match kind {
+        0 => Bound::Unbounded,
+        1 => Bound::Included(key),
+        _ => Bound::Excluded(key),
+    }
+}
+
+/// Random batches — puts and deletes over colliding keys, preconditions that hold and
+/// that fail — committed to both backends; every read agrees after each batch.
+#[test]
+fn the_postgres_backend_agrees_with_the_in_memory_one() {
+    let Some(pg) = Pg::start() else { return };
+    let pgb = PostgresBackend::connect(&pg.url, true).unwrap().unwrap();
+    let mem = MemoryBackend::new();
+    let tables = [
+        Table::State,
+        Table::Code,
+        Table::History,
+        Table::Meta,
+        Table::Events,
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut txs_key = 0u32;
+    for round in 0..80u32 {
+        let mut batch = WriteBatch::new();
+        for _ in 0..=rng.below(12) {
+            let table = tables[usize::try_from(rng.below(5)).unwrap()];
+            let key = rng.key();
+            match rng.below(3) {
+                0 => batch.delete(table, key),
+                _ => batch.put(table, key, round.to_le_bytes().to_vec()),
+            }
+        }
+        // Transaction ids are recorded once: always new keys.
+        txs_key += 1;
+        batch.put(Table::Txs, txs_key.to_be_bytes().to_vec(), vec![1]);
+        if rng.below(3) == 0 {
+            let key = rng.key();
+            let held = mem.snapshot().unwrap().get(Table::Meta, &key).unwrap();
+            let value = match rng.below(2) {
+                0 => held.map(Into::into),
+                _ => Some(vec![9, 9].into()),
+            };
+            batch.require(Precondition {
+                table: Table::Meta,
+                key: key.into(),
+                value,
+            });
+        }
+        let (a, b) = (pgb.commit(&batch), mem.commit(&batch));
+        assert_eq!(
+            a.is_ok(),
+            b.is_ok(),
+            "round {round}: postgres {a:?}, memory {b:?}"
+        );
+        if let Err(e) = a {
+            assert!(matches!(e, semel::StorageError::Conflict(_)), "{e}");
+        }
+        for _ in 0..6 {
+            let table = tables[usize::try_from(rng.below(5)).unwrap()];
+            let (lo, hi) = (rng.key(), rng.key());
+            let (lk, hk, reverse) = (rng.below(3), rng.below(3), rng.below(2) == 1);
+            let stop = usize::try_from(1 + rng.below(30)).unwrap();
+            assert_eq!(
+                walk(&pgb, table, bound(lk, &lo), bound(hk, &hi), reverse, stop),
+                walk(&mem, table, bound(lk, &lo), bound(hk, &hi), reverse, stop),
+                "round {round}: {table:?} {lo:?}..{hi:?} ({lk},{hk}) reverse {reverse}"
+            );
+            let key = rng.key();
+            let (p, m) = (pgb.snapshot().unwrap(), mem.snapshot().unwrap());
+            assert_eq!(p.get(table, &key).unwrap(), m.get(table, &key).unwrap());
+            assert_eq!(
+                p.newest_in(table, &lo, &hi).unwrap(),
+                m.newest_in(table, &lo, &hi).unwrap()
+            );
+        }
+    }
+    // A long walk crosses pages.
+    let mut batch = WriteBatch::new();
+    for i in 0u32..3000 {
+        batch.put(Table::History, i.to_be_bytes().to_vec(), vec![1]);
+    }
+    pgb.commit(&batch).unwrap();
+    mem.commit(&batch).unwrap();
+    for reverse in [false, true] {
+        let (p, m) = (
+            walk(
+                &pgb,
+                Table::History,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                reverse,
+                5000,
+            ),
+            walk(
+                &mem,
+                Table::History,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                reverse,
+                5000,
+            ),
+        );
+        assert_eq!(p.len(), m.len());
+        assert_eq!(p, m);
+    }
+    // A transaction id recorded by another host first: a conflict, nothing applied.
+    let mut twice = WriteBatch::new();
+    twice.put(Table::Txs, 1u32.to_be_bytes().to_vec(), vec![2]);
+    twice.put(Table::History, b"not-applied".to_vec(), vec![1]);
+    assert!(matches!(
+        pgb.commit(&twice),
+        Err(semel::StorageError::Conflict(_))
+    ));
+    assert_eq!(
+        pgb.snapshot()
+            .unwrap()
+            .get(Table::History, b"not-applied")
+            .unwrap(),
+        None
+    );
+}
+
+/// One script on a host over PostgreSQL and on one in memory: the same receipts, the
+/// same roots; reopened, the same head; `verify` passes.
+#[test]
+fn a_host_on_postgres_gives_the_receipts_and_roots_of_one_in_memory() {
+    let Some(pg) = Pg::start() else { return };
+    let url: StoreUrl = pg.url.parse().unwrap();
+    let on_pg = Host::open_store(&url, HostOptions::default()).unwrap();
+    assert!(on_pg.created_store());
+    let in_mem = Host::in_memory().unwrap();
+    let d = Transaction::deploy("counter", crate::util::wat("counter"), Vec::new());
+    assert_eq!(
+        on_pg.submit(&d).unwrap().to_json(),
+        in_mem.submit(&d).unwrap().to_json()
+    );
+    let txs: Vec<Transaction> = (0..40)
+        .map(|i| match i % 5 {
+            4 => calls(&[("counter", "nope", b"")]),
+            _ => calls(&[("counter", "inc", b"")]),
+        })
+        .collect();
+    for chunk in txs.chunks(10) {
+        let (x, y) = (on_pg.submit_all(chunk), in_mem.submit_all(chunk));
+        for (x, y) in x.into_iter().zip(y) {
+            assert_eq!(x.unwrap().to_json(), y.unwrap().to_json());
+        }
+    }
+    for tx in &txs[..5] {
+        let again = on_pg.submit(tx).unwrap();
+        assert!(again.duplicate);
+    }
+    assert_eq!(on_pg.state_root().unwrap(), in_mem.state_root().unwrap());
+    assert_eq!(count(&on_pg, None), count(&in_mem, None));
+    assert_eq!(count(&on_pg, Some(10)), count(&in_mem, Some(10)));
+    let info = on_pg.info().unwrap();
+    assert_eq!(info.store, pg.url);
+    let (version, root) = (on_pg.latest_version(), on_pg.state_root().unwrap());
+    drop(on_pg);
+    let reopened = Host::open_existing_store(&url, HostOptions::default()).unwrap();
+    assert!(!reopened.created_store());
+    assert_eq!(
+        (reopened.latest_version(), reopened.state_root().unwrap()),
+        (version, root)
+    );
+    assert_eq!(reopened.host_id(), info.host_id);
+    reopened.verify().unwrap();
+    // A database with no store: opening it only to read is refused, naming it.
+    let empty: StoreUrl = pg.database("empty").parse().unwrap();
+    let e = Host::open_existing_store(&empty, HostOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("no Semel store"), "{e}");
+}
+
+/// Two hosts in one process on one database: each sees what the other committed before
+/// it runs, reads and queries follow, and neither runs an id the other recorded.
+#[test]
+fn two_hosts_on_one_database_see_each_others_commits() {
+    let Some(pg) = Pg::start() else { return };
+    let url: StoreUrl = pg.url.parse().unwrap();
+    let a = Host::open_store(&url, HostOptions::default()).unwrap();
+    let b = Host::open_store(&url, HostOptions::default()).unwrap();
+    assert_eq!(a.host_id(), b.host_id());
+    deploy(&a, "counter", "counter");
+    let inc = calls(&[("counter", "inc", b"")]);
+    let on_b = b.submit(&inc).unwrap();
+    assert_eq!((on_b.version, on_b.duplicate), (2, false));
+    let on_a = a.submit(&inc).unwrap();
+    assert_eq!(
+        (on_a.version, on_a.duplicate),
+        (2, true),
+        "a ran an id b recorded"
+    );
+    let next = a.submit(&calls(&[("counter", "inc", b"")])).unwrap();
+    assert_eq!(next.version, 3);
+    assert_eq!(count(&b, None), "2", "b's reads follow a's commit");
+    assert_eq!(b.state_root().unwrap(), a.state_root().unwrap());
+    assert_eq!(b.receipt(&next.tx_id).unwrap().unwrap().version, 3);
+    b.verify().unwrap();
+}
+
+fn semel(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(semel_bin())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Every distinct id of `ids` sent again to `url`: 200 each, and the counter is one
+/// increment per distinct id; the log is gapless; `semel verify --store` passes.
+fn check_once_each(url: &str, store: &str, ids: &[String]) {
+    let a = agent();
+    let mut distinct: Vec<&String> = ids.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    for id in &distinct {
+        let (s, _, r) = post(&a, &format!("{url}/v1/tx"), &inc(id));
+        assert_eq!(s, 200, "retry of {id}: {r}");
+    }
+    let (_, _, q) = post(
+        &a,
+        &format!("{url}/v1/query"),
+        r#"{"contract":"counter","method":"get"}"#,
+    );
+    assert_eq!(
+        q["output"].as_str().unwrap(),
+        distinct.len().to_string(),
+        "one increment per distinct id"
+    );
+    let (_, _, log) = get(&a, &format!("{url}/v1/log?limit=10000"));
+    let versions: Vec<u64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = (1..=u64::try_from(distinct.len()).unwrap() + 1).collect();
+    assert_eq!(versions, want, "the log is one gapless order");
+    let out = semel(&["--store", store, "verify"]);
+    assert!(
+        out.status.success(),
+        "verify --store: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn deploy_counter(url: &str) {
+    let (s, _, r) = post(
+        &agent(),
+        &format!("{url}/v1/tx"),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200, "{r}");
+}
+
+/// Three `semel serve` hosts on one database, the same ids sent to all of them at once:
+/// one execution per id, the same receipt from every host.
+#[test]
+fn three_servers_given_the_same_ids_at_once_execute_each_once() {
+    let Some(pg) = Pg::start() else { return };
+    let servers: Vec<Server> = (0..3).map(|_| Server::start_store(&pg.url, &[])).collect();
+    deploy_counter(&servers[0].url);
+    let ids: Vec<String> = (0..60).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let ids = Arc::new(ids);
+    let handles: Vec<_> = servers
+        .iter()
+        .flat_map(|s| (0..2).map(move |k| (s.url.clone(), k)))
+        .map(|(url, k)| {
+            let ids = Arc::clone(&ids);
+            std::thread::spawn(move || {
+                let a = agent();
+                let order: Vec<&String> = match k {
+                    0 => ids.iter().collect(),
+                    _ => ids.iter().rev().collect(),
+                };
+                order
+                    .into_iter()
+                    .map(|id| {
+                        let (s, _, r) = post(&a, &format!("{url}/v1/tx"), &inc(id));
+                        assert_eq!(s, 200, "{r}");
+                        (id.clone(), r)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut by_id: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for h in handles {
+        for (id, r) in h.join().unwrap() {
+            by_id.entry(id).or_default().push(r);
+        }
+    }
+    for (id, answers) in &by_id {
+        let fresh = answers.iter().filter(|r| r["duplicate"] == false).count();
+        assert!(fresh <= 1, "{id} ran {fresh} times");
+        let strip = |r: &Value| {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("duplicate");
+            r
+        };
+        for r in answers {
+            assert_eq!(strip(r), strip(&answers[0]), "{id}: receipts differ");
+        }
+    }
+    // Every host agrees on the head.
+    let heads: Vec<Value> = servers
+        .iter()
+        .map(|s| get(&agent(), &format!("{}/v1/health", s.url)).2)
+        .collect();
+    for h in &heads {
+        assert_eq!(h["version"], heads[0]["version"]);
+        assert_eq!(h["state_root"], heads[0]["state_root"]);
+    }
+    check_once_each(&servers[1].url, &pg.url, &ids);
+}
+
+/// Load on two hosts over one database, one of them killed with SIGKILL again and
+/// again and started again.
+#[test]
+fn kill_9_of_a_host_during_commits_loses_nothing_and_runs_nothing_twice() {
+    let Some(pg) = Pg::start() else { return };
+    let steady = Server::start_store(&pg.url, &[]);
+    deploy_counter(&steady.url);
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_steady = load(&steady.url, 2, &stop);
+    let mut ids = Vec::new();
+    for round in 0..5u64 {
+        let mut victim = Server::start_store(&pg.url, &[]);
+        let stop_victim = Arc::new(AtomicBool::new(false));
+        let on_victim = load(&victim.url, 2, &stop_victim);
+        std::thread::sleep(Duration::from_millis(150 + 40 * round));
+        victim.kill9();
+        stop_victim.store(true, Ordering::Relaxed);
+        for h in on_victim {
+            ids.extend(h.join().unwrap().0);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in on_steady {
+        ids.extend(h.join().unwrap().0);
+    }
+    check_once_each(&steady.url, &pg.url, &ids);
+}
+
+/// The database restarted (`-m fast`) and killed (`-m immediate`, then started) under
+/// load on two hosts: requests meanwhile get 503 or wait, never a wrong answer; after,
+/// every id is recorded at most once and the state agrees.
+#[test]
+fn the_database_restarted_and_killed_under_load() {
+    let Some(pg) = Pg::start() else { return };
+    let servers: Vec<Server> = (0..2).map(|_| Server::start_store(&pg.url, &[])).collect();
+    deploy_counter(&servers[0].url);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = servers
+        .iter()
+        .flat_map(|s| load(&s.url, 2, &stop))
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    pg.restart_server("fast");
+    std::thread::sleep(Duration::from_millis(400));
+    pg.stop_server("immediate");
+    // Meanwhile a host answers 503 with Retry-After: the store cannot be reached.
+    let (s, _, r) = post(
+        &agent(),
+        &format!("{}/v1/tx", servers[1].url),
+        &inc(&uuid::Uuid::new_v4().to_string()),
+    );
+    assert_eq!(s, 503, "{r}");
+    assert_eq!(r["type"], "urn:semel:problem:host-failure");
+    pg.start_server();
+    std::thread::sleep(Duration::from_millis(400));
+    stop.store(true, Ordering::Relaxed);
+    let mut ids = Vec::new();
+    let mut acked = 0;
+    for h in handles {
+        let (sent, ok) = h.join().unwrap();
+        acked += ok.len();
+        ids.extend(sent);
+    }
+    assert!(acked > 0, "the load got receipts");
+    check_once_each(&servers[1].url, &pg.url, &ids);
+}
+
+/// A host cut off from its database for a few seconds (the server stopped, then
+/// started): 503 and exit 4 meanwhile, service again after.
+#[test]
+fn a_host_cut_off_from_the_database_answers_503_then_serves_again() {
+    let Some(pg) = Pg::start() else { return };
+    let server = Server::start_store(&pg.url, &[]);
+    deploy_counter(&server.url);
+    pg.stop_server("fast");
+    let started = Instant::now();
+    let (s, _, r) = post(
+        &agent(),
+        &format!("{}/v1/tx", server.url),
+        &inc(&uuid::Uuid::new_v4().to_string()),
+    );
+    assert_eq!(s, 503, "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "it answered in bounded time"
+    );
+    let (s, _, _) = get(&agent(), &format!("{}/v1/contracts", server.url));
+    assert_eq!(s, 503);
+    let out = semel(&["--store", &pg.url, "call", "counter", "inc"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pg.start_server();
+    let id = uuid::Uuid::new_v4().to_string();
+    let (s, _, r) = post(&agent(), &format!("{}/v1/tx", server.url), &inc(&id));
+    assert_eq!(s, 200, "{r}");
+    check_once_each(&server.url, &pg.url, &[id]);
+}
+
+/// Serialization failures (SQLSTATE 40001), raised by a trigger at random in a third of
+/// the commits, are retried; raised in every commit, the commit gives up with 503 and
+/// records nothing.
+#[test]
+fn injected_serialization_failures_are_retried_and_bounded() {
+    let Some(pg) = Pg::start() else { return };
+    let server = Server::start_store(&pg.url, &[]);
+    deploy_counter(&server.url);
+    pg.psql(
+        "CREATE TABLE fail_rate (p float8 NOT NULL); INSERT INTO fail_rate VALUES (0.33);
+         CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF random() < (SELECT p FROM fail_rate) THEN
+             RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER inject BEFORE UPDATE ON semel_sessions FOR EACH ROW EXECUTE FUNCTION inject();",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles = load(&server.url, 3, &stop);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    let mut ids = Vec::new();
+    let mut acked = 0;
+    for h in handles {
+        let (sent, ok) = h.join().unwrap();
+        acked += ok.len();
+        ids.extend(sent);
+    }
+    assert!(
+        acked * 2 > ids.len(),
+        "most commits got through: {acked} of {}",
+        ids.len()
+    );
+    pg.psql("UPDATE fail_rate SET p = 2");
+    let before = get(&agent(), &format!("{}/v1/health", server.url)).2;
+    let (s, _, r) = post(
+        &agent(),
+        &format!("{}/v1/tx", server.url),
+        &inc(&uuid::Uuid::new_v4().to_string()),
+    );
+    assert_eq!(s, 503, "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("40001"), "{r}");
+    pg.psql("UPDATE fail_rate SET p = 0");
+    let after = get(&agent(), &format!("{}/v1/health", server.url)).2;
+    assert_eq!(before["version"], after["version"], "nothing was recorded");
+    check_once_each(&server.url, &pg.url, &ids);
+}
+
+/// Where a [`CuttingProxy`] cuts a connection at its next `COMMIT`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Not at all.
+    Off,
+    /// The database never gets the `COMMIT`: the transaction is rolled back.
+    Before,
+    /// The database commits; its answer is dropped.
+    After,
+}
+
+/// A TCP proxy between a host and its database that cuts a connection at its next
+/// `COMMIT`, as `cut` says: either way the host cannot know whether it committed.
+struct CuttingProxy {
+    port: u16,
+    cut: Arc<std::sync::Mutex<Cut>>,
+    cuts: Arc<AtomicUsize>,
+}
+
+impl CuttingProxy {
+    fn start(to: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::Mutex::new(Cut::Off));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let (armed, count) = (Arc::clone(&cut), Arc::clone(&cuts));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let (armed, count) = (Arc::clone(&armed), Arc::clone(&count));
+                // Set once this connection's COMMIT went on: its answer is dropped.
+                let drop_answer = Arc::new(AtomicBool::new(false));
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut s_in, mut c_out) = (server, client);
+                let dropping = Arc::clone(&drop_answer);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    loop {
+                        let n = match s_in.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if dropping.load(Ordering::SeqCst) || c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = c_out.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    loop {
+                        let n = match c_in.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let commit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
+                        let mode = match commit {
+                            true => std::mem::replace(&mut *armed.lock().unwrap(), Cut::Off),
+                            false => Cut::Off,
+                        };
+                        match mode {
+                            Cut::Off => {}
+                            Cut::Before => {
+                                count.fetch_add(1, Ordering::SeqCst);
+                                let _ = c_in.shutdown(std::net::Shutdown::Both);
+                                let _ = s_out.shutdown(std::net::Shutdown::Both);
+                                break;
+                            }
+                            Cut::After => {
+                                count.fetch_add(1, Ordering::SeqCst);
+                                drop_answer.store(true, Ordering::SeqCst);
+                                let _ = s_out.write_all(&buf[..n]);
+                                // The answer (read and dropped) ends the host's side.
+                                std::thread::sleep(Duration::from_millis(200));
+                                let _ = s_out.shutdown(std::net::Shutdown::Both);
+                                break;
+                            }
+                        }
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, cut, cuts }
+    }
+}
+
+/// The connection breaks during `COMMIT` — before the database got it, and after it
+/// committed: the host asks the database whether it committed before it answers, and
+/// answers committed, once: never failed, never run twice.
+#[test]
+fn a_connection_lost_during_commit_is_resolved_before_anyone_is_answered() {
+    let Some(pg) = Pg::start() else { return };
+    let proxy = CuttingProxy::start(pg.port);
+    let url = format!("postgres://semel@127.0.0.1:{}/postgres", proxy.port);
+    let store: StoreUrl = url.parse().unwrap();
+    let host = Host::open_store(&store, HostOptions::default()).unwrap();
+    deploy(&host, "counter", "counter");
+    let rounds = [Cut::After, Cut::Before, Cut::After, Cut::Before];
+    for (round, cut) in (1u64..).zip(rounds) {
+        let tokens_before = pg.psql("SELECT count(*) FROM semel_sessions");
+        *proxy.cut.lock().unwrap() = cut;
+        let tx = calls(&[("counter", "inc", b"")]);
+        let r = host.submit(&tx).unwrap();
+        assert_eq!(
+            (r.version, r.duplicate),
+            (round + 1, false),
+            "round {round}"
+        );
+        assert_eq!(
+            proxy.cuts.load(Ordering::SeqCst),
+            usize::try_from(round).unwrap()
+        );
+        assert!(host.submit(&tx).unwrap().duplicate);
+        assert_eq!(count(&host, None), round.to_string(), "committed once");
+        // Resolved inside the backend: the host kept its session.
+        assert_eq!(
+            pg.psql("SELECT count(*) FROM semel_sessions"),
+            tokens_before
+        );
+    }
+    host.verify().unwrap();
+}
