@@ -262,7 +262,117 @@ fn two_hosts_on_one_database_see_each_others_commits() {
     assert_eq!(count(&b, None), "2", "b's reads follow a's commit");
     assert_eq!(b.state_root().unwrap(), a.state_root().unwrap());
     assert_eq!(b.receipt(&next.tx_id).unwrap().unwrap().version, 3);
+    // A contract b has looked up and not found, deployed by a: b's next run finds it.
+    let other = calls(&[("other", "inc", b"")]);
+    assert_eq!(b.submit(&other).unwrap().status, semel::Status::Reverted);
+    deploy(&a, "other", "counter");
+    let found = b.submit(&calls(&[("other", "inc", b"")])).unwrap();
+    assert_eq!(found.status, semel::Status::Committed, "{:?}", found.error);
     b.verify().unwrap();
+}
+
+/// A commit that loses every race (a trigger refuses each `semel_txs` insert as a
+/// unique violation, as if another host had recorded the id) is run again exactly
+/// `STORE_RACE_RETRIES_MAX` times, then answered with the conflict; nothing recorded.
+#[test]
+fn a_transaction_that_always_loses_the_race_is_run_again_up_to_the_bound() {
+    let Some(pg) = Pg::start() else { return };
+    let url: StoreUrl = pg.url.parse().unwrap();
+    let host = Host::open_store(&url, HostOptions::default()).unwrap();
+    deploy(&host, "counter", "counter");
+    // nextval is not rolled back with the refused transaction: it counts the attempts.
+    pg.psql(
+        "CREATE SEQUENCE attempts;
+         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM nextval('attempts');
+           RAISE EXCEPTION 'taken' USING ERRCODE = 'unique_violation';
+         END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON semel_txs FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    let version = host.info().unwrap().version;
+    let e = host.submit(&calls(&[("counter", "inc", b"")])).unwrap_err();
+    assert!(e.to_string().contains("commit conflict"), "{e}");
+    let runs: u32 = pg.psql("SELECT last_value FROM attempts").parse().unwrap();
+    assert_eq!(runs, 1 + semel::limits::STORE_RACE_RETRIES_MAX);
+    pg.psql("DROP TRIGGER refuse ON semel_txs");
+    assert_eq!(host.info().unwrap().version, version);
+    assert_eq!(count(&host, None), "0");
+    host.verify().unwrap();
+}
+
+/// `--store`: what it takes and refuses, the data dir as `redb:DIR`, and a PostgreSQL
+/// store through the CLI (its URL shown without the password).
+#[test]
+fn the_store_flag_takes_redb_and_postgres_urls_and_refuses_others() {
+    for bad in ["mysql://x/y", "semel-data", "redb:"] {
+        let out = semel(&["--store", bad, "info"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not redb:DIR, postgres://"), "{bad}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    let redb = format!("redb:{}", d.display());
+    let wat = crate::util::repo().join("contracts/wat/counter.wat");
+    let out = semel(&[
+        "--store",
+        &redb,
+        "deploy",
+        wat.to_str().unwrap(),
+        "--name",
+        "counter",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = semel(&["--data-dir", d.to_str().unwrap(), "--json", "info"]);
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["version"], 1, "--data-dir DIR is --store redb:DIR");
+    let out = semel(&["--store", &redb, "--data-dir", d.to_str().unwrap(), "info"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give one"));
+
+    let Some(pg) = Pg::start() else { return };
+    pg.psql("ALTER USER semel PASSWORD 'hunter2'");
+    let with_password = pg.url.replace("semel@", "semel:hunter2@");
+    let out = semel(&["--store", &with_password, "info"]);
+    assert_eq!(out.status.code(), Some(2), "reading creates nothing");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    let out = semel(&[
+        "--store",
+        &with_password,
+        "deploy",
+        wat.to_str().unwrap(),
+        "--name",
+        "counter",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("created a new store at postgres://semel:***@")
+    );
+    let out = semel(&["--store", &with_password, "call", "counter", "inc"]);
+    assert!(out.status.success());
+    let out = semel(&["--store", &with_password, "--json", "info"]);
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["version"], 2);
+    assert!(
+        !info["store"].as_str().unwrap().contains("hunter2"),
+        "{info}"
+    );
+    let out = semel(&["--store", &with_password, "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn semel(args: &[&str]) -> std::process::Output {
@@ -377,7 +487,39 @@ fn three_servers_given_the_same_ids_at_once_execute_each_once() {
         assert_eq!(h["version"], heads[0]["version"]);
         assert_eq!(h["state_root"], heads[0]["state_root"]);
     }
+    // Each host keeps at most PG_CONNECTIONS_MAX connections: all of them, and psql.
+    let open: usize = pg
+        .psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'semel'")
+        .parse()
+        .unwrap();
+    let bound = 3 * usize::try_from(semel::limits::PG_CONNECTIONS_MAX).unwrap();
+    assert!((3..=bound).contains(&open), "{open} connections");
     check_once_each(&servers[1].url, &pg.url, &ids);
+}
+
+/// Two busy hosts on one database: both make progress and every request commits — a
+/// host that lost a race runs again under the commit lock, so neither starves.
+#[test]
+fn two_busy_hosts_both_commit_every_request() {
+    let Some(pg) = Pg::start() else { return };
+    let servers: Vec<Server> = (0..2).map(|_| Server::start_store(&pg.url, &[])).collect();
+    deploy_counter(&servers[0].url);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<Vec<_>> = servers.iter().map(|s| load(&s.url, 3, &stop)).collect();
+    std::thread::sleep(Duration::from_millis(2000));
+    stop.store(true, Ordering::Relaxed);
+    let mut ids = Vec::new();
+    for (host, threads) in handles.into_iter().enumerate() {
+        let (mut sent, mut acked) = (0, 0);
+        for h in threads {
+            let (s, a) = h.join().unwrap();
+            (sent, acked) = (sent + s.len(), acked + a.len());
+            ids.extend(s);
+        }
+        assert!(acked > 0, "host {host} starved");
+        assert_eq!(acked, sent, "host {host}: every request committed");
+    }
+    check_once_each(&servers[0].url, &pg.url, &ids);
 }
 
 /// Load on two hosts over one database, one of them killed with SIGKILL again and

@@ -124,6 +124,11 @@ impl Host {
         if !self.committer.shared() {
             return Ok(());
         }
+        if self.committer.is_poisoned()? {
+            // Recovering reloads the head from the store.
+            drop(self.writer()?);
+            return Ok(());
+        }
         let tip = self.published.get().version.to_le_bytes();
         if let Some(stored) = self.committer.stored_if_idle(Table::Meta, META_VERSION)?
             && stored.as_deref() != Some(&tip[..])

@@ -283,6 +283,23 @@ pub trait Backend: Send + Sync {
     fn shared(&self) -> bool {
         false
     }
+
+    /// For a shared store: blocks until this process holds the lock commits take on
+    /// `key` of `table` (for the host, the head's row), so that no other process
+    /// commits until this one's next commit, which runs under it — or [`release`].
+    /// A host that lost a race runs again under it, so it cannot lose twice.
+    /// Nothing to hold for a store no one else commits to.
+    ///
+    /// [`release`]: Backend::release
+    ///
+    /// # Errors
+    /// When the lock cannot be taken (the caller runs without it).
+    fn hold(&self, _table: Table, _key: &[u8]) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Lets go of a lock [`Backend::hold`] took that no commit used.
+    fn release(&self) {}
 }
 
 #[cfg(test)]

@@ -264,6 +264,39 @@ impl Committer {
         Ok(Some(backend.snapshot()?.get(table, key)?))
     }
 
+    /// [`Backend::hold`] of the backend, taken in a flush's place: after the flush in
+    /// progress ends and before the next begins. A commit that started without the
+    /// lock and waits for it would otherwise wait behind this one's hold, which only
+    /// the next commit lets go: a deadlock until the statement timeout.
+    pub fn hold(&self, table: Table, key: &[u8]) -> Result<(), StorageError> {
+        let mut s = self.lock()?;
+        while s.flushing {
+            s = self.wait_flushed(s)?;
+        }
+        let backend = s
+            .backend
+            .clone()
+            .ok_or_else(|| Self::failure("backend closed"))?;
+        s.flushing = true;
+        drop(s);
+        // Outside the committer's lock: it waits for other processes' commits.
+        let held = backend.hold(table, key);
+        let mut s = self.lock()?;
+        s.flushing = false;
+        if s.waiting > 0 {
+            self.flushed.notify_all();
+        }
+        held
+    }
+
+    /// [`Backend::release`] of the backend.
+    pub fn release(&self) {
+        let backend = self.lock().ok().and_then(|s| s.backend.clone());
+        if let Some(backend) = backend {
+            backend.release();
+        }
+    }
+
     /// True after a failed commit, until [`Committer::recover`].
     pub fn is_poisoned(&self) -> Result<bool, StorageError> {
         Ok(self.lock()?.poisoned.is_some())

@@ -665,6 +665,12 @@ fn run(cli: &Cli) -> CliResult {
             sign_as,
             host_id,
         } => run_sign(cli, None, file, sign_as, host_id.as_deref()),
+        Command::Bench(_) if cli.store.is_some() && !cli.server_given => {
+            Err(Failure::bad_input(anyhow!(
+                "semel bench measures a fresh data dir (or memory) and takes no --store; to measure \
+             a PostgreSQL store, run `semel --store URL serve` and `semel bench --server URL`"
+            )))
+        }
         Command::Bench(args) if cli.data_dir_given && args.in_memory => {
             eprintln!("semel: bench --in-memory keeps no data dir: --data-dir is not used");
             bench::run(args, None, cli.json).map_err(bench_failure)

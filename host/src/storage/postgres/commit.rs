@@ -75,15 +75,32 @@ enum Failed {
     Fault(StorageError),
 }
 
-/// Commits `batch` as one SQL transaction, writing `token` into the row of `session`.
-pub(super) fn commit(pool: &Pool, session: &[u8], batch: &WriteBatch) -> Result<(), StorageError> {
+/// Commits `batch` as one SQL transaction, writing a fresh token into the row of
+/// `session` — first in the transaction `held` has open (it holds the commit lock, see
+/// `PostgresBackend::hold`), if any.
+pub(super) fn commit(
+    pool: &Pool,
+    session: &[u8],
+    batch: &WriteBatch,
+    mut held: Option<Held>,
+) -> Result<(), StorageError> {
     let writes = Writes::of(batch);
     let mut delay = BACKOFF_MILLIS_MIN;
     let mut why = String::new();
     for _ in 0..PG_COMMIT_ATTEMPTS_MAX {
         let token = fresh_token()?;
-        let mut conn = pool.get().map_err(|e| unavailable(&e))?;
-        let failed = match attempt(&mut conn, session, &token, batch.precondition(), &writes) {
+        let (mut conn, begun) = match held.take() {
+            Some(conn) => (conn, true),
+            None => (pool.get().map_err(|e| unavailable(&e))?, false),
+        };
+        let failed = match attempt(
+            &mut conn,
+            begun,
+            session,
+            &token,
+            batch.precondition(),
+            &writes,
+        ) {
             Ok(()) => return Ok(()),
             Err(failed) => failed,
         };
@@ -107,9 +124,29 @@ pub(super) fn commit(pool: &Pool, session: &[u8], batch: &WriteBatch) -> Result<
     )))
 }
 
-/// One attempt: the transaction, from `BEGIN` to `COMMIT`.
+/// A pooled connection with a transaction open on it.
+pub(super) type Held = r2d2::PooledConnection<super::conn::Manager>;
+
+/// One attempt: the transaction, from `BEGIN` (unless `begun`) to `COMMIT`; rolled back
+/// when it fails before `COMMIT`, so the connection goes back to the pool clean.
 fn attempt(
     conn: &mut Conn,
+    begun: bool,
+    session: &[u8],
+    token: &[u8],
+    precondition: Option<&Precondition>,
+    writes: &Writes<'_>,
+) -> Result<(), Failed> {
+    let result = attempt_open(conn, begun, session, token, precondition, writes);
+    if result.is_err() && !conn.client.is_closed() {
+        let _ = conn.client.batch_execute("ROLLBACK");
+    }
+    result
+}
+
+fn attempt_open(
+    conn: &mut Conn,
+    begun: bool,
     session: &[u8],
     token: &[u8],
     precondition: Option<&Precondition>,
@@ -125,20 +162,23 @@ fn attempt(
         ))),
         Kind::Other => Failed::Fault(storage_error("committing", &e)),
     };
-    let mut tx = client.transaction().map_err(before_commit)?;
+    if !begun {
+        client.batch_execute("BEGIN").map_err(before_commit)?;
+    }
+    let tx = client;
     if let Some(p) = precondition {
         if p.value.is_none() {
-            let s = Conn::statement(prepared, &mut tx, p.table, Sql::LockTable)
-                .map_err(before_commit)?;
+            let s =
+                Conn::statement(prepared, tx, p.table, Sql::LockTable).map_err(before_commit)?;
             tx.execute(&s, &[]).map_err(before_commit)?;
         }
-        let s = Conn::statement(prepared, &mut tx, p.table, Sql::Lock).map_err(before_commit)?;
+        let s = Conn::statement(prepared, tx, p.table, Sql::Lock).map_err(before_commit)?;
         let row = tx.query_opt(&s, &[&&p.key[..]]).map_err(before_commit)?;
         let found: Option<Vec<u8>> = row.map(|r| r.get(0));
         p.check(found.as_deref()).map_err(Failed::Refused)?;
     }
     for (&table, keys) in &writes.deletes {
-        let s = Conn::statement(prepared, &mut tx, table, Sql::Delete).map_err(before_commit)?;
+        let s = Conn::statement(prepared, tx, table, Sql::Delete).map_err(before_commit)?;
         tx.execute(&s, &[keys]).map_err(before_commit)?;
     }
     for (&table, (keys, values)) in &writes.puts {
@@ -147,7 +187,7 @@ fn attempt(
             Table::Txs => Sql::Insert,
             _ => Sql::Upsert,
         };
-        let s = Conn::statement(prepared, &mut tx, table, sql).map_err(before_commit)?;
+        let s = Conn::statement(prepared, tx, table, sql).map_err(before_commit)?;
         tx.execute(&s, &[keys, values]).map_err(before_commit)?;
     }
     let marked = tx
@@ -164,7 +204,7 @@ fn attempt(
         )
         .map_err(before_commit)?;
     }
-    tx.commit().map_err(|e| match kind(&e) {
+    tx.batch_execute("COMMIT").map_err(|e| match kind(&e) {
         Kind::Lost => Failed::Unknown {
             server,
             why: storage_error("committing", &e).to_string(),

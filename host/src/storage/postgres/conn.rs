@@ -122,7 +122,11 @@ impl Manager {
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(10))
             .application_name("semel")
-            .options(&format!("-c statement_timeout={PG_STATEMENT_MILLIS_MAX}"));
+            // A held commit lock that is never used is ended by the server too.
+            .options(&format!(
+                "-c statement_timeout={PG_STATEMENT_MILLIS_MAX} \
+                 -c idle_in_transaction_session_timeout={PG_STATEMENT_MILLIS_MAX}"
+            ));
         Ok(Self { config })
     }
 }

@@ -15,17 +15,19 @@ mod conn;
 mod read;
 mod schema;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub use schema::PG_FORMAT;
 
-use crate::storage::{Backend, Snapshot, StorageError, WriteBatch};
+use crate::storage::{Backend, Snapshot, StorageError, Table, WriteBatch};
 
 /// The tables of one host in a PostgreSQL database.
 pub struct PostgresBackend {
     pool: conn::Pool,
     /// This backend's row in `semel_sessions` (16 random bytes).
     session: [u8; 16],
+    /// A transaction holding the commit lock ([`Backend::hold`]), for the next commit.
+    held: Mutex<Option<commit::Held>>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -72,12 +74,18 @@ impl PostgresBackend {
             )
             .map_err(|e| conn::storage_error("opening a session", &e))?;
         drop(c);
-        Ok(Some(Self { pool, session }))
+        Ok(Some(Self {
+            pool,
+            session,
+            held: Mutex::new(None),
+        }))
     }
 }
 
 impl Drop for PostgresBackend {
     fn drop(&mut self) {
+        // A held transaction must not go back to the pool open: snapshots share it.
+        self.release();
         // Best effort: a session row left behind (a crash) costs one small row.
         if let Ok(mut c) = self.pool.get() {
             let _ = c.client.execute(
@@ -96,7 +104,40 @@ impl Backend for PostgresBackend {
     }
 
     fn commit(&self, batch: &WriteBatch) -> Result<(), StorageError> {
-        commit::commit(&self.pool, &self.session, batch)
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        commit::commit(&self.pool, &self.session, batch, held)
+    }
+
+    /// Opens a transaction that locks `key` of `table` (`FOR UPDATE`): every other
+    /// host's commit waits for it, and this backend's next commit runs in it.
+    fn hold(&self, table: Table, key: &[u8]) -> Result<(), StorageError> {
+        let mut slot = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Ok(());
+        }
+        let mut c = self.pool.get().map_err(|e| conn::unavailable(&e))?;
+        let (client, prepared) = c.parts();
+        let locked = client.batch_execute("BEGIN").and_then(|()| {
+            let s = conn::Conn::statement(prepared, client, table, conn::Sql::Lock)?;
+            client.query_opt(&s, &[&key])
+        });
+        match locked {
+            Ok(_) => {
+                *slot = Some(c);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK");
+                Err(conn::storage_error("taking the commit lock", &e))
+            }
+        }
+    }
+
+    fn release(&self) {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut c) = held {
+            let _ = c.client.batch_execute("ROLLBACK");
+        }
     }
 
     fn shared(&self) -> bool {
