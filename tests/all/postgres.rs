@@ -382,16 +382,24 @@ fn semel(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// Every distinct id of `ids` sent again to `url`: 200 each, and the counter is one
-/// increment per distinct id; the log is gapless; `semel verify --store` passes.
-fn check_once_each(url: &str, store: &str, ids: &[String]) {
+/// Every distinct id of `ids` sent again to `url`: 200 each, a duplicate for each of
+/// `acked` (answered committed before), and the counter is one increment per distinct
+/// id; the log is gapless; `semel verify --store` passes.
+fn check_once_each(url: &str, store: &str, ids: &[String], acked: &[String]) {
     let a = agent();
     let mut distinct: Vec<&String> = ids.iter().collect();
     distinct.sort();
     distinct.dedup();
+    let acked: std::collections::HashSet<&String> = acked.iter().collect();
     for id in &distinct {
         let (s, _, r) = post(&a, &format!("{url}/v1/tx"), &inc(id));
         assert_eq!(s, 200, "retry of {id}: {r}");
+        if acked.contains(id) {
+            assert_eq!(
+                r["duplicate"], true,
+                "{id} was acknowledged, and ran again: {r}"
+            );
+        }
     }
     let (_, _, q) = post(
         &a,
@@ -494,7 +502,7 @@ fn three_servers_given_the_same_ids_at_once_execute_each_once() {
         .unwrap();
     let bound = 3 * usize::try_from(semel::limits::PG_CONNECTIONS_MAX).unwrap();
     assert!((3..=bound).contains(&open), "{open} connections");
-    check_once_each(&servers[1].url, &pg.url, &ids);
+    check_once_each(&servers[1].url, &pg.url, &ids, &ids);
 }
 
 /// Two busy hosts on one database: both make progress and every request commits — a
@@ -508,18 +516,19 @@ fn two_busy_hosts_both_commit_every_request() {
     let handles: Vec<Vec<_>> = servers.iter().map(|s| load(&s.url, 3, &stop)).collect();
     std::thread::sleep(Duration::from_millis(2000));
     stop.store(true, Ordering::Relaxed);
-    let mut ids = Vec::new();
+    let (mut ids, mut ok) = (Vec::new(), Vec::new());
     for (host, threads) in handles.into_iter().enumerate() {
         let (mut sent, mut acked) = (0, 0);
         for h in threads {
             let (s, a) = h.join().unwrap();
             (sent, acked) = (sent + s.len(), acked + a.len());
             ids.extend(s);
+            ok.extend(a);
         }
         assert!(acked > 0, "host {host} starved");
         assert_eq!(acked, sent, "host {host}: every request committed");
     }
-    check_once_each(&servers[0].url, &pg.url, &ids);
+    check_once_each(&servers[0].url, &pg.url, &ids, &ok);
 }
 
 /// Load on two hosts over one database, one of them killed with SIGKILL again and
@@ -531,7 +540,7 @@ fn kill_9_of_a_host_during_commits_loses_nothing_and_runs_nothing_twice() {
     deploy_counter(&steady.url);
     let stop = Arc::new(AtomicBool::new(false));
     let on_steady = load(&steady.url, 2, &stop);
-    let mut ids = Vec::new();
+    let (mut ids, mut ok) = (Vec::new(), Vec::new());
     for round in 0..5u64 {
         let mut victim = Server::start_store(&pg.url, &[]);
         let stop_victim = Arc::new(AtomicBool::new(false));
@@ -540,14 +549,18 @@ fn kill_9_of_a_host_during_commits_loses_nothing_and_runs_nothing_twice() {
         victim.kill9();
         stop_victim.store(true, Ordering::Relaxed);
         for h in on_victim {
-            ids.extend(h.join().unwrap().0);
+            let (sent, acked) = h.join().unwrap();
+            ids.extend(sent);
+            ok.extend(acked);
         }
     }
     stop.store(true, Ordering::Relaxed);
     for h in on_steady {
-        ids.extend(h.join().unwrap().0);
+        let (sent, acked) = h.join().unwrap();
+        ids.extend(sent);
+        ok.extend(acked);
     }
-    check_once_each(&steady.url, &pg.url, &ids);
+    check_once_each(&steady.url, &pg.url, &ids, &ok);
 }
 
 /// The database restarted (`-m fast`) and killed (`-m immediate`, then started) under
@@ -578,15 +591,15 @@ fn the_database_restarted_and_killed_under_load() {
     pg.start_server();
     std::thread::sleep(Duration::from_millis(400));
     stop.store(true, Ordering::Relaxed);
-    let mut ids = Vec::new();
-    let mut acked = 0;
+    let (mut ids, mut ok) = (Vec::new(), Vec::new());
     for h in handles {
-        let (sent, ok) = h.join().unwrap();
-        acked += ok.len();
+        let (sent, acked) = h.join().unwrap();
         ids.extend(sent);
+        ok.extend(acked);
     }
+    let acked = ok.len();
     assert!(acked > 0, "the load got receipts");
-    check_once_each(&servers[1].url, &pg.url, &ids);
+    check_once_each(&servers[1].url, &pg.url, &ids, &ok);
 }
 
 /// A host cut off from its database for a few seconds (the server stopped, then
@@ -621,7 +634,12 @@ fn a_host_cut_off_from_the_database_answers_503_then_serves_again() {
     let id = uuid::Uuid::new_v4().to_string();
     let (s, _, r) = post(&agent(), &format!("{}/v1/tx", server.url), &inc(&id));
     assert_eq!(s, 200, "{r}");
-    check_once_each(&server.url, &pg.url, &[id]);
+    check_once_each(
+        &server.url,
+        &pg.url,
+        std::slice::from_ref(&id),
+        &[id.clone()],
+    );
 }
 
 /// Serialization failures (SQLSTATE 40001), raised by a trigger at random in a third of
@@ -647,13 +665,13 @@ fn injected_serialization_failures_are_retried_and_bounded() {
     let handles = load(&server.url, 3, &stop);
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::Relaxed);
-    let mut ids = Vec::new();
-    let mut acked = 0;
+    let (mut ids, mut ok) = (Vec::new(), Vec::new());
     for h in handles {
-        let (sent, ok) = h.join().unwrap();
-        acked += ok.len();
+        let (sent, acked) = h.join().unwrap();
         ids.extend(sent);
+        ok.extend(acked);
     }
+    let acked = ok.len();
     assert!(
         acked * 2 > ids.len(),
         "most commits got through: {acked} of {}",
@@ -671,7 +689,7 @@ fn injected_serialization_failures_are_retried_and_bounded() {
     pg.psql("UPDATE fail_rate SET p = 0");
     let after = get(&agent(), &format!("{}/v1/health", server.url)).2;
     assert_eq!(before["version"], after["version"], "nothing was recorded");
-    check_once_each(&server.url, &pg.url, &ids);
+    check_once_each(&server.url, &pg.url, &ids, &ok);
 }
 
 /// Where a [`CuttingProxy`] cuts a connection at its next `COMMIT`.
