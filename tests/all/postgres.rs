@@ -638,7 +638,7 @@ fn a_host_cut_off_from_the_database_answers_503_then_serves_again() {
         &server.url,
         &pg.url,
         std::slice::from_ref(&id),
-        &[id.clone()],
+        std::slice::from_ref(&id),
     );
 }
 
