@@ -145,6 +145,10 @@ pub enum InputError {
     /// key's account, or an unsigned one whose sender is an `ed25519:` account.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// Pruning a store that other hosts share: their heads would keep the old horizon
+    /// and read versions whose rows are gone.
+    #[error("prune is not available on a store other hosts share ({0}): nothing was removed")]
+    PruneShared(String),
     /// An events listing's topic is longer than any event's can be.
     #[error("topic of {len} bytes is more than EVENT_TOPIC_BYTES_MAX ({max})")]
     EventTopicTooLong {

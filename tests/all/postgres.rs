@@ -268,6 +268,16 @@ fn two_hosts_on_one_database_see_each_others_commits() {
     deploy(&a, "other", "counter");
     let found = b.submit(&calls(&[("other", "inc", b"")])).unwrap();
     assert_eq!(found.status, semel::Status::Committed, "{:?}", found.error);
+    // A prune would move the horizon under the other host's feet: refused.
+    let e = a.prune(2).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            semel::QueryError::Rejected(semel::InputError::PruneShared(_))
+        ),
+        "{e}"
+    );
+    assert_eq!(b.horizon(), 0);
     b.verify().unwrap();
 }
 

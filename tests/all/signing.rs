@@ -273,6 +273,27 @@ fn keys_commands_and_key_file_permissions() {
         err.contains("alice.json") && err.contains("group or others"),
         "{err}"
     );
+    // `keys list` still lists the good keys, names the bad one and exits 2.
+    let o = semel(&data, &keys, &["keys", "list"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("bob\ted25519:"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("key alice") && err.contains("1 of 2 key files"),
+        "{err}"
+    );
+    let o = semel(&data, &keys, &["--json", "keys", "list"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // The list, then the failure as `--json` prints every failure.
+    let listed: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(listed[0]["name"], "alice");
+    assert!(
+        listed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("group or others")
+    );
+    assert_eq!(listed[1]["name"], "bob");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     // Corrupt: refused, naming the file and the problem.
     std::fs::write(keys.join("bob.json"), b"{\"format\":\"semel-key-v1\"}").unwrap();

@@ -117,12 +117,18 @@ impl Host {
         Ok(self.published.get().root)
     }
 
-    /// On a store that other hosts commit to: reloads the head when one of them moved
-    /// the stored version past the published one, so that a read of the latest version
-    /// sees it. One point read; the writer lock only when the head moved.
+    /// On a store that other hosts commit to: waits for what this host staged to be
+    /// durable, and reloads the head when another host moved the stored version past
+    /// the published one, so that a read of the latest version sees only committed
+    /// state, theirs included. One point read; the writer lock only when the head moved.
     fn follow_others(&self) -> Result<(), HostError> {
         if !self.committer.shared() {
             return Ok(());
+        }
+        // What is staged may yet lose a race to another host: a read sees it only once
+        // it is durable (or, failed, gone).
+        if let Some(seq) = self.committer.last_pending()? {
+            let _ = self.committer.wait_durable(seq);
         }
         if self.committer.is_poisoned()? {
             // Recovering reloads the head from the store.

@@ -77,6 +77,11 @@ impl Host {
     /// [`InputError::UnknownVersion`] when `horizon` is past the latest version; storage
     /// failures.
     pub fn prune(&self, horizon: u64) -> Result<PruneReport, QueryError> {
+        if self.committer.shared() {
+            // The freshness check other hosts make compares the head's version, which a
+            // prune does not move: they would go on reading versions it removed.
+            return Err(InputError::PruneShared(self.info()?.store).into());
+        }
         let staged = {
             let mut head = self.writer()?;
             if horizon > head.version {

@@ -15,6 +15,9 @@ use crate::state::{EntryCache, LtHash};
 use crate::storage::{Backend, Precondition, Snapshot, StorageError, Table, WriteBatch};
 use crate::types::{HostId, StateRoot};
 
+/// Reads of the head before [`Head::read`] gives up on a store whose head keeps moving.
+const HEAD_READS_MAX: u32 = 64;
+
 /// The latest version and the lattice behind its root: what commits advance.
 #[derive(Default)]
 pub(crate) struct Head {
@@ -106,7 +109,7 @@ impl Head {
             Ok(decode_u64(&v)?)
         };
         let mut version = version_of()?;
-        loop {
+        for _ in 0..HEAD_READS_MAX {
             let lattice = snap
                 .get(Table::Meta, META_LATTICE)?
                 .ok_or_else(|| StorageError::Corrupt("state lattice missing".into()))?;
@@ -125,6 +128,10 @@ impl Head {
             }
             version = again;
         }
+        Err(StorageError::Unavailable(format!(
+            "the head moved during each of {HEAD_READS_MAX} reads (other hosts commit faster \
+             than it can be read)"
+        )))
     }
 
     /// What readers see of this head.

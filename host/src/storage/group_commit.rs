@@ -230,6 +230,12 @@ impl Committer {
         Ok(s.pending.over(base))
     }
 
+    /// The last batch staged and not durable yet, if any.
+    pub fn last_pending(&self) -> Result<Option<u64>, StorageError> {
+        let s = self.lock()?;
+        Ok((s.durable_seq + 1 < s.next_seq).then_some(s.next_seq - 1))
+    }
+
     /// Whether other processes commit to the backend too.
     pub fn shared(&self) -> bool {
         self.lock().map(|s| s.shared).unwrap_or(false)

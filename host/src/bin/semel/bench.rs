@@ -80,6 +80,11 @@ pub struct BenchArgs {
     /// clock starts, then sent again (each answer must be its stored receipt)
     #[arg(long)]
     pub duplicates: bool,
+    /// Sign every transaction (ed25519, one key per submitting thread, made before the
+    /// clock starts): the host verifies each signature. Counter workload only, as the
+    /// sender becomes the key's account
+    #[arg(long)]
+    pub signed: bool,
 }
 
 /// The latency mechanisms `--off` can turn off, one `HostOptions` switch each.
@@ -304,6 +309,18 @@ fn progress(done: u64, total: u64) {
     );
 }
 
+/// `txs` signed for `host` with thread `t`'s key (its seed: the thread's number), so
+/// that the host verifies a signature per transaction.
+fn sign_all(host: &Host, t: u64, txs: Vec<Transaction>) -> Result<Vec<Transaction>> {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(t + 1).to_le_bytes());
+    let key = semel::SigningKey::from_bytes(&seed);
+    let host_id = host.host_id();
+    txs.into_iter()
+        .map(|tx| Ok(tx.signed(&key, &host_id)?))
+        .collect()
+}
+
 /// Runs the benchmark in `data_dir` (fresh; kept afterwards) or, without one, in a
 /// temporary data dir.
 pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<Exit> {
@@ -345,6 +362,9 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
         let mut txs: Vec<_> = (0..count).map(|n| transaction(args, &mut rng, n)).collect();
         if args.concurrency == semel::Concurrency::Pessimistic {
             declare(&host, &mut txs)?;
+        }
+        if args.signed {
+            txs = sign_all(&host, t, txs)?;
         }
         work.push(txs);
     }
@@ -426,6 +446,7 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
         "peak_rss_bytes": crate::memory::peak_rss_bytes(),
         "concurrency": args.concurrency.name(),
         "workers": workers,
+        "signed": args.signed,
         "reexecutions": stats.reexecutions() - before.0,
         // Where a parallel batch's time went: the parallel part (runs, validation, state
         // roots) and the in-order commit on one thread.

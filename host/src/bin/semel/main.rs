@@ -665,6 +665,14 @@ fn run(cli: &Cli) -> CliResult {
             sign_as,
             host_id,
         } => run_sign(cli, None, file, sign_as, host_id.as_deref()),
+        Command::Bench(args)
+            if args.signed && (args.workload != bench::Workload::Counter || cli.server_given) =>
+        {
+            Err(Failure::bad_input(anyhow!(
+                "--signed measures counter increments on a store (a signature makes the sender \
+                 the key's account); over HTTP, `semel sign` signs a file for the server"
+            )))
+        }
         Command::Bench(_) if cli.store.is_some() && !cli.server_given => {
             Err(Failure::bad_input(anyhow!(
                 "semel bench measures a fresh data dir (or memory) and takes no --store; to measure \
@@ -815,18 +823,33 @@ fn run_keys(cli: &Cli, command: &KeysCommand) -> CliResult {
         }
         KeysCommand::List => {
             let names = keys::names(&dir).map_err(Failure::bad_input)?;
-            let mut all = Vec::with_capacity(names.len());
-            for name in &names {
-                let key = keys::load(&dir, name).map_err(Failure::bad_input)?;
-                all.push((name, key));
-            }
+            // One bad file does not hide the others: each is listed, or named with
+            // what is wrong with it (and the exit code says some were).
+            let all: Vec<_> = names.iter().map(|n| (n, keys::load(&dir, n))).collect();
             if cli.json {
-                let list: Vec<_> = all.iter().map(|(n, k)| keys::describe(n, k)).collect();
+                let list: Vec<_> = all
+                    .iter()
+                    .map(|(n, k)| match k {
+                        Ok(k) => keys::describe(n, k),
+                        Err(e) => serde_json::json!({ "name": n, "error": format!("{e:#}") }),
+                    })
+                    .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
                 for (name, key) in &all {
-                    show(name, key);
+                    match key {
+                        Ok(key) => show(name, key),
+                        Err(e) => eprintln!("semel: key {name}: {e:#}"),
+                    }
                 }
+            }
+            let bad = all.iter().filter(|(_, k)| k.is_err()).count();
+            if bad > 0 {
+                return Err(Failure::bad_input(anyhow!(
+                    "{bad} of {} key files in {} cannot be used (named above)",
+                    all.len(),
+                    dir.display()
+                )));
             }
         }
     }

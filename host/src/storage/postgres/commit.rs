@@ -69,8 +69,17 @@ enum Failed {
     Refused(StorageError),
     /// Nothing applied, and another attempt may commit.
     Again(String),
+    /// The connection broke before `COMMIT`: nothing applied, but its server process
+    /// may still hold the locks until it notices.
+    Lost {
+        server: Option<(i32, String)>,
+        why: String,
+    },
     /// The connection broke after `COMMIT` was sent: it may have committed.
-    Unknown { server: (i32, String), why: String },
+    Unknown {
+        server: Option<(i32, String)>,
+        why: String,
+    },
     /// A fault to report.
     Fault(StorageError),
 }
@@ -108,8 +117,17 @@ pub(super) fn commit(
         match failed {
             Failed::Refused(e) | Failed::Fault(e) => return Err(e),
             Failed::Again(msg) => why = msg,
+            Failed::Lost { server, why: lost } => {
+                // Its locks go with it, so the next attempt does not wait behind them.
+                if let Some(server) = &server
+                    && let Ok(mut conn) = pool.get()
+                {
+                    let _ = end_server(&mut conn, server);
+                }
+                why = lost;
+            }
             Failed::Unknown { server, why: lost } => {
-                if resolve(pool, session, &token, &server, &lost)? {
+                if resolve(pool, session, &token, server.as_ref(), &lost)? {
                     return Ok(());
                 }
                 why = lost;
@@ -154,9 +172,15 @@ fn attempt_open(
 ) -> Result<(), Failed> {
     let server = conn.server.clone();
     let (client, prepared) = conn.parts();
+    let lost_server = server.clone();
     let before_commit = |e: postgres::Error| match kind(&e) {
         // Before `COMMIT` the server rolls back whatever it did not finish.
-        Kind::Retry | Kind::Lost => Failed::Again(storage_error("committing", &e).to_string()),
+        Kind::Retry => Failed::Again(storage_error("committing", &e).to_string()),
+        Kind::Lost | Kind::Ambiguous => Failed::Lost {
+            server: lost_server.clone(),
+            why: storage_error("committing", &e).to_string(),
+        },
+        Kind::Timeout => Failed::Fault(storage_error("committing", &e)),
         Kind::Duplicate => Failed::Refused(StorageError::Conflict(format!(
             "a key that must be new is recorded already (another host committed it first): {e}"
         ))),
@@ -205,7 +229,7 @@ fn attempt_open(
         .map_err(before_commit)?;
     }
     tx.batch_execute("COMMIT").map_err(|e| match kind(&e) {
-        Kind::Lost => Failed::Unknown {
+        Kind::Lost | Kind::Ambiguous => Failed::Unknown {
             server,
             why: storage_error("committing", &e).to_string(),
         },
@@ -224,7 +248,7 @@ fn resolve(
     pool: &Pool,
     session: &[u8],
     token: &[u8],
-    server: &(i32, String),
+    server: Option<&(i32, String)>,
     lost: &str,
 ) -> Result<bool, StorageError> {
     let deadline = Instant::now() + Duration::from_millis(PG_OUTCOME_WAIT_MILLIS_MAX);
@@ -245,18 +269,29 @@ fn resolve(
     }
 }
 
-/// The session's token once no transaction of the lost connection can still change it.
-fn ask(pool: &Pool, session: &[u8], server: &(i32, String)) -> Result<Vec<u8>, StorageError> {
-    let mut conn = pool.get().map_err(|e| unavailable(&e))?;
-    let ask = |e: postgres::Error| storage_error("asking whether a commit took effect", &e);
-    // A server process whose client is gone may linger until it notices: end it.
+/// Ends the server process `server` (its pid and start time) if it is still there:
+/// one whose client is gone may linger, holding its locks, until it notices.
+fn end_server(conn: &mut Conn, server: &(i32, String)) -> Result<(), postgres::Error> {
     conn.client
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE pid = $1 AND backend_start::text = $2",
             &[&server.0, &server.1],
         )
-        .map_err(ask)?;
+        .map(drop)
+}
+
+/// The session's token once no transaction of the lost connection can still change it.
+fn ask(
+    pool: &Pool,
+    session: &[u8],
+    server: Option<&(i32, String)>,
+) -> Result<Vec<u8>, StorageError> {
+    let mut conn = pool.get().map_err(|e| unavailable(&e))?;
+    let ask = |e: postgres::Error| storage_error("asking whether a commit took effect", &e);
+    if let Some(server) = server {
+        end_server(&mut conn, server).map_err(ask)?;
+    }
     let mut tx = conn.client.transaction().map_err(ask)?;
     let row = tx
         .query_opt(
@@ -265,7 +300,11 @@ fn ask(pool: &Pool, session: &[u8], server: &(i32, String)) -> Result<Vec<u8>, S
         )
         .map_err(ask)?;
     tx.commit().map_err(ask)?;
-    Ok(row.map(|r| r.get(0)).unwrap_or_default())
+    // No row: the lost commit may be the one inserting it (it was removed by hand), and
+    // a lock on no row waits for nothing: ask again rather than guess.
+    row.map(|r| r.get(0)).ok_or_else(|| {
+        StorageError::Unavailable("the session's row is missing from semel_sessions".into())
+    })
 }
 
 fn fresh_token() -> Result<[u8; 16], StorageError> {

@@ -79,8 +79,9 @@ pub(super) struct Conn {
     pub client: postgres::Client,
     prepared: HashMap<(Table, Sql), Statement>,
     /// The server process of this connection and when it started, so that a host
-    /// whose commit lost this connection can end that process (see `commit.rs`).
-    pub server: (i32, String),
+    /// whose commit lost this connection can end that process (see `commit.rs`);
+    /// `None` where the engine does not say (CockroachDB has no `backend_start`).
+    pub server: Option<(i32, String)>,
 }
 
 impl Conn {
@@ -137,12 +138,15 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<Conn, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
-        let row = client.query_one(
-            "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
-            &[],
-        )?;
+        let server = client
+            .query_one(
+                "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .ok()
+            .map(|row| (row.get(0), row.get(1)));
         Ok(Conn {
-            server: (row.get(0), row.get(1)),
+            server,
             client,
             prepared: HashMap::new(),
         })
@@ -184,6 +188,11 @@ pub(super) enum Kind {
     Lost,
     /// A key that must be new was there (another host recorded it first).
     Duplicate,
+    /// The statement waited past its timeout (for another host's lock, say) and was
+    /// cancelled: nothing of it applied, and waiting again would not help soon.
+    Timeout,
+    /// CockroachDB's "result is ambiguous" (40003): as a lost connection at `COMMIT`.
+    Ambiguous,
     /// Anything else: a fault to report.
     Other,
 }
@@ -198,6 +207,10 @@ pub(super) fn kind(e: &postgres::Error) -> Kind {
             Kind::Retry
         }
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => Kind::Duplicate,
+        Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::LOCK_NOT_AVAILABLE => {
+            Kind::Timeout
+        }
+        Some(c) if *c == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN => Kind::Ambiguous,
         Some(c)
             if *c == SqlState::ADMIN_SHUTDOWN
                 || *c == SqlState::CRASH_SHUTDOWN
@@ -220,7 +233,9 @@ pub(super) fn storage_error(what: &str, e: &postgres::Error) -> StorageError {
         None => e.to_string(),
     };
     match kind(e) {
-        Kind::Lost => StorageError::Unavailable(format!("PostgreSQL store, {what}: {detail}")),
+        Kind::Lost | Kind::Timeout | Kind::Ambiguous => {
+            StorageError::Unavailable(format!("PostgreSQL store, {what}: {detail}"))
+        }
         _ => StorageError::Backend(format!("PostgreSQL store, {what}: {detail}")),
     }
 }

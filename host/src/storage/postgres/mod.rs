@@ -86,13 +86,20 @@ impl Drop for PostgresBackend {
     fn drop(&mut self) {
         // A held transaction must not go back to the pool open: snapshots share it.
         self.release();
-        // Best effort: a session row left behind (a crash) costs one small row.
-        if let Ok(mut c) = self.pool.get() {
-            let _ = c.client.execute(
-                "DELETE FROM semel_sessions WHERE session = $1",
-                &[&&self.session[..]],
-            );
-        }
+        // Best effort, and off the caller's thread (a recovery drops the backend under
+        // the committer's lock, and the row may be locked by a lost commit): a session
+        // row left behind costs one small row.
+        let (pool, session) = (self.pool.clone(), self.session);
+        let _ = std::thread::Builder::new()
+            .name("semel-pg-session-end".into())
+            .spawn(move || {
+                if let Ok(mut c) = pool.get() {
+                    let _ = c.client.execute(
+                        "DELETE FROM semel_sessions WHERE session = $1",
+                        &[&&session[..]],
+                    );
+                }
+            });
     }
 }
 

@@ -13,7 +13,7 @@ use std::ops::Bound;
 use postgres::types::ToSql;
 
 use super::conn::{Hi, Kind, Pool, Sql, kind, storage_error, unavailable};
-use crate::limits::PG_RANGE_PAGE_ROWS;
+use crate::limits::{PG_CONNECTIONS_MAX, PG_RANGE_PAGE_ROWS};
 use crate::storage::{Snapshot, StorageError, Table};
 
 /// The latest state of a PostgreSQL store.
@@ -22,8 +22,9 @@ pub(super) struct PgSnapshot {
 }
 
 impl PgSnapshot {
-    /// Runs `sql` of `table` with `params`, on another connection once if the first was
-    /// lost.
+    /// Runs `sql` of `table` with `params`, on another connection if one was lost:
+    /// after a restart of the database every idle connection of the pool is dead, and
+    /// each is dropped when it fails, so the last try gets a new one.
     fn rows(
         &self,
         table: Table,
@@ -31,7 +32,7 @@ impl PgSnapshot {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<postgres::Row>, StorageError> {
         let mut last = None;
-        for _ in 0..2 {
+        for _ in 0..=PG_CONNECTIONS_MAX {
             let mut conn = self.pool.get().map_err(|e| unavailable(&e))?;
             let (client, prepared) = conn.parts();
             let result = super::conn::Conn::statement(prepared, client, table, sql)
@@ -42,7 +43,7 @@ impl PgSnapshot {
                 Err(e) => return Err(storage_error("reading", &e)),
             }
         }
-        let e = last.expect("two attempts, each lost");
+        let e = last.expect("every attempt lost its connection");
         Err(storage_error("reading", &e))
     }
 }
