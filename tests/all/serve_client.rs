@@ -11,8 +11,11 @@ use crate::cli::semel_bin;
 use crate::serve::Server;
 use crate::util::repo;
 
+/// A command's exit code, stdout and stderr.
+type Ran = (i32, String, String);
+
 /// Runs `args` on the store in `dir`, or through `server` when given.
-fn run(dir: &Path, server: Option<&str>, args: &[&str]) -> (i32, String, String) {
+fn run(dir: &Path, server: Option<&str>, args: &[&str]) -> Ran {
     let mut c = Command::new(semel_bin());
     match server {
         Some(url) => c
@@ -29,11 +32,14 @@ fn run(dir: &Path, server: Option<&str>, args: &[&str]) -> (i32, String, String)
     )
 }
 
-#[test]
-fn every_command_through_the_server_matches_the_local_store() {
+/// Runs the CLI script on a local data dir and through `other`, one command after the
+/// other, and compares each output and exit code (error messages too); gives the local
+/// data dir.
+fn every_command_matches_the_local_store(
+    other: &dyn Fn(&[&str]) -> Ran,
+    what: &str,
+) -> tempfile::TempDir {
     let local = tempfile::tempdir().unwrap();
-    let served = tempfile::tempdir().unwrap();
-    let server = Server::start(served.path());
     let files = tempfile::tempdir().unwrap();
     let counter = repo()
         .join("contracts/wat/counter.wat")
@@ -170,11 +176,11 @@ fn every_command_through_the_server_matches_the_local_store() {
             full.extend(args.iter().copied());
             // Run once each way, in the same order, so both stores see the same history.
             let l = run(local.path(), None, &full);
-            let s = run(served.path(), Some(&server.url), &full);
+            let s = other(&full);
             assert_eq!(
                 (l.0, &l.1),
                 (s.0, &s.1),
-                "`semel {}` differs:\nlocal stderr: {}\nserver stderr: {}",
+                "`semel {}` differs:\nlocal stderr: {}\n{what} stderr: {}",
                 full.join(" "),
                 l.2,
                 s.2
@@ -190,6 +196,17 @@ fn every_command_through_the_server_matches_the_local_store() {
             }
         }
     }
+    local
+}
+
+#[test]
+fn every_command_through_the_server_matches_the_local_store() {
+    let served = tempfile::tempdir().unwrap();
+    let server = Server::start(served.path());
+    let local = every_command_matches_the_local_store(
+        &|args| run(served.path(), Some(&server.url), args),
+        "server",
+    );
     // `info` names the store and its host id, which differ; the rest matches.
     let l: serde_json::Value =
         serde_json::from_str(&run(local.path(), None, &["--json", "info"]).1).unwrap();
@@ -302,4 +319,30 @@ fn deploys_as_json_by_code_and_by_hash() {
 pub(crate) fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The same script on a PostgreSQL store (`--store postgres://…`) as on a data dir:
+/// the same outputs and exit codes.
+#[test]
+fn every_command_on_a_postgres_store_matches_the_local_store() {
+    let Some(pg) = crate::pg::Pg::start() else {
+        return;
+    };
+    let url = pg.url.clone();
+    every_command_matches_the_local_store(
+        &|args| {
+            let o = Command::new(semel_bin())
+                .env_remove("SEMEL_SERVER")
+                .args(["--store", &url])
+                .args(args)
+                .output()
+                .unwrap();
+            (
+                o.status.code().unwrap(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        },
+        "postgres",
+    );
 }
