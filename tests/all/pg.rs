@@ -194,6 +194,11 @@ impl Pg {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     /// A new, empty database on this server and its URL: one store per test.
     pub fn database(&self, name: &str) -> String {
         self.psql(&format!("CREATE DATABASE {name}"));

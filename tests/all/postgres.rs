@@ -311,6 +311,42 @@ fn a_transaction_that_always_loses_the_race_is_run_again_up_to_the_bound() {
     host.verify().unwrap();
 }
 
+/// A retry of a recorded id is answered with one statement to the database: the
+/// lookup of its `semel_txs` row (the server's statement log counts them).
+#[test]
+fn a_duplicate_is_answered_with_one_round_trip_to_the_database() {
+    let Some(pg) = Pg::start() else { return };
+    let url: StoreUrl = pg.url.parse().unwrap();
+    let host = Host::open_store(&url, HostOptions::default()).unwrap();
+    deploy(&host, "counter", "counter");
+    let tx = calls(&[("counter", "inc", b"")]);
+    host.submit(&tx).unwrap();
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
+    pg.psql("SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    pg.psql("SELECT 'semel-mark-start'");
+    let retries = 25;
+    for _ in 0..retries {
+        assert!(host.submit(&tx).unwrap().duplicate);
+    }
+    pg.psql("SELECT 'semel-mark-end'");
+    let log = pg.log();
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |mark: &str| lines.iter().position(|l| l.contains(mark)).unwrap();
+    let (start, end) = (at("semel-mark-start"), at("semel-mark-end"));
+    let statements: Vec<&str> = lines[start + 1..end]
+        .iter()
+        .copied()
+        .filter(|l| l.contains("LOG:  execute") || l.contains("LOG:  statement:"))
+        .collect();
+    assert_eq!(statements.len(), retries, "{statements:#?}");
+    assert!(
+        statements
+            .iter()
+            .all(|l| l.contains("FROM semel_txs WHERE k = $1"))
+    );
+}
+
 /// `--store`: what it takes and refuses, the data dir as `redb:DIR`, and a PostgreSQL
 /// store through the CLI (its URL shown without the password).
 #[test]
@@ -383,6 +419,23 @@ fn the_store_flag_takes_redb_and_postgres_urls_and_refuses_others() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // `semel bench --store` is one host of the store, beside what is there.
+    let bench = pg.database("bench");
+    let out = semel(&[
+        "--store", &bench, "bench", "--txs", "40", "--batch", "8", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["txs"], 40);
+    let out = semel(&["--store", &bench, "--json", "info"]);
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["version"], 41, "the deploy and 40 increments");
+    let out = semel(&["--store", &bench, "bench", "--in-memory"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 fn semel(args: &[&str]) -> std::process::Output {

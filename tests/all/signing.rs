@@ -487,3 +487,29 @@ fn a_server_without_allow_unsigned_takes_signed_transactions_only() {
     );
     assert!(server.stop().success());
 }
+
+/// `semel bench --signed` signs every transaction (the host verifies each) and says so;
+/// other workloads than the counter are refused (the sender becomes the key's account).
+#[test]
+fn bench_signed_signs_counter_increments_only() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(crate::cli::semel_bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["bench", "--in-memory", "--signed", "--txs", "30", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["txs"].as_u64(), report["signed"].as_bool()),
+        (Some(30), Some(true))
+    );
+    let out = run(&["bench", "--in-memory", "--signed", "--workload", "transfer"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("counter"));
+}

@@ -673,11 +673,26 @@ fn run(cli: &Cli) -> CliResult {
                  the key's account); over HTTP, `semel sign` signs a file for the server"
             )))
         }
-        Command::Bench(_) if cli.store.is_some() && !cli.server_given => {
-            Err(Failure::bad_input(anyhow!(
-                "semel bench measures a fresh data dir (or memory) and takes no --store; to measure \
-             a PostgreSQL store, run `semel --store URL serve` and `semel bench --server URL`"
-            )))
+        Command::Bench(args) if !cli.server_given && cli.store.is_some() => {
+            match store(cli)? {
+                // Several benches may share one database: each is a host of its own.
+                StoreUrl::Postgres(url) if !args.in_memory => {
+                    bench::run_on_postgres(args, &url, cli.json).map_err(bench_failure)
+                }
+                StoreUrl::Postgres(_) => Err(Failure::bad_input(anyhow!(
+                    "--in-memory and a PostgreSQL --store name two stores: give one"
+                ))),
+                StoreUrl::Redb(dir) if dir.join(semel::DB_FILE).exists() => {
+                    Err(Failure::bad_input(anyhow!(
+                        "{} holds a store: semel bench measures a fresh data dir (name a new or \
+                         empty one)",
+                        dir.display()
+                    )))
+                }
+                StoreUrl::Redb(dir) => {
+                    bench::run(args, Some(&dir), cli.json).map_err(bench_failure)
+                }
+            }
         }
         Command::Bench(args) if cli.data_dir_given && args.in_memory => {
             eprintln!("semel: bench --in-memory keeps no data dir: --data-dir is not used");
