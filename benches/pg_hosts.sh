@@ -4,15 +4,8 @@
 # alternating. Needs a release build (cargo build --release -p semel) and PostgreSQL 15.
 set -e
 B="$(cd "$(dirname "$0")/.." && pwd)/target/release/semel"
-PGB=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-D=$(mktemp -d)
-# initdb refuses root: the cluster then belongs to the postgres user.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$D"
-as_pg $PGB/initdb -D $D/data -U semel -A trust >/dev/null
-as_pg $PGB/pg_ctl -D $D/data -l $D/log -o "-c listen_addresses=127.0.0.1 -p 55433 -k $D -c max_connections=200" -w start >/dev/null
-trap 'as_pg $PGB/pg_ctl -D $D/data -m immediate -w stop >/dev/null 2>&1; rm -rf $D' EXIT
-psql() { $PGB/psql -h 127.0.0.1 -p 55433 -U semel -d postgres -qAt -c "$1"; }
+PG_PORT=55433
+. "$(dirname "$0")/pg_lib.sh"
 serve() { $B --store "$1" serve --listen 127.0.0.1:$2 --allow-unsigned --progress-secs 0 >/dev/null 2>&1 & echo $!; }
 for round in 1 2; do
   psql "CREATE DATABASE one$round"; psql "CREATE DATABASE two$round"

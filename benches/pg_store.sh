@@ -6,15 +6,8 @@
 set -e
 HERE="$(cd "$(dirname "$0")" && pwd)"
 B="$HERE/../target/release/semel"
-PGB=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-D=$(mktemp -d)
-# initdb refuses root: the cluster then belongs to the postgres user.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$D"
-as_pg $PGB/initdb -D $D/data -U semel -A trust >/dev/null
-as_pg $PGB/pg_ctl -D $D/data -l $D/log -o "-c listen_addresses=127.0.0.1 -p 55434 -k $D -c max_connections=200" -w start >/dev/null
-trap 'as_pg $PGB/pg_ctl -D $D/data -m immediate -w stop >/dev/null 2>&1; rm -rf $D' EXIT
-psql() { $PGB/psql -h 127.0.0.1 -p 55434 -U semel -d "${2:-postgres}" -qAt -c "$1"; }
+PG_PORT=55434
+. "$(dirname "$0")/pg_lib.sh"
 j() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["tx_per_s"]), "tx/s p50", round(d["p50_us"]), "us p99", round(d["p99_us"]), "us commits", d["fsyncs"])'; }
 for round in 1 2; do
   psql "CREATE DATABASE one$round"; psql "CREATE DATABASE two$round"

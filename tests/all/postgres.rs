@@ -44,6 +44,14 @@ impl Rng {
     }
 }
 
+/// A host on the PostgreSQL store at `url` with the counter deployed.
+fn host_with_counter(url: &str) -> Host {
+    let store: StoreUrl = url.parse().unwrap();
+    let host = Host::open_store(&store, HostOptions::default()).unwrap();
+    deploy(&host, "counter", "counter");
+    host
+}
+
 fn walk(
     b: &dyn Backend,
     table: Table,
@@ -287,9 +295,7 @@ fn two_hosts_on_one_database_see_each_others_commits() {
 #[test]
 fn a_transaction_that_always_loses_the_race_is_run_again_up_to_the_bound() {
     let Some(pg) = Pg::start() else { return };
-    let url: StoreUrl = pg.url.parse().unwrap();
-    let host = Host::open_store(&url, HostOptions::default()).unwrap();
-    deploy(&host, "counter", "counter");
+    let host = host_with_counter(&pg.url);
     // nextval is not rolled back with the refused transaction: it counts the attempts.
     pg.psql(
         "CREATE SEQUENCE attempts;
@@ -316,9 +322,7 @@ fn a_transaction_that_always_loses_the_race_is_run_again_up_to_the_bound() {
 #[test]
 fn a_duplicate_is_answered_with_one_round_trip_to_the_database() {
     let Some(pg) = Pg::start() else { return };
-    let url: StoreUrl = pg.url.parse().unwrap();
-    let host = Host::open_store(&url, HostOptions::default()).unwrap();
-    deploy(&host, "counter", "counter");
+    let host = host_with_counter(&pg.url);
     let tx = calls(&[("counter", "inc", b"")]);
     host.submit(&tx).unwrap();
     pg.psql("ALTER SYSTEM SET log_statement = 'all'");
@@ -855,9 +859,7 @@ fn a_connection_lost_during_commit_is_resolved_before_anyone_is_answered() {
     let Some(pg) = Pg::start() else { return };
     let proxy = CuttingProxy::start(pg.port);
     let url = format!("postgres://semel@127.0.0.1:{}/postgres", proxy.port);
-    let store: StoreUrl = url.parse().unwrap();
-    let host = Host::open_store(&store, HostOptions::default()).unwrap();
-    deploy(&host, "counter", "counter");
+    let host = host_with_counter(&url);
     let rounds = [Cut::After, Cut::Before, Cut::After, Cut::Before];
     for (round, cut) in (1u64..).zip(rounds) {
         let tokens_before = pg.psql("SELECT count(*) FROM semel_sessions");
