@@ -56,11 +56,13 @@ pub use uuid::Uuid;
 /// The JSON shapes of the host's outputs, as they serialize: what a server's OpenAPI
 /// document describes (`utoipa` schemas).
 pub mod json {
-    pub use crate::host::json::{ContractJson, EntryJson, EventRecordJson, HistoryJson, QueryJson};
+    pub use crate::host::json::{
+        CodeVersionJson, ContractJson, EntryJson, EventRecordJson, HistoryJson, QueryJson,
+    };
     pub use crate::ledger::receipt::{CallResultJson, EventJson, ReceiptJson};
     pub use crate::ledger::transaction::{
-        RawCall as CallJson, RawDeploy as DeployJson, RawSignature as SignatureJson,
-        RawTx as TransactionJson,
+        RawCall as CallJson, RawDeploy as DeployJson, RawMigrate as MigrateJson,
+        RawSetAdmin as SetAdminJson, RawSignature as SignatureJson, RawTx as TransactionJson,
     };
 }
 

@@ -1,5 +1,5 @@
-//! Crash safety: a workload of deploys, multi-call, nested, reverted and duplicate
-//! transactions crashes at I/O points of a fault-injecting disk; the crash image is
+//! Crash safety: a workload of deploys, migrates, multi-call, nested, reverted and
+//! duplicate transactions crashes at I/O points of a fault-injecting disk; the crash image is
 //! reopened, and every acknowledged transaction must be there exactly once with a
 //! byte-identical receipt, nothing half-applied (`verify` re-executes the log), and the
 //! host must go on working; written out as a data dir with its database emptied or
@@ -67,10 +67,16 @@ fn workload(seed: u64) -> Vec<Vec<Transaction>> {
         .iter()
         .map(|name| vec![Transaction::deploy(name, wat(name), Vec::new()).with_id(id(&mut rng))])
         .collect();
+    // A counter its sender (the default) administers, for migrates.
+    out.push(vec![
+        Transaction::deploy("upgradable", wat("counter"), Vec::new())
+            .with_admin(semel::DEFAULT_SENDER)
+            .with_id(id(&mut rng)),
+    ]);
     let mut sent: Vec<Transaction> = out.iter().flatten().cloned().collect();
     for _ in 0..14 {
         let one = |rng: &mut Rng, sent: &[Transaction]| -> Transaction {
-            let tx = match rng.below(9) {
+            let tx = match rng.below(11) {
                 0 => Transaction::call("counter", "inc", Vec::new()),
                 1 => calls(&[("counter", "inc", b""), ("counter", "fail", b"")]),
                 2 => Transaction::call("proxy", "forward", forward("counter", "inc", b"")),
@@ -81,6 +87,9 @@ fn workload(seed: u64) -> Vec<Vec<Transaction>> {
                 5 => Transaction::call("kv", "del", format!("k{}", rng.below(5)).into_bytes()),
                 6 => Transaction::deploy("counter", wat("kv"), Vec::new()),
                 7 => Transaction::call("counter", "spin", Vec::new()).with_gas_limit(50_000),
+                // A migrate, and one whose `migrate` reverts.
+                8 => Transaction::migrate("upgradable", wat("counter_v2"), Vec::new()),
+                9 => Transaction::migrate("upgradable", wat("counter_v2"), b"no".to_vec()),
                 _ => {
                     return sent
                         [usize::try_from(rng.below(u64::try_from(sent.len()).unwrap())).unwrap()]

@@ -29,5 +29,6 @@ mod signing;
 mod signing_python;
 mod signing_vector;
 mod storage_next;
+mod upgrades;
 mod util;
 mod wal;

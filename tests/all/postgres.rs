@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::cli::semel_bin;
 use crate::pg::Pg;
 use crate::serve::{Server, agent, counter_deploy, get, inc, load, post};
-use crate::util::{calls, count, deploy};
+use crate::util::{calls, count, deploy, wat};
 
 /// A small deterministic generator (xorshift64*).
 struct Rng(u64);
@@ -276,6 +276,19 @@ fn two_hosts_on_one_database_see_each_others_commits() {
     deploy(&a, "other", "counter");
     let found = b.submit(&calls(&[("other", "inc", b"")])).unwrap();
     assert_eq!(found.status, semel::Status::Committed, "{:?}", found.error);
+    // A contract b has run, migrated by a: b's next run runs the new code.
+    let up = semel::Transaction::deploy("up", wat("counter"), Vec::new()).with_admin("alice");
+    assert_eq!(a.submit(&up).unwrap().status, semel::Status::Committed);
+    let inc_up = || calls(&[("up", "inc", b"")]);
+    assert_eq!(b.submit(&inc_up()).unwrap().results[0].output, b"1");
+    let migrate =
+        semel::Transaction::migrate("up", wat("counter_v2"), Vec::new()).with_sender("alice");
+    assert_eq!(a.submit(&migrate).unwrap().status, semel::Status::Committed);
+    assert_eq!(
+        b.submit(&inc_up()).unwrap().results[0].output,
+        b"1011",
+        "b runs the code a migrated to"
+    );
     // A prune would move the horizon under the other host's feet: refused.
     let e = a.prune(2).unwrap_err();
     assert!(

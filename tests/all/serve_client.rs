@@ -46,6 +46,10 @@ fn every_command_matches_the_local_store(
         .display()
         .to_string();
     let kv = repo().join("contracts/wat/kv.wat").display().to_string();
+    let counter_v2 = repo()
+        .join("contracts/wat/counter_v2.wat")
+        .display()
+        .to_string();
     let batch = files.path().join("batch.json");
     std::fs::write(
         &batch,
@@ -152,6 +156,65 @@ fn every_command_matches_the_local_store(
         vec!["state", "counter"],
         vec!["state", "counter", "--prefix", "co", "--at-version", "3"],
         vec!["state", "nothing"],
+        // Admins and upgrades (interface §7).
+        vec![
+            "deploy",
+            &counter,
+            "--name",
+            "up",
+            "--admin",
+            "alice",
+            "--tx-id",
+            "00000000-0000-4000-8000-0000000000e1",
+        ],
+        vec![
+            "migrate",
+            "up",
+            &counter_v2,
+            "--sender",
+            "bob",
+            "--tx-id",
+            "00000000-0000-4000-8000-0000000000e2",
+        ],
+        vec![
+            "migrate",
+            "up",
+            &counter_v2,
+            "--sender",
+            "alice",
+            "--tx-id",
+            "00000000-0000-4000-8000-0000000000e3",
+        ],
+        vec![
+            "migrate",
+            "up",
+            &counter_v2,
+            "--args",
+            "1",
+            "--sender",
+            "alice",
+            "--tx-id",
+            "00000000-0000-4000-8000-0000000000e3",
+        ],
+        vec!["query", "up", "get"],
+        vec![
+            "set-admin",
+            "up",
+            "--none",
+            "--sender",
+            "alice",
+            "--tx-id",
+            "00000000-0000-4000-8000-0000000000e4",
+        ],
+        vec![
+            "set-admin",
+            "up",
+            "carol",
+            "--sender",
+            "alice",
+            "--tx-id",
+            "00000000-0000-4000-8000-0000000000e5",
+        ],
         vec!["contracts"],
         vec!["log"],
         vec!["log", "--from", "2", "--limit", "2"],
@@ -227,8 +290,8 @@ fn every_command_through_the_server_matches_the_local_store() {
 }
 
 /// Deploys as JSON (interface §6) through `semel tx`, locally and through a server: by
-/// `code_base64`, then by the `code_hash` that deploy stored; an unknown hash and an
-/// `admin` are refused, naming the problem.
+/// `code_base64`, then by the `code_hash` that deploy stored; an unknown hash and a
+/// malformed `admin` are refused, naming the problem.
 #[test]
 fn deploys_as_json_by_code_and_by_hash() {
     let local = tempfile::tempdir().unwrap();
@@ -287,8 +350,10 @@ fn deploys_as_json_by_code_and_by_hash() {
                 "no code with hash",
             ),
             (
-                format!(r#"{{"deploy":{{"name":"c3","code_hash":"{hash}","admin":"alice"}}}}"#),
-                "admin",
+                format!(
+                    r#"{{"deploy":{{"name":"c3","code_hash":"{hash}","admin":"ed25519:ab"}}}}"#
+                ),
+                "is not an account id",
             ),
             (
                 format!(

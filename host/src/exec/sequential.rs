@@ -72,10 +72,8 @@ pub(crate) fn run_and_stage(
         }
     }
     let tx = &*p.tx;
-    let code_hash = match (&tx.body, p.code_hash) {
-        (TxBody::Deploy { code, .. }, None) => {
-            Some(env.runtime.prepare(code).map_err(InputError::from)?.0)
-        }
+    let code_hash = match (tx.body.code(), p.code_hash) {
+        (Some(code), None) => Some(env.runtime.prepare(code).map_err(InputError::from)?.0),
         (_, hash) => hash,
     };
     let snapshot = env.committer.snapshot()?;
@@ -100,12 +98,12 @@ pub(crate) fn run_and_stage(
     for (name, code) in head.contracts.take_new() {
         env.hints.note(&name, code);
     }
-    let code_to_store = match (&tx.body, code_hash) {
-        (TxBody::Deploy { .. }, Some(hash)) => snapshot
+    let code_to_store = match code_hash {
+        Some(hash) => snapshot
             .get(Table::Code, &hash.0)?
             .is_none()
             .then_some(hash),
-        _ => None,
+        None => None,
     };
     // Release this run's snapshot first: an in-memory backend then commits in place.
     drop(snapshot);
@@ -114,24 +112,34 @@ pub(crate) fn run_and_stage(
     Ok(staged)
 }
 
-/// What the run of `tx` does; a deploy's code must be prepared (`code_hash`).
+/// What the run of `tx` does; a deploy's or migrate's code must be prepared
+/// (`code_hash`).
 pub(crate) fn work_of(tx: &Transaction, code_hash: Option<CodeHash>) -> Work<'_> {
-    match (&tx.body, code_hash) {
-        (TxBody::Calls(calls), _) => Work::Calls(calls),
-        (
-            TxBody::Deploy {
-                name,
-                code,
-                init_args,
-            },
-            Some(code_hash),
-        ) => Work::Deploy {
+    let prepared = || code_hash.expect("a deploy's or migrate's code is prepared first");
+    match &tx.body {
+        TxBody::Calls(calls) => Work::Calls(calls),
+        TxBody::Deploy {
             name,
-            code_hash,
+            code,
+            init_args,
+            admin,
+        } => Work::Deploy {
+            name,
+            code_hash: prepared(),
             init_args,
             code_len: code.len(),
+            admin: admin.as_deref(),
         },
-        (TxBody::Deploy { .. }, None) => unreachable!("a deploy's code is prepared first"),
+        TxBody::Migrate { name, code, args } => Work::Migrate {
+            name,
+            code_hash: prepared(),
+            args,
+            code_len: code.len(),
+        },
+        TxBody::SetAdmin { name, admin } => Work::SetAdmin {
+            name,
+            admin: admin.as_deref(),
+        },
     }
 }
 
@@ -190,8 +198,8 @@ pub(crate) fn add_rows(
             encode_stored_value(w.new.as_deref()),
         );
     }
-    if let (TxBody::Deploy { code, .. }, Some(hash)) = (&tx.body, code_to_store) {
-        batch.put(Table::Code, hash.0.to_vec(), code.clone());
+    if let (Some(code), Some(hash)) = (tx.body.code(), code_to_store) {
+        batch.put(Table::Code, hash.0.to_vec(), code.to_vec());
     }
     let record = TxRecord {
         version,

@@ -75,14 +75,40 @@ pub struct ContractJson<'a> {
     pub code_hash: String,
     /// The version its deploy took.
     pub version: u64,
+    /// The account that may migrate it and change its admin; null: nobody (interface §7).
+    #[schema(value_type = Option<String>)]
+    pub admin: Option<&'a str>,
+    /// Every code it has run, oldest first; the last is `code_hash`.
+    pub code_history: Vec<CodeVersionJson>,
+}
+
+/// A code a contract ran from a version on.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CodeVersion)]
+pub struct CodeVersionJson {
+    /// The version from which it ran it (its deploy's, or a migrate's).
+    pub since: u64,
+    /// The code's BLAKE3 hash, hex.
+    pub code_hash: String,
 }
 
 impl Serialize for ContractInfo {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let code_history = self
+            .earlier_code
+            .iter()
+            .chain(std::iter::once(&(self.code_since, self.code_hash)))
+            .map(|(since, hash)| CodeVersionJson {
+                since: *since,
+                code_hash: hash.to_string(),
+            })
+            .collect();
         ContractJson {
             name: &self.name,
             code_hash: self.code_hash.to_string(),
             version: self.version,
+            admin: self.admin.as_deref(),
+            code_history,
         }
         .serialize(s)
     }
@@ -233,12 +259,15 @@ mod tests {
             name: "t".into(),
             code_hash: CodeHash([0xab; 32]),
             version: 1,
+            admin: Some("alice".into()),
+            code_since: 4,
+            earlier_code: vec![(1, CodeHash([0xcd; 32]))],
         };
+        let (ab, cd) = ("ab".repeat(32), "cd".repeat(32));
         assert_eq!(
             json(&c),
             format!(
-                r#"{{"name":"t","code_hash":"{}","version":1}}"#,
-                "ab".repeat(32)
+                r#"{{"name":"t","code_hash":"{ab}","version":1,"admin":"alice","code_history":[{{"since":1,"code_hash":"{cd}"}},{{"since":4,"code_hash":"{ab}"}}]}}"#
             )
         );
         let h = HistoryEntry {

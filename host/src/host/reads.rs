@@ -17,7 +17,7 @@ use crate::ledger::transaction::{
     Call, DEFAULT_SENDER, check_args, check_contract_name, check_method_name,
 };
 use crate::limits::QUERY_GAS_LIMIT;
-use crate::state::registry::{ContractCache, ContractRecord, REGISTRY_NS};
+use crate::state::registry::{self, ContractCache, ContractRecord, REGISTRY_NS};
 use crate::state::{SnapshotView, StateView};
 use crate::storage::{Entry, Snapshot, StorageError, Table};
 use crate::types::CodeHash;
@@ -41,6 +41,12 @@ pub struct ContractInfo {
     pub code_hash: CodeHash,
     /// The version its deploy took.
     pub version: u64,
+    /// Who may migrate it (interface §7); `None`: nobody.
+    pub admin: Option<String>,
+    /// The version since which it runs `code_hash` (its deploy's unless migrated).
+    pub code_since: u64,
+    /// The code it ran before, oldest first: (since which version, code).
+    pub earlier_code: Vec<(u64, CodeHash)>,
 }
 
 /// A recorded transaction in the history, as `semel log` lists it.
@@ -183,18 +189,31 @@ impl Host {
         self.follow_others()?;
         let version = self.latest_version();
         let view = SnapshotView::new(self.snapshot()?, version);
-        entries(&view, REGISTRY_NS, b"")?
-            .into_iter()
-            .map(|(name, record)| {
-                let record = ContractRecord::decode(&record)?;
-                Ok(ContractInfo {
-                    name: String::from_utf8(name)
-                        .map_err(|_| HostError::Corrupt("contract name not UTF-8".into()))?,
+        let mut out: Vec<ContractInfo> = Vec::new();
+        // In key order: a contract's entry, then its code history keys (`[name][0]…`).
+        for (key, value) in entries(&view, REGISTRY_NS, b"")? {
+            let corrupt = |what: &str| HostError::Corrupt(format!("registry {what}"));
+            if registry::is_entry_key(&key) {
+                let record = ContractRecord::decode(&value)?;
+                out.push(ContractInfo {
+                    name: String::from_utf8(key).map_err(|_| corrupt("contract name not UTF-8"))?,
                     code_hash: record.code_hash,
                     version: record.version,
-                })
-            })
-            .collect()
+                    admin: record.admin.as_deref().map(str::to_owned),
+                    code_since: record.code_since,
+                    earlier_code: Vec::new(),
+                });
+                continue;
+            }
+            let (since, hash) = registry::decode_code_history(&key, &value)?;
+            match out.last_mut() {
+                Some(c) if key.starts_with(&registry::code_history_prefix(&c.name)) => {
+                    c.earlier_code.push((since, hash));
+                }
+                _ => return Err(corrupt("code history without its contract")),
+            }
+        }
+        Ok(out)
     }
 
     /// Up to `limit` recorded transactions from version `from` on, in version order.

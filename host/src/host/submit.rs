@@ -431,19 +431,13 @@ impl Host {
     /// Checks input, converts WAT, hashes content, looks the id up and prepares code: all
     /// before any lock.
     fn prepare<'a>(&self, tx: &'a Transaction) -> Result<Checked<'a>, SubmitError> {
-        let tx = match &tx.body {
-            TxBody::Deploy {
-                name,
-                code,
-                init_args,
-            } if !code.starts_with(b"\0asm") => Cow::Owned(Transaction {
-                body: TxBody::Deploy {
-                    name: name.clone(),
-                    code: validate::wasm_bytes(code).map_err(InputError::from)?,
-                    init_args: init_args.clone(),
-                },
-                ..tx.clone()
-            }),
+        let tx = match tx.body.code() {
+            Some(code) if !code.starts_with(b"\0asm") => {
+                let wasm = validate::wasm_bytes(code).map_err(InputError::from)?;
+                let mut tx = tx.clone();
+                *tx.body.code_mut().expect("it carries code") = wasm;
+                Cow::Owned(tx)
+            }
             _ => Cow::Borrowed(tx),
         };
         tx.check()?;
@@ -484,7 +478,7 @@ impl Host {
             seen,
             access,
         };
-        if let TxBody::Deploy { code, .. } = &prepared.tx.body {
+        if let Some(code) = prepared.tx.body.code() {
             prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);
         }
         Ok(Checked::New(prepared))

@@ -17,7 +17,7 @@ use crate::ledger::records::{TxRecord, decode_history_entry, history_key};
 use crate::ledger::transaction::{LoggedBody, LoggedTx, Transaction, TxBody};
 use crate::state::{LtHash, decode_state_key, decode_stored_value};
 use crate::storage::{Entry, Snapshot, StorageError, Table};
-use crate::types::StateRoot;
+use crate::types::{CodeHash, StateRoot};
 
 /// What a successful verify checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,22 +151,34 @@ fn logged_transaction(snap: &dyn Snapshot, version: u64) -> Result<Transaction, 
             StorageError::Corrupt(format!("version {version} missing from the history"))
         })?;
     let (id, logged): (Uuid, LoggedTx) = decode_history_entry(&bytes)?;
+    let code = |code_hash: CodeHash| {
+        snap.get(Table::Code, &code_hash.0)?.ok_or_else(|| {
+            StorageError::Corrupt(format!("code {code_hash} of version {version} is missing"))
+        })
+    };
     let body = match logged.body {
         LoggedBody::Calls(calls) => TxBody::Calls(calls),
         LoggedBody::Deploy {
             name,
             code_hash,
             init_args,
-        } => {
-            let code = snap.get(Table::Code, &code_hash.0)?.ok_or_else(|| {
-                StorageError::Corrupt(format!("code {code_hash} of version {version} is missing"))
-            })?;
-            TxBody::Deploy {
-                name,
-                code,
-                init_args,
-            }
-        }
+            admin,
+        } => TxBody::Deploy {
+            name,
+            code: code(code_hash)?,
+            init_args,
+            admin,
+        },
+        LoggedBody::Migrate {
+            name,
+            code_hash,
+            args,
+        } => TxBody::Migrate {
+            name,
+            code: code(code_hash)?,
+            args,
+        },
+        LoggedBody::SetAdmin { name, admin } => TxBody::SetAdmin { name, admin },
     };
     Ok(Transaction {
         id,

@@ -8,7 +8,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::InputError;
 use crate::ledger::access::AccessSet;
 pub use crate::ledger::names::{check_contract_name, check_method_name};
-use crate::ledger::signature::{TxSignature, account_id};
+use crate::ledger::signature::{ACCOUNT_PREFIX, TxSignature, account_id};
 use crate::limits::{
     ARG_BYTES_MAX, CALLS_PER_TX_MAX, GAS_LIMIT_DEFAULT, GAS_LIMIT_MAX, SENDER_BYTES_MAX,
 };
@@ -42,7 +42,51 @@ pub enum TxBody {
         code: Vec<u8>,
         /// Argument bytes of `init`.
         init_args: Vec<u8>,
+        /// The account that may migrate it (interface §7); `None`: never upgradable.
+        admin: Option<String>,
     },
+    /// A migrate (interface §7): give contract `name` new code and run that code's
+    /// `migrate` export, in one transaction; only its admin may.
+    Migrate {
+        /// Contract name.
+        name: String,
+        /// The new code's wasm bytes (WAT already converted).
+        code: Vec<u8>,
+        /// Argument bytes of `migrate`.
+        args: Vec<u8>,
+    },
+    /// A change of contract `name`'s admin (`None`: no admin, never upgradable again);
+    /// only its admin may.
+    SetAdmin {
+        /// Contract name.
+        name: String,
+        /// The new admin.
+        admin: Option<String>,
+    },
+}
+
+impl TxBody {
+    /// The code a deploy or migrate carries.
+    pub fn code(&self) -> Option<&[u8]> {
+        match self {
+            TxBody::Deploy { code, .. } | TxBody::Migrate { code, .. } => Some(code),
+            TxBody::Calls(_) | TxBody::SetAdmin { .. } => None,
+        }
+    }
+
+    /// The code a deploy or migrate carries, to replace (WAT by wasm).
+    pub fn code_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            TxBody::Deploy { code, .. } | TxBody::Migrate { code, .. } => Some(code),
+            TxBody::Calls(_) | TxBody::SetAdmin { .. } => None,
+        }
+    }
+
+    /// Whether it changes an existing registry entry (a migrate or set-admin), which
+    /// the batch executors' registry caches do not follow: such a batch runs in order.
+    pub(crate) fn changes_registry(&self) -> bool {
+        matches!(self, TxBody::Migrate { .. } | TxBody::SetAdmin { .. })
+    }
 }
 
 /// A transaction, ready to submit.
@@ -90,10 +134,49 @@ impl Transaction {
                 name: name.to_owned(),
                 code: code.into(),
                 init_args: init_args.into(),
+                admin: None,
             },
             access: None,
             signature: None,
         }
+    }
+
+    /// A migrate of contract `name` to `code` (its `migrate` export gets `args`), with a
+    /// new id, the default sender and gas limit.
+    pub fn migrate(name: &str, code: impl Into<Vec<u8>>, args: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: TxBody::Migrate {
+                name: name.to_owned(),
+                code: code.into(),
+                args: args.into(),
+            },
+            ..Self::call(name, "migrate", Vec::new())
+        }
+    }
+
+    /// A change of contract `name`'s admin to `admin` (`None`: no admin), with a new id,
+    /// the default sender and gas limit.
+    pub fn set_admin(name: &str, admin: Option<&str>) -> Self {
+        Self {
+            body: TxBody::SetAdmin {
+                name: name.to_owned(),
+                admin: admin.map(str::to_owned),
+            },
+            ..Self::call(name, "set_admin", Vec::new())
+        }
+    }
+
+    /// The same deploy with `admin` as its contract's admin.
+    ///
+    /// # Panics
+    /// When the transaction is not a deploy.
+    #[must_use]
+    pub fn with_admin(mut self, admin: &str) -> Self {
+        match &mut self.body {
+            TxBody::Deploy { admin: a, .. } => *a = Some(admin.to_owned()),
+            _ => panic!("with_admin: only a deploy names an admin"),
+        }
+        self
     }
 
     /// The same transaction with another id.
@@ -125,11 +208,11 @@ impl Transaction {
     /// [`InputError`] when the transaction is refused before it could be signed, or is
     /// a deploy of WAT.
     pub fn signed(mut self, key: &SigningKey, host: &HostId) -> Result<Self, InputError> {
-        if let TxBody::Deploy { code, .. } = &self.body
+        if let Some(code) = self.body.code()
             && !code.starts_with(b"\0asm")
         {
             return Err(InputError::Json(
-                "a deploy to sign must carry wasm, not WAT: convert it first \
+                "a deploy or migrate to sign must carry wasm, not WAT: convert it first \
                  (semel::abi::wasm_bytes)"
                     .into(),
             ));
@@ -187,8 +270,21 @@ impl Transaction {
                 max: GAS_LIMIT_MAX,
             })?,
         };
-        let body = match (raw.calls, raw.deploy) {
-            (Some(calls), None) => TxBody::Calls(
+        let given = [
+            raw.calls.is_some(),
+            raw.deploy.is_some(),
+            raw.migrate.is_some(),
+            raw.set_admin.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(InputError::Json(
+                "a transaction has one of \"calls\", \"deploy\", \"migrate\" and \
+                 \"set_admin\", not several"
+                    .into(),
+            ));
+        }
+        let body = if let Some(calls) = raw.calls {
+            TxBody::Calls(
                 calls
                     .into_iter()
                     .enumerate()
@@ -200,18 +296,28 @@ impl Transaction {
                         })
                     })
                     .collect::<Result<Vec<_>, InputError>>()?,
-            ),
-            (None, Some(d)) => d.body(code)?,
-            (Some(_), Some(_)) => {
-                return Err(InputError::Json(
-                    "a transaction has \"calls\" or \"deploy\", not both".into(),
-                ));
+            )
+        } else if let Some(d) = raw.deploy {
+            d.body(code)?
+        } else if let Some(m) = raw.migrate {
+            TxBody::Migrate {
+                code: code_of("migrate", m.code_base64, m.code_hash, code)?,
+                args: args_bytes("migrate", m.args, m.args_hex)?,
+                name: m.name,
             }
-            (None, None) => {
-                return Err(InputError::Json(
-                    "a transaction needs \"calls\" (or \"deploy\")".into(),
-                ));
+        } else if let Some(a) = raw.set_admin {
+            TxBody::SetAdmin {
+                name: a.name,
+                admin: a.admin.ok_or_else(|| {
+                    InputError::Json(
+                        "set_admin needs \"admin\": an account, or null for no admin".into(),
+                    )
+                })?,
             }
+        } else {
+            return Err(InputError::Json(
+                "a transaction needs \"calls\" (or \"deploy\", \"migrate\", \"set_admin\")".into(),
+            ));
         };
         let access = raw.access.as_ref().map(AccessSet::from_json).transpose()?;
         let tx = Transaction {
@@ -299,10 +405,26 @@ impl Transaction {
                 }
             }
             TxBody::Deploy {
-                name, init_args, ..
+                name,
+                init_args,
+                admin,
+                ..
             } => {
                 check_contract_name(name)?;
                 check_args(0, init_args)?;
+                if let Some(admin) = admin {
+                    check_admin(admin)?;
+                }
+            }
+            TxBody::Migrate { name, args, .. } => {
+                check_contract_name(name)?;
+                check_args(0, args)?;
+            }
+            TxBody::SetAdmin { name, admin } => {
+                check_contract_name(name)?;
+                if let Some(admin) = admin {
+                    check_admin(admin)?;
+                }
             }
         }
         if let Some(access) = &self.access {
@@ -339,28 +461,64 @@ impl Transaction {
                     .sum::<usize>()
             }
             TxBody::Deploy {
-                name, init_args, ..
-            } => 4 + name.len() + 32 + 4 + init_args.len(),
+                name,
+                init_args,
+                admin,
+                ..
+            } => {
+                4 + name.len()
+                    + 32
+                    + 4
+                    + init_args.len()
+                    + admin.as_ref().map_or(0, |a| 4 + a.len())
+            }
+            TxBody::Migrate { name, args, .. } => 4 + name.len() + 32 + 4 + args.len(),
+            TxBody::SetAdmin { name, admin } => {
+                4 + name.len() + 1 + admin.as_ref().map_or(0, |a| 4 + a.len())
+            }
         };
         let mut w = Writer::with_capacity(4 + self.sender.len() + 8 + 1 + body);
         w.str(&self.sender).u64(self.gas_limit);
         match &self.body {
             TxBody::Calls(calls) => {
-                w.u8(0)
+                w.u8(KIND_CALLS)
                     .u32(u32::try_from(calls.len()).expect("CALLS_PER_TX_MAX is small"));
                 for c in calls {
                     w.str(&c.contract).str(&c.method).bytes(&c.args);
                 }
             }
+            // Without an admin, kind 1, as before admins existed: the content of such a
+            // deploy, and its hash, are unchanged.
             TxBody::Deploy {
                 name,
                 code,
                 init_args,
+                admin,
             } => {
-                w.u8(1)
+                w.u8(if admin.is_some() {
+                    KIND_DEPLOY_ADMIN
+                } else {
+                    KIND_DEPLOY
+                })
+                .str(name)
+                .fixed(&CodeHash::of(code).0)
+                .bytes(init_args);
+                if let Some(admin) = admin {
+                    w.str(admin);
+                }
+            }
+            TxBody::Migrate { name, code, args } => {
+                w.u8(KIND_MIGRATE)
                     .str(name)
                     .fixed(&CodeHash::of(code).0)
-                    .bytes(init_args);
+                    .bytes(args);
+            }
+            TxBody::SetAdmin { name, admin } => {
+                w.u8(KIND_SET_ADMIN).str(name);
+                match admin {
+                    None => w.u8(0),
+                    Some(admin) => w.u8(1).str(admin),
+                };
             }
         }
         // Absent, nothing: the content of a transaction without one is as before.
@@ -384,6 +542,17 @@ pub enum Batch {
 /// Marks an access set after a content's body.
 const ACCESS_TAG: u8 = 1;
 
+/// The kind byte of a content encoding (docs/ABI.md): calls.
+const KIND_CALLS: u8 = 0;
+/// A deploy without an admin.
+const KIND_DEPLOY: u8 = 1;
+/// A deploy with an admin.
+const KIND_DEPLOY_ADMIN: u8 = 2;
+/// A migrate.
+const KIND_MIGRATE: u8 = 3;
+/// A set-admin.
+const KIND_SET_ADMIN: u8 = 4;
+
 /// A transaction as the log stores it: deploys name their code by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LoggedTx {
@@ -400,6 +569,16 @@ pub(crate) enum LoggedBody {
         name: String,
         code_hash: CodeHash,
         init_args: Vec<u8>,
+        admin: Option<String>,
+    },
+    Migrate {
+        name: String,
+        code_hash: CodeHash,
+        args: Vec<u8>,
+    },
+    SetAdmin {
+        name: String,
+        admin: Option<String>,
     },
 }
 
@@ -410,7 +589,7 @@ impl LoggedTx {
         let sender = r.str()?.to_owned();
         let gas_limit = r.u64()?;
         let body = match r.u8()? {
-            0 => {
+            KIND_CALLS => {
                 let n = r.u32()?;
                 let mut calls = Vec::new();
                 for _ in 0..n {
@@ -422,10 +601,27 @@ impl LoggedTx {
                 }
                 LoggedBody::Calls(calls)
             }
-            1 => LoggedBody::Deploy {
+            kind @ (KIND_DEPLOY | KIND_DEPLOY_ADMIN) => LoggedBody::Deploy {
                 name: r.str()?.to_owned(),
                 code_hash: CodeHash(r.fixed()?),
                 init_args: r.bytes()?.to_vec(),
+                admin: match kind {
+                    KIND_DEPLOY_ADMIN => Some(r.str()?.to_owned()),
+                    _ => None,
+                },
+            },
+            KIND_MIGRATE => LoggedBody::Migrate {
+                name: r.str()?.to_owned(),
+                code_hash: CodeHash(r.fixed()?),
+                args: r.bytes()?.to_vec(),
+            },
+            KIND_SET_ADMIN => LoggedBody::SetAdmin {
+                name: r.str()?.to_owned(),
+                admin: match r.u8()? {
+                    0 => None,
+                    1 => Some(r.str()?.to_owned()),
+                    _ => return Err(DecodeError("bad admin tag of a set-admin")),
+                },
             },
             _ => return Err(DecodeError("bad transaction kind")),
         };
@@ -451,6 +647,8 @@ impl LoggedTx {
                 .map(|c| format!("{}.{}", c.contract, c.method))
                 .collect(),
             LoggedBody::Deploy { name, .. } => vec![format!("deploy {name}")],
+            LoggedBody::Migrate { name, .. } => vec![format!("migrate {name}")],
+            LoggedBody::SetAdmin { name, .. } => vec![format!("set-admin {name}")],
         }
     }
 }
@@ -484,6 +682,10 @@ pub struct RawTx {
     calls: Option<Vec<RawCall>>,
     /// A deploy (or `calls`).
     deploy: Option<RawDeploy>,
+    /// A migrate (interface §7).
+    migrate: Option<RawMigrate>,
+    /// A change of a contract's admin.
+    set_admin: Option<RawSetAdmin>,
     /// The access set it declares (interface §5).
     #[schema(value_type = Option<Vec<Object>>)]
     access: Option<serde_json::Value>,
@@ -534,58 +736,92 @@ pub struct RawDeploy {
     args: Option<Box<serde_json::value::RawValue>>,
     /// `init`'s argument bytes, hex.
     args_hex: Option<String>,
-    /// The contract's admin (interface §7; refused by this host for now).
+    /// The account that may migrate the contract (interface §7); absent: none.
     admin: Option<String>,
+}
+
+/// A migrate as JSON (interface §7).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Migrate)]
+pub struct RawMigrate {
+    /// The contract's name.
+    name: String,
+    /// The new module (wasm or WAT), base64 (or `code_hash`).
+    code_base64: Option<String>,
+    /// The BLAKE3 hash of code an earlier deploy or migrate stored, hex.
+    code_hash: Option<String>,
+    /// `migrate`'s arguments as JSON (or `args_hex`).
+    #[schema(value_type = Option<Object>)]
+    args: Option<Box<serde_json::value::RawValue>>,
+    /// `migrate`'s argument bytes, hex.
+    args_hex: Option<String>,
+}
+
+/// A change of admin as JSON.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SetAdmin)]
+pub struct RawSetAdmin {
+    /// The contract's name.
+    name: String,
+    /// The new admin, or null for none (never upgradable again); required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required)]
+    admin: Option<Option<String>>,
+}
+
+/// A field that must be present but may be null: `Some(None)` for null.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 impl RawDeploy {
     fn body(self, lookup: &CodeLookup<'_>) -> Result<TxBody, InputError> {
-        use base64::Engine as _;
-        if self.admin.is_some() {
-            return Err(InputError::Json(
-                "deploy: \"admin\" is not supported by this host yet (contract admins and \
-                 upgrades are interface §7)"
-                    .into(),
-            ));
-        }
-        let code = match (self.code_base64, self.code_hash) {
-            (Some(b64), None) => base64::engine::general_purpose::STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|e| {
-                    InputError::Json(format!("deploy: \"code_base64\" is not base64: {e}"))
-                })?,
-            (None, Some(hex_hash)) => {
-                let hash = hex::decode(&hex_hash)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .map(CodeHash)
-                    .ok_or_else(|| {
-                        InputError::Json(format!(
-                            "deploy: \"code_hash\" {hex_hash:?} is not 64 hex digits"
-                        ))
-                    })?;
-                lookup(&hash)?.ok_or_else(|| {
-                    InputError::Json(format!(
-                        "deploy: no code with hash {hash} is stored (an earlier deploy stores it)"
-                    ))
-                })?
-            }
-            (Some(_), Some(_)) => {
-                return Err(InputError::Json(
-                    "deploy has both \"code_base64\" and \"code_hash\"".into(),
-                ));
-            }
-            (None, None) => {
-                return Err(InputError::Json(
-                    "deploy needs \"code_base64\" or \"code_hash\"".into(),
-                ));
-            }
-        };
         Ok(TxBody::Deploy {
-            name: self.name,
-            code,
+            code: code_of("deploy", self.code_base64, self.code_hash, lookup)?,
             init_args: args_bytes("deploy", self.args, self.args_hex)?,
+            name: self.name,
+            admin: self.admin,
         })
+    }
+}
+
+/// A deploy's or migrate's code: `code_base64`, or `code_hash` found by `lookup`.
+fn code_of(
+    what: &str,
+    code_base64: Option<String>,
+    code_hash: Option<String>,
+    lookup: &CodeLookup<'_>,
+) -> Result<Vec<u8>, InputError> {
+    use base64::Engine as _;
+    match (code_base64, code_hash) {
+        (Some(b64), None) => base64::engine::general_purpose::STANDARD
+            .decode(b64.as_bytes())
+            .map_err(|e| InputError::Json(format!("{what}: \"code_base64\" is not base64: {e}"))),
+        (None, Some(hex_hash)) => {
+            let hash = hex::decode(&hex_hash)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(CodeHash)
+                .ok_or_else(|| {
+                    InputError::Json(format!(
+                        "{what}: \"code_hash\" {hex_hash:?} is not 64 hex digits"
+                    ))
+                })?;
+            lookup(&hash)?.ok_or_else(|| {
+                InputError::Json(format!(
+                    "{what}: no code with hash {hash} is stored (an earlier deploy or migrate \
+                     stores it)"
+                ))
+            })
+        }
+        (Some(_), Some(_)) => Err(InputError::Json(format!(
+            "{what} has both \"code_base64\" and \"code_hash\""
+        ))),
+        (None, None) => Err(InputError::Json(format!(
+            "{what} needs \"code_base64\" or \"code_hash\""
+        ))),
     }
 }
 
@@ -622,10 +858,16 @@ fn check_objects(text: &[u8]) -> Result<(), InputError> {
     let tx = value
         .as_object()
         .ok_or_else(|| not_object("a transaction", &value))?;
-    if let Some(deploy) = tx.get("deploy")
-        && !deploy.is_object()
-    {
-        return Err(not_object("a deploy", deploy));
+    for (field, what) in [
+        ("deploy", "a deploy"),
+        ("migrate", "a migrate"),
+        ("set_admin", "a set_admin"),
+    ] {
+        if let Some(v) = tx.get(field)
+            && !v.is_object()
+        {
+            return Err(not_object(what, v));
+        }
     }
     if let Some(calls) = tx.get("calls").and_then(serde_json::Value::as_array) {
         for (i, call) in calls.iter().enumerate() {
@@ -688,6 +930,20 @@ fn check_sender(name: &str) -> Result<(), InputError> {
         name: name.to_owned(),
         why,
     })
+}
+
+/// Checks an admin account: a sender could be it, and an `ed25519:` one is a key's.
+fn check_admin(admin: &str) -> Result<(), InputError> {
+    check_sender(admin).map_err(|e| InputError::Json(format!("admin: {e}")))?;
+    if let Some(key) = admin.strip_prefix(ACCOUNT_PREFIX)
+        && (key.len() != 64 || !key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return Err(InputError::Json(format!(
+            "admin {admin:?} is not an account id: {ACCOUNT_PREFIX} is followed by the 64 \
+             lowercase hex digits of a public key"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks an argument's size.
@@ -820,5 +1076,65 @@ mod tests {
             a.content_hash(),
             Transaction::call("c", "m", b"y".to_vec()).content_hash()
         );
+    }
+
+    #[test]
+    fn every_kind_of_body_round_trips_through_the_log_encoding() {
+        let code = b"\0asm\x01\0\0\0".to_vec();
+        let hash = CodeHash::of(&code);
+        let deploy = Transaction::deploy("c", code.clone(), b"i".to_vec());
+        // A deploy without an admin keeps kind 1 and its content as before admins.
+        let content = deploy.encode_content();
+        assert_eq!(content[4 + DEFAULT_SENDER.len() + 8], KIND_DEPLOY);
+        let cases = [
+            (
+                deploy.clone(),
+                LoggedBody::Deploy {
+                    name: "c".into(),
+                    code_hash: hash,
+                    init_args: b"i".to_vec(),
+                    admin: None,
+                },
+            ),
+            (
+                deploy.clone().with_admin("alice"),
+                LoggedBody::Deploy {
+                    name: "c".into(),
+                    code_hash: hash,
+                    init_args: b"i".to_vec(),
+                    admin: Some("alice".into()),
+                },
+            ),
+            (
+                Transaction::migrate("c", code.clone(), b"m".to_vec()),
+                LoggedBody::Migrate {
+                    name: "c".into(),
+                    code_hash: hash,
+                    args: b"m".to_vec(),
+                },
+            ),
+            (
+                Transaction::set_admin("c", Some("bob")),
+                LoggedBody::SetAdmin {
+                    name: "c".into(),
+                    admin: Some("bob".into()),
+                },
+            ),
+            (
+                Transaction::set_admin("c", None),
+                LoggedBody::SetAdmin {
+                    name: "c".into(),
+                    admin: None,
+                },
+            ),
+        ];
+        let mut hashes = std::collections::HashSet::new();
+        for (tx, body) in cases {
+            assert_eq!(LoggedTx::decode(&tx.encode_content()).unwrap().body, body);
+            assert!(hashes.insert(tx.content_hash()), "each content is its own");
+        }
+        let mut bad = Transaction::set_admin("c", None).encode_content();
+        *bad.last_mut().unwrap() = 9;
+        assert!(LoggedTx::decode(&bad).is_err());
     }
 }

@@ -12,6 +12,9 @@ pub const IMPORT_MODULE: &str = "semel";
 pub const MEMORY_EXPORT: &str = "memory";
 /// The method run once, inside the deploy transaction.
 pub const INIT_METHOD: &str = "init";
+/// The method a migrate runs, from the new code, inside the migrate transaction
+/// (interface §7); like `init`, never callable otherwise.
+pub const MIGRATE_METHOD: &str = "migrate";
 
 /// A wasm value type in a host function signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -209,8 +209,9 @@ impl TxCtx {
             return Ok(v.map(ContractRecord::decode).transpose()?);
         }
         if let Some(cached) = self.contracts.get(name, self.base.version()) {
-            self.reads_mut()
-                .note(REGISTRY_NS, name.as_bytes(), || cached.map(|r| r.encode()));
+            self.reads_mut().note(REGISTRY_NS, name.as_bytes(), || {
+                cached.as_ref().map(ContractRecord::encode)
+            });
             return Ok(cached);
         }
         let reads = self.reads.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -218,7 +219,7 @@ impl TxCtx {
             return Ok(None);
         };
         let record = ContractRecord::decode(&bytes)?;
-        self.contracts.insert(name, record);
+        self.contracts.insert(name, record.clone());
         Ok(Some(record))
     }
 

@@ -13,7 +13,7 @@ use crate::error::HostError;
 use crate::limits::{CALL_DEPTH_MAX, INSTANCES_PER_TX_MAX};
 use crate::storage::Table;
 use crate::types::CodeHash;
-use crate::vm::abi::INIT_METHOD;
+use crate::vm::abi::{INIT_METHOD, MIGRATE_METHOD};
 use crate::vm::context::{Abort, Frame, Ready, TxCtx, charge};
 use crate::vm::gas::FRAME_GAS;
 
@@ -33,6 +33,8 @@ pub(crate) enum FrameKind {
     Call,
     /// The deploy's `init`, which a module need not have.
     Init,
+    /// A migrate's `migrate`, which the new code must have.
+    Migrate,
 }
 
 fn host(e: impl Into<HostError>) -> wasmtime::Error {
@@ -67,6 +69,11 @@ pub(crate) fn run_frame(
     if method == INIT_METHOD && kind == FrameKind::Call {
         return failed(format!(
             "method {INIT_METHOD} of {contract} runs only at deploy"
+        ));
+    }
+    if method == MIGRATE_METHOD && kind == FrameKind::Call {
+        return failed(format!(
+            "method {MIGRATE_METHOD} of {contract} runs only in a migrate transaction"
         ));
     }
     if ctx.instances >= INSTANCES_PER_TX_MAX {
@@ -126,6 +133,9 @@ pub(crate) fn run_frame(
     let Some(func) = func else {
         return match kind {
             FrameKind::Init => Ok(FrameEnd::Returned(Vec::new())),
+            FrameKind::Migrate => failed(format!(
+                "the new code of {contract} exports no {MIGRATE_METHOD} method"
+            )),
             FrameKind::Call => failed(format!("contract {contract} has no method {method}")),
         };
     };

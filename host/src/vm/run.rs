@@ -15,11 +15,12 @@ use crate::error::HostError;
 use crate::ledger::access::{AccessLog, AccessSet};
 use crate::ledger::receipt::{CallResult, Status};
 use crate::ledger::transaction::Call;
-use crate::state::registry::{ContractCache, ContractRecord, REGISTRY_NS};
+use crate::state::registry::{ContractCache, ContractRecord, REGISTRY_NS, code_history_key};
 use crate::state::{ReadSet, StateView};
 use crate::storage::Snapshot;
 use crate::types::CodeHash;
 use crate::vm::Runtime;
+use crate::vm::abi::MIGRATE_METHOD;
 use crate::vm::context::{Abort, Event, TxCtx, charge};
 use crate::vm::frames::{FrameEnd, FrameKind, run_frame};
 use crate::vm::gas::{DEPLOY_BYTE_GAS, FRAME_GAS};
@@ -36,6 +37,19 @@ pub(crate) enum Work<'a> {
         code_hash: CodeHash,
         init_args: &'a [u8],
         code_len: usize,
+        admin: Option<&'a str>,
+    },
+    /// A migrate to already validated and prepared code.
+    Migrate {
+        name: &'a str,
+        code_hash: CodeHash,
+        args: &'a [u8],
+        code_len: usize,
+    },
+    /// A change of admin.
+    SetAdmin {
+        name: &'a str,
+        admin: Option<&'a str>,
     },
 }
 
@@ -137,7 +151,18 @@ pub(crate) fn execute(
             code_hash,
             init_args,
             code_len,
-        } => run_deploy(&mut store, name, *code_hash, init_args, *code_len, &setup),
+            admin,
+        } => {
+            let record = ContractRecord::deployed(*code_hash, setup.new_version, *admin);
+            run_deploy(&mut store, name, record, init_args, *code_len, &setup)
+        }
+        Work::Migrate {
+            name,
+            code_hash,
+            args,
+            code_len,
+        } => run_migrate(&mut store, name, *code_hash, args, *code_len, &setup),
+        Work::SetAdmin { name, admin } => run_set_admin(&mut store, name, *admin, &setup),
     };
     let gas_left = store.get_fuel().unwrap_or(0);
     let gas_used = setup.gas_limit.saturating_sub(gas_left);
@@ -232,32 +257,40 @@ fn run_calls(store: &mut Store<TxCtx>, calls: &[Call], sender: &Arc<str>) -> Run
     Ok(Ok(results))
 }
 
-fn run_deploy(
-    store: &mut Store<TxCtx>,
-    name: &str,
-    code_hash: CodeHash,
-    init_args: &[u8],
-    code_len: usize,
-    setup: &RunSetup,
-) -> RunOutcome {
+/// Charges a frame and `code_len` bytes of new code.
+fn charge_code(store: &mut Store<TxCtx>, code_len: usize) -> wasmtime::Result<()> {
     let bytes = u64::try_from(code_len).unwrap_or(u64::MAX);
     charge(
         &mut *store,
         FRAME_GAS.saturating_add(DEPLOY_BYTE_GAS.saturating_mul(bytes)),
-    )?;
-    let taken = store
+    )
+}
+
+/// Contract `name`'s registry entry, as this run sees it.
+fn registry_entry(
+    store: &mut Store<TxCtx>,
+    name: &str,
+) -> wasmtime::Result<Option<ContractRecord>> {
+    store
         .data_mut()
         .contract(name)
-        .map_err(|e| wasmtime::Error::new(Abort::Host(e.into())))?;
-    if taken.is_some() {
+        .map_err(|e| wasmtime::Error::new(Abort::Host(e.into())))
+}
+
+fn run_deploy(
+    store: &mut Store<TxCtx>,
+    name: &str,
+    record: ContractRecord,
+    init_args: &[u8],
+    code_len: usize,
+    setup: &RunSetup,
+) -> RunOutcome {
+    charge_code(store, code_len)?;
+    if registry_entry(store, name)?.is_some() {
         return Ok(Err(format!(
             "deploy failed: contract name {name} is already taken"
         )));
     }
-    let record = ContractRecord {
-        code_hash,
-        version: setup.new_version,
-    };
     store
         .data_mut()
         .writes
@@ -280,6 +313,93 @@ fn run_deploy(
     }
 }
 
+/// Why `sender` may not `act` on contract `name` (`None`: it is the admin).
+fn refusal(record: &ContractRecord, name: &str, sender: &str, act: &str) -> Option<String> {
+    match record.admin.as_deref() {
+        None => Some(format!(
+            "{act} failed: contract {name} has no admin, so nobody may {act} it"
+        )),
+        Some(admin) if admin != sender => Some(format!(
+            "{act} failed: only the admin of {name} ({admin}) may {act} it, not {sender}"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Gives `name` the code `code_hash` (its old code kept in its history) and runs that
+/// code's `migrate`: a revert anywhere leaves the old code and state.
+fn run_migrate(
+    store: &mut Store<TxCtx>,
+    name: &str,
+    code_hash: CodeHash,
+    args: &[u8],
+    code_len: usize,
+    setup: &RunSetup,
+) -> RunOutcome {
+    charge_code(store, code_len)?;
+    let Some(old) = registry_entry(store, name)? else {
+        return Ok(Err(format!("migrate failed: unknown contract {name}")));
+    };
+    if let Some(why) = refusal(&old, name, &setup.sender, "migrate") {
+        return Ok(Err(why));
+    }
+    let ctx = store.data_mut();
+    ctx.contracts.forget(name);
+    let history = code_history_key(name, old.code_since);
+    ctx.writes
+        .put(REGISTRY_NS, &history, Some(old.code_hash.0.to_vec()));
+    let new = ContractRecord {
+        code_hash,
+        code_since: setup.new_version,
+        ..old
+    };
+    ctx.writes
+        .put(REGISTRY_NS, name.as_bytes(), Some(new.encode()));
+    let end = run_frame(
+        &mut *store,
+        name,
+        MIGRATE_METHOD,
+        args.to_vec(),
+        Arc::clone(&setup.sender),
+        FrameKind::Migrate,
+    )?;
+    match end {
+        FrameEnd::Returned(output) => Ok(Ok(vec![CallResult {
+            contract: name.to_owned(),
+            method: MIGRATE_METHOD.to_owned(),
+            output,
+        }])),
+        FrameEnd::Failed(message) => Ok(Err(format!(
+            "migrate failed: {MIGRATE_METHOD} of {name}: {message}"
+        ))),
+    }
+}
+
+/// Makes `admin` the admin of `name` (`None`: nobody, for good).
+fn run_set_admin(
+    store: &mut Store<TxCtx>,
+    name: &str,
+    admin: Option<&str>,
+    setup: &RunSetup,
+) -> RunOutcome {
+    charge(&mut *store, FRAME_GAS)?;
+    let Some(old) = registry_entry(store, name)? else {
+        return Ok(Err(format!("set-admin failed: unknown contract {name}")));
+    };
+    if let Some(why) = refusal(&old, name, &setup.sender, "set-admin") {
+        return Ok(Err(why));
+    }
+    let ctx = store.data_mut();
+    ctx.contracts.forget(name);
+    let new = ContractRecord {
+        admin: admin.map(Arc::from),
+        ..old
+    };
+    ctx.writes
+        .put(REGISTRY_NS, name.as_bytes(), Some(new.encode()));
+    Ok(Ok(Vec::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,10 +413,7 @@ mod tests {
         let code = validate::wasm_bytes(include_bytes!("../../../contracts/wat/kv.wat")).unwrap();
         let runtime = Arc::new(Runtime::new(None).unwrap());
         let (hash, _) = runtime.prepare(&code).unwrap();
-        let record = ContractRecord {
-            code_hash: hash,
-            version: 1,
-        };
+        let record = ContractRecord::deployed(hash, 1, None);
         let backend = MemoryBackend::new();
         let mut batch = WriteBatch::new();
         batch.put(Table::Code, &hash.0[..], &code[..]);

@@ -211,10 +211,28 @@ pub fn contracts(v: &Value) -> Result<Vec<ContractInfo>, Failure> {
     array_of(v, "contracts")?
         .iter()
         .map(|c| {
+            let admin = match &c["admin"] {
+                Value::Null => None,
+                a => Some(a.as_str().ok_or_else(|| malformed("admin"))?.to_owned()),
+            };
+            let mut history = array_of(&c["code_history"], "code_history")?
+                .iter()
+                .map(|h| Ok((u64_of(h, "since")?, CodeHash(hash_of(h, "code_hash")?))))
+                .collect::<Result<Vec<_>, Failure>>()?;
+            let code_hash = CodeHash(hash_of(c, "code_hash")?);
+            let Some((code_since, last)) = history.pop() else {
+                return Err(malformed("code_history"));
+            };
+            if last != code_hash {
+                return Err(malformed("code_history"));
+            }
             Ok(ContractInfo {
                 name: str_of(c, "name")?.to_owned(),
-                code_hash: CodeHash(hash_of(c, "code_hash")?),
+                code_hash,
                 version: u64_of(c, "version")?,
+                admin,
+                code_since,
+                earlier_code: history,
             })
         })
         .collect()
@@ -277,31 +295,44 @@ pub fn verified(v: &Value) -> Result<VerifyReport, Failure> {
     })
 }
 
-/// A deploy's JSON (interface §6) for `semel deploy` in client mode.
-pub fn deploy_json(tx: &semel::Transaction) -> anyhow::Result<Vec<u8>> {
+/// A transaction's JSON (interface §3, §6, §7) as client mode posts it: code as base64,
+/// argument bytes as hex, so that they arrive byte for byte.
+pub fn tx_json(tx: &semel::Transaction) -> anyhow::Result<Vec<u8>> {
     use base64::Engine as _;
-    let semel::TxBody::Deploy {
-        name,
-        code,
-        init_args,
-    } = &tx.body
-    else {
-        return Err(anyhow!("not a deploy"));
-    };
+    let b64 = |code: &[u8]| base64::engine::general_purpose::STANDARD.encode(code);
     let mut json = serde_json::json!({
         "id": tx.id.to_string(),
         "sender": tx.sender,
         "gas_limit": tx.gas_limit,
-        "deploy": {
-            "name": name,
-            "code_base64": base64::engine::general_purpose::STANDARD.encode(code),
-            "args_hex": hex::encode(init_args),
-        }
     });
+    match &tx.body {
+        semel::TxBody::Calls(_) => return call_json(tx),
+        semel::TxBody::Deploy {
+            name,
+            code,
+            init_args,
+            admin,
+        } => {
+            json["deploy"] = serde_json::json!({
+                "name": name, "code_base64": b64(code), "args_hex": hex::encode(init_args),
+            });
+            if let Some(admin) = admin {
+                json["deploy"]["admin"] = Value::from(admin.as_str());
+            }
+        }
+        semel::TxBody::Migrate { name, code, args } => {
+            json["migrate"] = serde_json::json!({
+                "name": name, "code_base64": b64(code), "args_hex": hex::encode(args),
+            });
+        }
+        semel::TxBody::SetAdmin { name, admin } => {
+            json["set_admin"] = serde_json::json!({ "name": name, "admin": admin });
+        }
+    }
     if let Some(sig) = &tx.signature {
         json["signature"] = sig.to_json();
     }
-    serde_json::to_vec(&json).context("encoding the deploy")
+    serde_json::to_vec(&json).context("encoding the transaction")
 }
 
 /// A call transaction's JSON: argument bytes as hex, so they arrive byte for byte.

@@ -78,10 +78,7 @@ impl Conn {
 }
 
 fn tx_json(tx: &Transaction) -> Result<Vec<u8>> {
-    match tx.body {
-        semel::TxBody::Deploy { .. } => crate::client::deploy_json(tx),
-        semel::TxBody::Calls(_) => crate::client::call_json(tx),
-    }
+    crate::client::tx_json(tx)
 }
 
 /// A request body: one transaction, or an array of them.

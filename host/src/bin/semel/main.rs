@@ -237,6 +237,37 @@ enum Command {
         /// Init arguments, JSON text
         #[arg(long, value_name = "JSON")]
         args: Option<String>,
+        /// The account that may migrate the contract and change its admin [default: none,
+        /// never upgradable]
+        #[arg(long, value_name = "ACCOUNT")]
+        admin: Option<String>,
+        #[command(flatten)]
+        tx: TxOptions,
+    },
+    /// Give a contract new code (.wasm or .wat) and run the new code's migrate export,
+    /// in one transaction; only the contract's admin may
+    Migrate {
+        /// Contract name
+        name: String,
+        /// The new module file
+        file: PathBuf,
+        /// migrate's arguments, JSON text
+        #[arg(long, value_name = "JSON")]
+        args: Option<String>,
+        #[command(flatten)]
+        tx: TxOptions,
+    },
+    /// Make ACCOUNT the contract's admin, or with --none leave it without one (never
+    /// upgradable again); only the contract's admin may
+    SetAdmin {
+        /// Contract name
+        name: String,
+        /// The new admin's account
+        #[arg(required_unless_present = "none", conflicts_with = "none")]
+        account: Option<String>,
+        /// No admin from now on
+        #[arg(long)]
+        none: bool,
         #[command(flatten)]
         tx: TxOptions,
     },
@@ -463,6 +494,58 @@ fn deploy_tx(
     with_options(Transaction::deploy(name, code, json_args(args)?), tx)
 }
 
+/// The transaction of a command that submits one (`deploy`, `call`, `migrate`,
+/// `set-admin`), with its options; `None` for any other command.
+fn single_tx(command: &Command) -> Result<Option<(Transaction, &TxOptions)>, Failure> {
+    Ok(Some(match command {
+        Command::Deploy {
+            file,
+            name,
+            args,
+            admin,
+            tx,
+        } => {
+            let mut t = deploy_tx(file, name, args.as_deref(), tx)?;
+            if let Some(admin) = admin {
+                t = t.with_admin(admin);
+            }
+            (t, tx)
+        }
+        Command::Call {
+            contract,
+            method,
+            args,
+            tx,
+        } => (
+            with_options(call_tx(contract, method, args.as_deref())?, tx)?,
+            tx,
+        ),
+        Command::Migrate {
+            name,
+            file,
+            args,
+            tx,
+        } => {
+            let code = std::fs::read(file)
+                .with_context(|| format!("cannot read {}", file.display()))
+                .map_err(Failure::bad_input)?;
+            let code = semel::abi::wasm_bytes(&code).map_err(InputError::from)?;
+            let t = Transaction::migrate(name, code, json_args(args.as_deref())?);
+            (with_options(t, tx)?, tx)
+        }
+        Command::SetAdmin {
+            name,
+            account,
+            none: _,
+            tx,
+        } => (
+            with_options(Transaction::set_admin(name, account.as_deref()), tx)?,
+            tx,
+        ),
+        _ => return Ok(None),
+    }))
+}
+
 fn submit(host: &Host, tx: &Transaction, json: bool) -> CliResult {
     let receipt = host.submit(tx)?;
     print::receipt(&receipt, json);
@@ -490,29 +573,18 @@ fn run(cli: &Cli) -> CliResult {
     if let Some(url) = server.filter(|_| !matches!(cli.command, Command::Bench(_))) {
         return remote(cli, &client::Client::new(url));
     }
+    if let Some((t, options)) = single_tx(&cli.command)? {
+        // Checked before the store is opened or made: bad input records nothing.
+        t.check()?;
+        let host = open(cli)?;
+        let t = sign_local(cli, &host, t, &options.signing)?;
+        return submit(&host, &t, cli.json);
+    }
     match &cli.command {
-        Command::Deploy {
-            file,
-            name,
-            args,
-            tx,
-        } => {
-            let t = deploy_tx(file, name, args.as_deref(), tx)?;
-            let host = open(cli)?;
-            let t = sign_local(cli, &host, t, &tx.signing)?;
-            submit(&host, &t, cli.json)
-        }
-        Command::Call {
-            contract,
-            method,
-            args,
-            tx,
-        } => {
-            let t = with_options(call_tx(contract, method, args.as_deref())?, tx)?;
-            let host = open(cli)?;
-            let t = sign_local(cli, &host, t, &tx.signing)?;
-            submit(&host, &t, cli.json)
-        }
+        Command::Deploy { .. }
+        | Command::Call { .. }
+        | Command::Migrate { .. }
+        | Command::SetAdmin { .. } => unreachable!("submitted above"),
         Command::Tx {
             file,
             exec,
@@ -906,31 +978,17 @@ fn run_sign(
 
 fn remote(cli: &Cli, server: &client::Client) -> CliResult {
     let json = cli.json;
+    if let Some((t, options)) = single_tx(&cli.command)? {
+        t.check()?;
+        let t = sign_remote(cli, server, t, &options.signing)?;
+        let body = client::tx_json(&t).map_err(Failure::bad_input)?;
+        return remote_receipt(&server.post("/v1/tx", &body)?, json);
+    }
     match &cli.command {
-        Command::Deploy {
-            file,
-            name,
-            args,
-            tx,
-        } => {
-            let t = deploy_tx(file, name, args.as_deref(), tx)?;
-            t.check()?;
-            let t = sign_remote(cli, server, t, &tx.signing)?;
-            let body = client::deploy_json(&t).map_err(Failure::bad_input)?;
-            remote_receipt(&server.post("/v1/tx", &body)?, json)
-        }
-        Command::Call {
-            contract,
-            method,
-            args,
-            tx,
-        } => {
-            let t = with_options(call_tx(contract, method, args.as_deref())?, tx)?;
-            t.check()?;
-            let t = sign_remote(cli, server, t, &tx.signing)?;
-            let body = client::call_json(&t).map_err(Failure::bad_input)?;
-            remote_receipt(&server.post("/v1/tx", &body)?, json)
-        }
+        Command::Deploy { .. }
+        | Command::Call { .. }
+        | Command::Migrate { .. }
+        | Command::SetAdmin { .. } => unreachable!("submitted above"),
         Command::Tx { file, signing, .. } => {
             let mut text = read_tx_file(file)?;
             if let Some(name) = &signing.sign_as {
@@ -1141,7 +1199,11 @@ fn main() -> ExitCode {
     if let Some(e) = print::output_failure() {
         let records = matches!(
             cli.command,
-            Command::Deploy { .. } | Command::Call { .. } | Command::Tx { .. }
+            Command::Deploy { .. }
+                | Command::Call { .. }
+                | Command::Tx { .. }
+                | Command::Migrate { .. }
+                | Command::SetAdmin { .. }
         );
         if records && matches!(code, Exit::Done | Exit::Reverted) {
             eprintln!(

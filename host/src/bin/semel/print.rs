@@ -127,12 +127,22 @@ pub fn contracts(list: &[ContractInfo], json: bool) {
         outln!("(no contracts)");
     }
     for c in list {
-        outln!(
-            "{:<24} code {}  deployed at version {}",
-            c.name,
-            c.code_hash,
-            c.version
-        );
+        let admin = c.admin.as_deref().unwrap_or("none");
+        match c.code_since == c.version {
+            true => outln!(
+                "{:<24} code {}  deployed at version {}  admin {admin}",
+                c.name,
+                c.code_hash,
+                c.version
+            ),
+            false => outln!(
+                "{:<24} code {}  deployed at version {}, migrated at {}  admin {admin}",
+                c.name,
+                c.code_hash,
+                c.version,
+                c.code_since
+            ),
+        }
     }
 }
 

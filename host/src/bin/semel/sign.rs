@@ -28,14 +28,14 @@ pub fn parse_host_id(text: &str) -> Result<HostId, Failure> {
         .map_err(|e| Failure::bad_input(anyhow!("--host-id {text:?}: {e}")))
 }
 
-/// `tx` signed with `key` for `host`, a deploy's WAT converted to wasm first (as
-/// submission would convert it: the content hash covers the wasm).
+/// `tx` signed with `key` for `host`, a deploy's or migrate's WAT converted to wasm
+/// first (as submission would convert it: the content hash covers the wasm).
 pub fn sign_one(
     mut tx: Transaction,
     key: &SigningKey,
     host: &HostId,
 ) -> Result<Transaction, InputError> {
-    if let semel::TxBody::Deploy { code, .. } = &mut tx.body {
+    if let Some(code) = tx.body.code_mut() {
         *code = semel::abi::wasm_bytes(code)?;
     }
     tx.signed(key, host)

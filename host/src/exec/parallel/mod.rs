@@ -242,7 +242,10 @@ impl Parallel<'_> {
                     }
                 }
             }
-            if matches!(p.tx.body, TxBody::Deploy { .. }) && p.code_hash.is_none() {
+            // A change of a registry entry is run in order: the workers' registry caches
+            // would not see it (see `ContractCache`).
+            if (p.tx.body.code().is_some() && p.code_hash.is_none()) || p.tx.body.changes_registry()
+            {
                 return None;
             }
             first_of.insert(p.tx.id, runs.len());
@@ -376,8 +379,11 @@ impl Parallel<'_> {
                     .iter()
                     .map(|p| match p.tx.body {
                         TxBody::Calls(_) => p.tx.access.as_ref(),
-                        // A deploy writes the registry, which no set declares.
-                        TxBody::Deploy { .. } => None,
+                        // A deploy writes the registry, which no set declares (a batch
+                        // with a migrate or set-admin runs in order).
+                        TxBody::Deploy { .. }
+                        | TxBody::Migrate { .. }
+                        | TxBody::SetAdmin { .. } => None,
                     })
                     .collect();
                 let schedule = DagSchedule::new(&lock_table::dependencies(&sets));

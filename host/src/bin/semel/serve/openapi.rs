@@ -5,8 +5,8 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use semel::json::{
-    CallJson, CallResultJson, ContractJson, DeployJson, EntryJson, EventJson, HistoryJson,
-    QueryJson, ReceiptJson, SignatureJson, TransactionJson,
+    CallJson, CallResultJson, CodeVersionJson, ContractJson, DeployJson, EntryJson, EventJson,
+    HistoryJson, MigrateJson, QueryJson, ReceiptJson, SetAdminJson, SignatureJson, TransactionJson,
 };
 use utoipa::OpenApi;
 
@@ -62,6 +62,8 @@ pub enum TxAnswerJson<'a> {
         TransactionJson,
         CallJson,
         DeployJson,
+        MigrateJson,
+        SetAdminJson,
         SignatureJson,
         ReceiptJson,
         CallResultJson,
@@ -69,6 +71,7 @@ pub enum TxAnswerJson<'a> {
         QueryJson,
         EntryJson,
         ContractJson,
+        CodeVersionJson,
         HistoryJson,
         EventRecordJson,
         ConflictJson,

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use semel::{
     Batch, Check, Host, InputError, QueryError, Receipt, StateListing, Status, SubmitError,
-    Transaction, TxBody, Uuid,
+    Transaction, Uuid,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -207,21 +207,23 @@ fn require_signed(app: &App, txs: &[Transaction]) -> Result<(), Problem> {
         Some(i) => Err(Problem::new(
             Kind::Unauthorized,
             format!(
-                "transaction {} ({}) is unsigned: this server takes signed transactions                  only (started without --allow-unsigned)",
+                "transaction {} ({}) is unsigned: this server takes signed transactions \
+                 only (started without --allow-unsigned)",
                 i, txs[i].id
             ),
         )),
     }
 }
 
+/// Whether a transaction carries code (compiled when checked: work for a blocking thread).
 fn has_deploy(txs: &[Transaction]) -> bool {
-    txs.iter().any(|t| matches!(t.body, TxBody::Deploy { .. }))
+    txs.iter().any(|t| t.body.code().is_some())
 }
 
 /// `POST /v1/tx`: a transaction or a batch.
 #[utoipa::path(post, path = "/v1/tx",
     request_body(content = TxRequestJson, content_type = "application/json",
-        description = "A transaction (calls or a deploy), or a batch: an array of them"),
+        description = "A transaction (calls, a deploy, a migrate or a set_admin), or a batch: an array of them"),
     params(("Idempotency-Key" = Option<String>, Header, description = "The transaction's id (a UUID), instead of the body's \"id\"")),
     responses(
         (status = 200, description = "The receipt (committed, reverted or a duplicate), or a batch's array", body = TxAnswerJson),
