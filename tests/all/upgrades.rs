@@ -59,6 +59,13 @@ fn reverted(host: &Host, tx: &Transaction, why: &str) {
 fn the_admin_migrates_and_the_new_code_runs_its_migrate_in_the_same_transaction() {
     let host = admin_host(Some("alice"));
     let before = host.latest_version();
+    // Simulated first: the receipt it would get, nothing recorded.
+    let simulated = host.simulate(&[migrate("alice", b"")]).remove(0).unwrap();
+    assert_eq!(simulated.receipt.results[0].output, b"1002");
+    assert_eq!(
+        (host.latest_version(), get(&host, None)),
+        (before, "2".into())
+    );
     let r = host.submit(&migrate("alice", b"")).unwrap();
     assert_eq!(r.status, Status::Committed, "{:?}", r.error);
     assert_eq!(r.results[0].method, "migrate");

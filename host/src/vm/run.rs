@@ -336,13 +336,14 @@ fn run_migrate(
     code_len: usize,
     setup: &RunSetup,
 ) -> RunOutcome {
-    charge_code(store, code_len)?;
+    // Who may migrate is decided first: a refusal names that, never the gas.
     let Some(old) = registry_entry(store, name)? else {
         return Ok(Err(format!("migrate failed: unknown contract {name}")));
     };
     if let Some(why) = refusal(&old, name, &setup.sender, "migrate") {
         return Ok(Err(why));
     }
+    charge_code(store, code_len)?;
     let ctx = store.data_mut();
     ctx.contracts.forget(name);
     let history = code_history_key(name, old.code_since);
@@ -382,13 +383,13 @@ fn run_set_admin(
     admin: Option<&str>,
     setup: &RunSetup,
 ) -> RunOutcome {
-    charge(&mut *store, FRAME_GAS)?;
     let Some(old) = registry_entry(store, name)? else {
         return Ok(Err(format!("set-admin failed: unknown contract {name}")));
     };
     if let Some(why) = refusal(&old, name, &setup.sender, "set-admin") {
         return Ok(Err(why));
     }
+    charge(&mut *store, FRAME_GAS)?;
     let ctx = store.data_mut();
     ctx.contracts.forget(name);
     let new = ContractRecord {

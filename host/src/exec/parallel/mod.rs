@@ -430,9 +430,9 @@ impl<'a, 'p> Batch<'a, 'p> {
         let mut deployed = HashMap::new();
         let mut code_to_store = Vec::with_capacity(runs.len());
         for p in &runs {
-            let hash = match (&p.tx.body, p.code_hash) {
-                (TxBody::Deploy { code, .. }, Some(hash)) => {
-                    deployed.insert(hash.0, code.clone());
+            let hash = match (p.tx.body.code(), p.code_hash) {
+                (Some(code), Some(hash)) => {
+                    deployed.insert(hash.0, code.to_vec());
                     let stored = snapshot.get(Table::Code, &hash.0)?.is_some();
                     (!stored).then_some(hash)
                 }
