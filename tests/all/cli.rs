@@ -271,6 +271,7 @@ fn demo_runs() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("duplicate"));
     assert!(out.contains("transactions re-executed"));
+    assert!(out.contains("(the old code): 1; now (the new code, after its migrate): v2:1001"));
 }
 
 #[test]

@@ -11,6 +11,8 @@ use crate::print::{printable, readable};
 
 const TOKEN_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/token.wasm");
 const EXCHANGE_WASM: &[u8] = include_bytes!("../../../../contracts/wasm/exchange.wasm");
+const COUNTER_WAT: &[u8] = include_bytes!("../../../../contracts/wat/counter.wat");
+const COUNTER_V2_WAT: &[u8] = include_bytes!("../../../../contracts/wat/counter_v2.wat");
 
 fn step(title: &str) {
     outln!("\n== {title}");
@@ -209,6 +211,24 @@ pub fn run() -> Result<Exit> {
         "   at version {before_swap}: {}; now: {}",
         balance(&host, "banana", "bob", Some(before_swap))?,
         balance(&host, "banana", "bob", None)?
+    );
+
+    step("Upgrades: a counter alice administers, migrated to new code by her alone");
+    let deploy = Transaction::deploy("counter", COUNTER_WAT, Vec::new()).with_admin("alice");
+    committed(&host, &deploy)?;
+    committed(&host, &call("bob", "counter", "inc", Value::Null))?;
+    let before_migrate = host.latest_version();
+    let by_bob = host
+        .submit(&Transaction::migrate("counter", COUNTER_V2_WAT, Vec::new()).with_sender("bob"))?;
+    show(&by_bob);
+    let by_alice = Transaction::migrate("counter", COUNTER_V2_WAT, Vec::new()).with_sender("alice");
+    committed(&host, &by_alice)?;
+    let get =
+        |at| -> Result<String> { Ok(readable(&host.query("counter", "get", b"", at)?.output)) };
+    outln!(
+        "   counter.get at version {before_migrate} (the old code): {}; now (the new code, after its migrate): {}",
+        get(Some(before_migrate))?,
+        get(None)?
     );
 
     step("Verify: re-execute the whole log from an empty state");
