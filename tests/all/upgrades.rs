@@ -60,8 +60,16 @@ fn the_admin_migrates_and_the_new_code_runs_its_migrate_in_the_same_transaction(
     let host = admin_host(Some("alice"));
     let before = host.latest_version();
     // Simulated first: the receipt it would get, nothing recorded.
-    let simulated = host.simulate(&[migrate("alice", b"")]).remove(0).unwrap();
-    assert_eq!(simulated.receipt.results[0].output, b"1002");
+    let simulated = host.simulate(&[migrate("alice", b""), inc()]);
+    let outputs: Vec<_> = simulated
+        .into_iter()
+        .map(|s| s.unwrap().receipt.results[0].output.clone())
+        .collect();
+    assert_eq!(
+        outputs,
+        [&b"1002"[..], b"1012"],
+        "the inc after it runs the new code"
+    );
     assert_eq!(
         (host.latest_version(), get(&host, None)),
         (before, "2".into())
