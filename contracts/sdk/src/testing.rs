@@ -155,6 +155,17 @@ fn failure_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Which of the methods only the host runs a frame may run, as the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// A call: neither `init` nor `migrate`.
+    Call,
+    /// A deploy's `init`.
+    Init,
+    /// A migrate's `migrate`.
+    Migrate,
+}
+
 /// Runs `method` of `contract` as a new frame called by `caller`, with the ABI's
 /// rules: refused when unknown, reentrant or too deep; on failure, everything the
 /// frame did is undone.
@@ -163,7 +174,7 @@ fn run_frame(
     method: &str,
     caller: String,
     input: Vec<u8>,
-    allow_init: bool,
+    entry: Entry,
 ) -> Result<Vec<u8>, Vec<u8>> {
     let prepared = with_world(|w| {
         let depth = w.frames.len() - 1;
@@ -183,8 +194,13 @@ fn run_frame(
             .get(contract)
             .cloned()
             .ok_or_else(|| format!("unknown contract {contract}"))?;
-        if method == "init" && !allow_init {
+        if method == "init" && entry != Entry::Init {
             return Err(format!("method init of {contract} runs only at deploy"));
+        }
+        if method == "migrate" && entry != Entry::Migrate {
+            return Err(format!(
+                "method migrate of {contract} runs only in a migrate transaction"
+            ));
         }
         let snapshot = w.state.clone();
         w.frames.push(Frame {
@@ -291,9 +307,36 @@ impl MockHost {
         if !methods.iter().any(|(m, _)| *m == "init") {
             return Ok(Vec::new());
         }
-        let result = self.transaction(name, "init", args.as_bytes(), true);
+        let result = self.transaction(name, "init", args.as_bytes(), Entry::Init);
         if result.is_err() {
             with_world(|w| w.contracts.remove(name));
+        }
+        result
+    }
+
+    /// Gives the deployed contract `name` the new code `methods` and runs its `migrate`
+    /// with `args`, as one transaction from the sender, as `semel migrate` does (who may
+    /// migrate is the host's to check: here anyone may).
+    ///
+    /// # Errors
+    ///
+    /// `unknown contract NAME`; `the new code of NAME exports no migrate method`; or the
+    /// failure message of `migrate`. The old code and its storage then stay.
+    pub fn migrate(&self, name: &str, methods: Methods, args: &str) -> Result<Vec<u8>, String> {
+        let new = Code::Methods(methods);
+        let Some(old) = with_world(|w| w.contracts.insert(name.to_string(), new)) else {
+            with_world(|w| w.contracts.remove(name));
+            return Err(format!("unknown contract {name}"));
+        };
+        let result = match methods.iter().any(|(m, _)| *m == "migrate") {
+            true => self.transaction(name, "migrate", args.as_bytes(), Entry::Migrate),
+            false => {
+                with_world(|w| w.version += 1);
+                Err(format!("the new code of {name} exports no migrate method"))
+            }
+        };
+        if result.is_err() {
+            with_world(|w| w.contracts.insert(name.to_string(), old));
         }
         result
     }
@@ -317,7 +360,7 @@ impl MockHost {
     /// <message>` for a revert or a panic, `unknown contract <name>`, …); all the
     /// transaction's writes and events are then undone.
     pub fn call(&self, contract: &str, method: &str, args: &str) -> Result<Vec<u8>, String> {
-        self.transaction(contract, method, args.as_bytes(), false)
+        self.transaction(contract, method, args.as_bytes(), Entry::Call)
     }
 
     /// [`MockHost::call`] from `sender` (which stays the sender afterwards).
@@ -351,14 +394,14 @@ impl MockHost {
         contract: &str,
         method: &str,
         args: &[u8],
-        allow_init: bool,
+        entry: Entry,
     ) -> Result<Vec<u8>, String> {
         let sender = with_world(|w| {
             assert_eq!(w.frames.len(), 1, "a transaction started inside a call");
             w.tx_id = u128::from(w.version).to_le_bytes();
             w.sender.clone()
         });
-        let result = run_frame(contract, method, sender, args.to_vec(), allow_init);
+        let result = run_frame(contract, method, sender, args.to_vec(), entry);
         with_world(|w| w.version += 1);
         result.map_err(|e| String::from_utf8_lossy(&e).into_owned())
     }
@@ -549,7 +592,7 @@ pub mod raw {
         let contract = String::from_utf8_lossy(contract).into_owned();
         let method = String::from_utf8_lossy(method).into_owned();
         let caller = with_world(|w| w.frame().contract.clone());
-        let result = run_frame(&contract, &method, caller, args, false);
+        let result = run_frame(&contract, &method, caller, args, Entry::Call);
         let (code, bytes) = match result {
             Ok(out) => (0, out),
             Err(msg) => (1, msg),
@@ -738,5 +781,47 @@ mod tests {
         crate::log("hello");
         assert_eq!(host.logs(), ["hello"]);
         assert_eq!(crate::gas_left(), MockHost::DEFAULT_GAS);
+    }
+
+    fn v1_init() {
+        storage::set(b"n", b"1");
+    }
+
+    fn v2_migrate() {
+        if !crate::input().is_empty() {
+            crate::revert("refused");
+        }
+        storage::set(b"n", b"2");
+    }
+
+    #[test]
+    fn a_migrate_runs_the_new_code_and_a_failed_one_keeps_the_old() {
+        let host = MockHost::new();
+        let v1: Methods = &[("init", v1_init)];
+        let v2: Methods = &[("migrate", v2_migrate)];
+        host.deploy("c", v1, "").unwrap();
+        assert_eq!(
+            host.call("c", "migrate", ""),
+            Err("method migrate of c runs only in a migrate transaction".to_string())
+        );
+        assert_eq!(
+            host.migrate("c", v2, "x"),
+            Err("reverted: refused".to_string())
+        );
+        assert_eq!(host.storage("c").get(&b"n"[..]).unwrap(), b"1");
+        assert_eq!(
+            host.migrate("c", v1, ""),
+            Err("the new code of c exports no migrate method".to_string())
+        );
+        assert_eq!(
+            host.migrate("nobody", v2, ""),
+            Err("unknown contract nobody".to_string())
+        );
+        host.migrate("c", v2, "").unwrap();
+        assert_eq!(host.storage("c").get(&b"n"[..]).unwrap(), b"2");
+        assert_eq!(
+            host.call("c", "init", ""),
+            Err("method init of c runs only at deploy".to_string())
+        );
     }
 }
