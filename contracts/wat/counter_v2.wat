@@ -1,6 +1,8 @@
 ;; The counter's second version, for upgrade tests: the same storage ("count" → u64
 ;; little-endian), `inc` adds 10, `get` answers "v2:N". Its `migrate` adds 1000 to the
-;; count and outputs the new count; given any argument, it reverts instead.
+;; count, outputs the new count and records `schema` = 2; given any argument, or when
+;; `schema` is 2 already (a direct call of `migrate`, which is an ordinary method too,
+;; or a second migrate to this code), it reverts instead: it runs once.
 (module
   (import "semel" "storage_get" (func $get (param i32 i32 i32 i32) (result i64)))
   (import "semel" "storage_set" (func $set (param i32 i32 i32 i32)))
@@ -11,6 +13,8 @@
   (data (i32.const 0) "count")
   (data (i32.const 32) "migrate refused")
   (data (i32.const 64) "v2:")
+  (data (i32.const 80) "schema")
+  (data (i32.const 96) "already at schema 2")
 
   (func $load (result i64)
     (if (i64.eq (call $get (i32.const 0) (i32.const 5) (i32.const 16) (i32.const 8))
@@ -44,6 +48,12 @@
   (func (export "migrate")
     (if (i32.ne (call $input_len) (i32.const 0))
       (then (call $revert (i32.const 32) (i32.const 15))))
+    ;; "schema" is absent (-1) until a migrate to this code stored the byte 2.
+    (if (i64.ne (call $get (i32.const 80) (i32.const 6) (i32.const 120) (i32.const 1))
+                (i64.const -1))
+      (then (call $revert (i32.const 96) (i32.const 19))))
+    (i32.store8 (i32.const 120) (i32.const 2))
+    (call $set (i32.const 80) (i32.const 6) (i32.const 120) (i32.const 1))
     (call $store (i64.add (call $load) (i64.const 1000)))
     (call $output_decimal (call $load)))
 

@@ -90,6 +90,12 @@ fn the_admin_migrates_and_the_new_code_runs_its_migrate_in_the_same_transaction(
         b"1012",
         "the new inc adds 10"
     );
+    // `migrate` is an ordinary method too (interface §1): this code guards it, so neither
+    // a direct call nor a second migrate to it runs it again.
+    let direct = Transaction::call("counter", "migrate", Vec::new()).with_sender("mallory");
+    reverted(&host, &direct, "already at schema 2");
+    reverted(&host, &migrate("alice", b""), "already at schema 2");
+    assert_eq!(get(&host, None), "v2:1012");
     let [c] = &host.contracts().unwrap()[..] else {
         panic!("one contract")
     };
@@ -120,9 +126,9 @@ fn a_migrate_from_anyone_but_the_admin_or_whose_migrate_reverts_changes_nothing(
         panic!("one contract")
     };
     assert!(c.earlier_code.is_empty());
-    // `migrate` is no method to call.
+    // The old code has no `migrate` method to call.
     let call = Transaction::call("counter", "migrate", Vec::new()).with_sender("alice");
-    reverted(&host, &call, "runs only in a migrate transaction");
+    reverted(&host, &call, "contract counter has no method migrate");
 }
 
 #[test]
@@ -290,8 +296,8 @@ fn a_batch_with_migrates_gives_the_sequential_receipts_in_every_mode() {
     };
     let sequential = run(Concurrency::Sequential);
     assert_eq!(
-        sequential.2, "v2:2111",
-        "1 + 1000 + 10 + 10 + 1000 + 10, then 8 × 10"
+        sequential.2, "v2:1111",
+        "1 + 1000 + 10 + 10 (the second migrate finds schema 2) + 10, then 8 × 10"
     );
     for mode in [Concurrency::Optimistic, Concurrency::Pessimistic] {
         assert_eq!(run(mode), sequential, "{mode:?}");

@@ -13,7 +13,8 @@ pub const MEMORY_EXPORT: &str = "memory";
 /// The method run once, inside the deploy transaction.
 pub const INIT_METHOD: &str = "init";
 /// The method a migrate runs, from the new code, inside the migrate transaction
-/// (interface §7); like `init`, never callable otherwise.
+/// (interface §7). Unlike `init` it stays an ordinary method too (interface §1 makes
+/// every `[] -> []` export callable but `init`): code that must run once guards itself.
 pub const MIGRATE_METHOD: &str = "migrate";
 
 /// A wasm value type in a host function signature.

@@ -71,11 +71,6 @@ pub(crate) fn run_frame(
             "method {INIT_METHOD} of {contract} runs only at deploy"
         ));
     }
-    if method == MIGRATE_METHOD && kind == FrameKind::Call {
-        return failed(format!(
-            "method {MIGRATE_METHOD} of {contract} runs only in a migrate transaction"
-        ));
-    }
     if ctx.instances >= INSTANCES_PER_TX_MAX {
         return failed(format!(
             "more than INSTANCES_PER_TX_MAX ({INSTANCES_PER_TX_MAX}) contract calls in one transaction"
