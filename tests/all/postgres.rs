@@ -302,6 +302,54 @@ fn two_hosts_on_one_database_see_each_others_commits() {
     b.verify().unwrap();
 }
 
+/// An id found staged by this host in a group that then loses the race (a trigger
+/// holds the first `semel_txs` insert half a second, then refuses it as a unique
+/// violation) is looked up again by `check`, not answered with the lost race: the
+/// retry is a duplicate of the one run that commits.
+#[test]
+fn a_check_that_finds_its_id_in_a_group_that_loses_the_race_looks_again() {
+    let Some(pg) = Pg::start() else { return };
+    let host = std::sync::Arc::new(host_with_counter(&pg.url));
+    pg.psql(
+        "CREATE SEQUENCE attempts;
+         CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('attempts') = 1 THEN
+             PERFORM pg_sleep(0.5);
+             RAISE EXCEPTION 'taken' USING ERRCODE = 'unique_violation';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_once BEFORE INSERT ON semel_txs FOR EACH ROW
+           EXECUTE FUNCTION refuse_once();",
+    );
+    let tx = calls(&[("counter", "inc", b"")]);
+    let first = {
+        let (host, tx) = (std::sync::Arc::clone(&host), tx.clone());
+        std::thread::spawn(move || host.submit(&tx))
+    };
+    // Inside the half second: the id is staged, its group not yet refused.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let checked = host.check(&tx).unwrap();
+    let first = first.join().unwrap().unwrap();
+    assert_eq!(first.status, semel::Status::Committed, "{:?}", first.error);
+    match checked {
+        semel::Check::Recorded(r) => assert_eq!((r.version, r.duplicate), (first.version, true)),
+        semel::Check::New(c) => {
+            let again = host.submit_checked(vec![c]).remove(0).unwrap();
+            assert_eq!((again.version, again.duplicate), (first.version, true));
+        }
+    }
+    let runs: u32 = pg.psql("SELECT last_value FROM attempts").parse().unwrap();
+    assert!(
+        runs >= 2,
+        "the first commit was refused and run again ({runs})"
+    );
+    assert_eq!(count(&host, None), "1", "one execution");
+    pg.psql("DROP TRIGGER refuse_once ON semel_txs");
+    host.verify().unwrap();
+}
+
 /// A commit that loses every race (a trigger refuses each `semel_txs` insert as a
 /// unique violation, as if another host had recorded the id) is run again exactly
 /// `STORE_RACE_RETRIES_MAX` times, then answered with the conflict; nothing recorded.

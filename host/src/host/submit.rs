@@ -137,9 +137,27 @@ impl Host {
     /// As [`Host::submit`]: [`SubmitError::Rejected`] for bad input,
     /// [`SubmitError::Conflict`] for an id recorded with other content.
     pub fn check(&self, tx: &Transaction) -> Result<Check, SubmitError> {
-        match self.prepare(tx)? {
-            Checked::Recorded(staged) => self.acknowledge(staged).map(Check::Recorded),
-            Checked::New(prepared) => Ok(Check::New(CheckedTx(prepared.into_owned()))),
+        let mut runs = 0;
+        loop {
+            let answer = match self.prepare(tx)? {
+                Checked::Recorded(staged) => self.acknowledge(staged).map(Check::Recorded),
+                Checked::New(prepared) => {
+                    return Ok(Check::New(CheckedTx(prepared.into_owned())));
+                }
+            };
+            // The id was found staged by this host, in a group that then lost the race
+            // to another host's commit: it is recorded nowhere yet. Looked up again, it
+            // is another host's duplicate, or new (and the writer, recovered, runs it).
+            match answer {
+                Err(e)
+                    if lost_race(&e)
+                        && self.committer.shared()
+                        && runs < STORE_RACE_RETRIES_MAX =>
+                {
+                    runs += 1;
+                }
+                answer => return answer,
+            }
         }
     }
 
