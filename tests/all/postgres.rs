@@ -14,12 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use semel::storage::{Backend, MemoryBackend, PostgresBackend, Precondition, Table, WriteBatch};
-use semel::{Host, HostOptions, StoreUrl, Transaction};
+use semel::{Concurrency, Host, HostOptions, StoreUrl, Transaction};
 use serde_json::Value;
 
 use crate::cli::semel_bin;
 use crate::pg::Pg;
-use crate::serve::{Server, agent, counter_deploy, get, inc, load, post};
+use crate::serve::{
+    Loaded, Server, agent, check_acknowledged, counter_deploy, get, inc, load, post,
+};
 use crate::util::{calls, count, deploy, wat};
 
 /// A small deterministic generator (xorshift64*).
@@ -412,6 +414,76 @@ fn a_duplicate_is_answered_with_one_round_trip_to_the_database() {
     );
 }
 
+/// The statements between two marks in the server's statement log (`log_statement`
+/// must be `all`), after `f` ran between them.
+fn statements_of(pg: &Pg, f: impl FnOnce()) -> Vec<String> {
+    pg.psql("SELECT 'semel-mark-start'");
+    f();
+    pg.psql("SELECT 'semel-mark-end'");
+    let log = pg.log();
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |mark: &str| lines.iter().rposition(|l| l.contains(mark)).unwrap();
+    let (start, end) = (at("semel-mark-start"), at("semel-mark-end"));
+    lines[start + 1..end]
+        .iter()
+        .filter(|l| l.contains("LOG:  execute") || l.contains("LOG:  statement:"))
+        .map(|l| (*l).to_owned())
+        .collect()
+}
+
+/// A batch's ids are looked up in one statement: before the writer lock, and again
+/// under it when another host's commit made this host's head stale (which forgets the
+/// ids it staged). One statement per transaction there held the writer lock for
+/// hundreds of round trips per batch.
+#[test]
+fn a_batch_looks_its_ids_up_in_one_statement() {
+    let Some(pg) = Pg::start() else { return };
+    let a = host_with_counter(&pg.url);
+    let store: StoreUrl = pg.url.parse().unwrap();
+    let b = Host::open_store(&store, HostOptions::default()).unwrap();
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
+    pg.psql("SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    for sequential in [false, true] {
+        // Another host commits: `a`'s head is stale at its next batch.
+        b.submit(&calls(&[("counter", "inc", b"")])).unwrap();
+        let a_seq;
+        let host = if sequential {
+            let opts = HostOptions {
+                concurrency: Concurrency::Sequential,
+                ..HostOptions::default()
+            };
+            a_seq = Host::open_store(&store, opts).unwrap();
+            b.submit(&calls(&[("counter", "inc", b"")])).unwrap();
+            &a_seq
+        } else {
+            &a
+        };
+        let batch: Vec<Transaction> = (0..50).map(|_| calls(&[("counter", "inc", b"")])).collect();
+        let lookups = |log: &[String]| {
+            log.iter()
+                .filter(|l| l.contains("FROM semel_txs"))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let log = statements_of(&pg, || {
+            for r in host.submit_all(&batch) {
+                assert!(!r.unwrap().duplicate);
+            }
+        });
+        let found = lookups(&log);
+        assert_eq!(found.len(), 2, "sequential: {sequential}: {found:#?}");
+        assert!(found.iter().all(|l| l.contains("k = ANY")), "{found:#?}");
+        // Retried whole: every one a duplicate, answered by one statement.
+        let log = statements_of(&pg, || {
+            for r in host.submit_all(&batch) {
+                assert!(r.unwrap().duplicate);
+            }
+        });
+        assert_eq!(lookups(&log).len(), 1, "{log:#?}");
+    }
+}
+
 /// `--store`: what it takes and refuses, the data dir as `redb:DIR`, and a PostgreSQL
 /// store through the CLI (its URL shown without the password).
 #[test]
@@ -513,21 +585,15 @@ fn semel(args: &[&str]) -> std::process::Output {
 /// Every distinct id of `ids` sent again to `url`: 200 each, a duplicate for each of
 /// `acked` (answered committed before), and the counter is one increment per distinct
 /// id; the log is gapless; `semel verify --store` passes.
-fn check_once_each(url: &str, store: &str, ids: &[String], acked: &[String]) {
+fn check_once_each(url: &str, store: &str, ids: &[String], loaded: &Loaded) {
     let a = agent();
+    check_acknowledged(url, loaded);
     let mut distinct: Vec<&String> = ids.iter().collect();
     distinct.sort();
     distinct.dedup();
-    let acked: std::collections::HashSet<&String> = acked.iter().collect();
     for id in &distinct {
         let (s, _, r) = post(&a, &format!("{url}/v1/tx"), &inc(id));
         assert_eq!(s, 200, "retry of {id}: {r}");
-        if acked.contains(id) {
-            assert_eq!(
-                r["duplicate"], true,
-                "{id} was acknowledged, and ran again: {r}"
-            );
-        }
     }
     let (_, _, q) = post(
         &a,
@@ -565,12 +631,25 @@ fn deploy_counter(url: &str) {
     assert_eq!(s, 200, "{r}");
 }
 
-/// Three `semel serve` hosts on one database, the same ids sent to all of them at once:
-/// one execution per id, the same receipt from every host.
+/// Two `semel serve` hosts on one database, the same ids sent to both at once.
+#[test]
+fn two_servers_given_the_same_ids_at_once_execute_each_once() {
+    servers_given_the_same_ids_at_once_execute_each_once(2);
+}
+
+/// Three `semel serve` hosts on one database, the same ids sent to all of them at once.
 #[test]
 fn three_servers_given_the_same_ids_at_once_execute_each_once() {
+    servers_given_the_same_ids_at_once_execute_each_once(3);
+}
+
+/// `hosts` `semel serve` hosts on one database, the same ids sent to all of them at
+/// once, in two orders each: one execution per id, the same receipt from every host.
+fn servers_given_the_same_ids_at_once_execute_each_once(hosts: usize) {
     let Some(pg) = Pg::start() else { return };
-    let servers: Vec<Server> = (0..3).map(|_| Server::start_store(&pg.url, &[])).collect();
+    let servers: Vec<Server> = (0..hosts)
+        .map(|_| Server::start_store(&pg.url, &[]))
+        .collect();
     deploy_counter(&servers[0].url);
     let ids: Vec<String> = (0..60).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let ids = Arc::new(ids);
@@ -630,7 +709,7 @@ fn three_servers_given_the_same_ids_at_once_execute_each_once() {
         .unwrap();
     let bound = 3 * usize::try_from(semel::limits::PG_CONNECTIONS_MAX).unwrap();
     assert!((3..=bound).contains(&open), "{open} connections");
-    check_once_each(&servers[1].url, &pg.url, &ids, &ids);
+    check_once_each(&servers[1].url, &pg.url, &ids, &Loaded::default());
 }
 
 /// Two busy hosts on one database: both make progress and every request commits — a
@@ -644,19 +723,20 @@ fn two_busy_hosts_both_commit_every_request() {
     let handles: Vec<Vec<_>> = servers.iter().map(|s| load(&s.url, 3, &stop)).collect();
     std::thread::sleep(Duration::from_millis(2000));
     stop.store(true, Ordering::Relaxed);
-    let (mut ids, mut ok) = (Vec::new(), Vec::new());
+    let mut all = Loaded::default();
     for (host, threads) in handles.into_iter().enumerate() {
-        let (mut sent, mut acked) = (0, 0);
-        for h in threads {
-            let (s, a) = h.join().unwrap();
-            (sent, acked) = (sent + s.len(), acked + a.len());
-            ids.extend(s);
-            ok.extend(a);
-        }
-        assert!(acked > 0, "host {host} starved");
-        assert_eq!(acked, sent, "host {host}: every request committed");
+        let one = Loaded::join(threads);
+        assert!(!one.acked.is_empty(), "host {host} starved");
+        assert_eq!(
+            one.acked.len(),
+            one.sent.len(),
+            "host {host}: every request committed: {:?}",
+            one.failed
+        );
+        all.sent.extend(one.sent);
+        all.acked.extend(one.acked);
     }
-    check_once_each(&servers[0].url, &pg.url, &ids, &ok);
+    check_once_each(&servers[0].url, &pg.url, &all.sent, &all);
 }
 
 /// Load on two hosts over one database, one of them killed with SIGKILL again and
@@ -668,7 +748,7 @@ fn kill_9_of_a_host_during_commits_loses_nothing_and_runs_nothing_twice() {
     deploy_counter(&steady.url);
     let stop = Arc::new(AtomicBool::new(false));
     let on_steady = load(&steady.url, 2, &stop);
-    let (mut ids, mut ok) = (Vec::new(), Vec::new());
+    let mut all = Loaded::default();
     for round in 0..5u64 {
         let mut victim = Server::start_store(&pg.url, &[]);
         let stop_victim = Arc::new(AtomicBool::new(false));
@@ -676,19 +756,11 @@ fn kill_9_of_a_host_during_commits_loses_nothing_and_runs_nothing_twice() {
         std::thread::sleep(Duration::from_millis(150 + 40 * round));
         victim.kill9();
         stop_victim.store(true, Ordering::Relaxed);
-        for h in on_victim {
-            let (sent, acked) = h.join().unwrap();
-            ids.extend(sent);
-            ok.extend(acked);
-        }
+        all.extend(Loaded::join(on_victim));
     }
     stop.store(true, Ordering::Relaxed);
-    for h in on_steady {
-        let (sent, acked) = h.join().unwrap();
-        ids.extend(sent);
-        ok.extend(acked);
-    }
-    check_once_each(&steady.url, &pg.url, &ids, &ok);
+    all.extend(Loaded::join(on_steady));
+    check_once_each(&steady.url, &pg.url, &all.sent, &all);
 }
 
 /// The database restarted (`-m fast`) and killed (`-m immediate`, then started) under
@@ -719,24 +791,22 @@ fn the_database_restarted_and_killed_under_load() {
     pg.start_server();
     std::thread::sleep(Duration::from_millis(400));
     stop.store(true, Ordering::Relaxed);
-    let (mut ids, mut ok) = (Vec::new(), Vec::new());
-    for h in handles {
-        let (sent, acked) = h.join().unwrap();
-        ids.extend(sent);
-        ok.extend(acked);
-    }
-    let acked = ok.len();
-    assert!(acked > 0, "the load got receipts");
-    check_once_each(&servers[1].url, &pg.url, &ids, &ok);
+    let all = Loaded::join(handles);
+    assert!(!all.acked.is_empty(), "the load got receipts");
+    check_once_each(&servers[1].url, &pg.url, &all.sent, &all);
 }
 
-/// A host cut off from its database for a few seconds (the server stopped, then
-/// started): 503 and exit 4 meanwhile, service again after.
+/// A host cut off from its database for a few seconds under load (the server stopped,
+/// then started): 503 and exit 4 meanwhile, service again after; every acknowledged id
+/// a duplicate on retry, one execution per id, `verify` passes.
 #[test]
 fn a_host_cut_off_from_the_database_answers_503_then_serves_again() {
     let Some(pg) = Pg::start() else { return };
     let server = Server::start_store(&pg.url, &[]);
     deploy_counter(&server.url);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles = load(&server.url, 2, &stop);
+    std::thread::sleep(Duration::from_millis(300));
     pg.stop_server("fast");
     let started = Instant::now();
     let (s, _, r) = post(
@@ -758,32 +828,37 @@ fn a_host_cut_off_from_the_database_answers_503_then_serves_again() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::thread::sleep(Duration::from_millis(2000));
     pg.start_server();
     let id = uuid::Uuid::new_v4().to_string();
     let (s, _, r) = post(&agent(), &format!("{}/v1/tx", server.url), &inc(&id));
     assert_eq!(s, 200, "{r}");
-    check_once_each(
-        &server.url,
-        &pg.url,
-        std::slice::from_ref(&id),
-        std::slice::from_ref(&id),
-    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Loaded::join(handles);
+    assert!(!all.acked.is_empty(), "the load got receipts");
+    all.sent.push(id.clone());
+    all.acked.push((id, r["version"].as_u64().unwrap()));
+    check_once_each(&server.url, &pg.url, &all.sent, &all);
 }
 
-/// Serialization failures (SQLSTATE 40001), raised by a trigger at random in a third of
-/// the commits, are retried; raised in every commit, the commit gives up with 503 and
-/// records nothing.
+/// Serialization failures and deadlocks (SQLSTATE 40001, then 40P01), raised by a
+/// trigger at random in a third of the commits, are retried; raised in every commit,
+/// the commit gives up with 503 and records nothing.
 #[test]
 fn injected_serialization_failures_are_retried_and_bounded() {
     let Some(pg) = Pg::start() else { return };
     let server = Server::start_store(&pg.url, &[]);
     deploy_counter(&server.url);
     pg.psql(
-        "CREATE TABLE fail_rate (p float8 NOT NULL); INSERT INTO fail_rate VALUES (0.33);
+        "CREATE TABLE fail_rate (p float8 NOT NULL, code text NOT NULL);
+         INSERT INTO fail_rate VALUES (0.33, '40001');
          CREATE FUNCTION inject() RETURNS trigger LANGUAGE plpgsql AS $$
+         DECLARE c text;
          BEGIN
+           SELECT code INTO c FROM fail_rate;
            IF random() < (SELECT p FROM fail_rate) THEN
-             RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure';
+             RAISE EXCEPTION 'injected' USING ERRCODE = c;
            END IF;
            RETURN NEW;
          END $$;
@@ -791,21 +866,18 @@ fn injected_serialization_failures_are_retried_and_bounded() {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let handles = load(&server.url, 3, &stop);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(800));
+    pg.psql("UPDATE fail_rate SET code = '40P01'");
+    std::thread::sleep(Duration::from_millis(800));
     stop.store(true, Ordering::Relaxed);
-    let (mut ids, mut ok) = (Vec::new(), Vec::new());
-    for h in handles {
-        let (sent, acked) = h.join().unwrap();
-        ids.extend(sent);
-        ok.extend(acked);
-    }
-    let acked = ok.len();
+    let all = Loaded::join(handles);
+    let acked = all.acked.len();
     assert!(
-        acked * 2 > ids.len(),
+        acked * 2 > all.sent.len(),
         "most commits got through: {acked} of {}",
-        ids.len()
+        all.sent.len()
     );
-    pg.psql("UPDATE fail_rate SET p = 2");
+    pg.psql("UPDATE fail_rate SET p = 2, code = '40001'");
     let before = get(&agent(), &format!("{}/v1/health", server.url)).2;
     let (s, _, r) = post(
         &agent(),
@@ -817,7 +889,7 @@ fn injected_serialization_failures_are_retried_and_bounded() {
     pg.psql("UPDATE fail_rate SET p = 0");
     let after = get(&agent(), &format!("{}/v1/health", server.url)).2;
     assert_eq!(before["version"], after["version"], "nothing was recorded");
-    check_once_each(&server.url, &pg.url, &ids, &ok);
+    check_once_each(&server.url, &pg.url, &all.sent, &all);
 }
 
 /// Where a [`CuttingProxy`] cuts a connection at its next `COMMIT`.

@@ -524,13 +524,44 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
     );
 }
 
+/// What one thread of [`load`] sent and got.
+#[derive(Default)]
+pub(crate) struct Loaded {
+    /// Every id sent.
+    pub sent: Vec<String>,
+    /// The ids whose committed receipt came back, with its version.
+    pub acked: Vec<(String, u64)>,
+    /// The ids answered with a failure that records nothing (a 4xx or a 500: a host
+    /// failure consumes no id), with the answer. A 503 or a cut connection says
+    /// nothing of the outcome: those are only sent.
+    pub failed: Vec<(String, u16, Value)>,
+}
+
+impl Loaded {
+    /// The threads' results, joined into one.
+    pub fn join(handles: impl IntoIterator<Item = std::thread::JoinHandle<Loaded>>) -> Loaded {
+        let mut all = Loaded::default();
+        for h in handles {
+            all.extend(h.join().unwrap());
+        }
+        all
+    }
+
+    /// Adds what `other` sent and got.
+    pub fn extend(&mut self, other: Loaded) {
+        self.sent.extend(other.sent);
+        self.acked.extend(other.acked);
+        self.failed.extend(other.failed);
+    }
+}
+
 /// Submits increments with fresh ids from `threads` threads until told to stop,
-/// returning every id and the ids whose receipt came back.
+/// returning what each thread sent and got.
 pub(crate) fn load(
     url: &str,
     threads: usize,
     stop: &Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<std::thread::JoinHandle<(Vec<String>, Vec<String>)>> {
+) -> Vec<std::thread::JoinHandle<Loaded>> {
     (0..threads)
         .map(|_| {
             let (url, stop) = (url.to_owned(), Arc::clone(stop));
@@ -540,32 +571,61 @@ pub(crate) fn load(
                     .timeout_global(Some(Duration::from_secs(10)))
                     .build()
                     .new_agent();
-                let (mut sent, mut acked) = (Vec::new(), Vec::new());
+                let mut got = Loaded::default();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let id = uuid::Uuid::new_v4().to_string();
-                    sent.push(id.clone());
+                    got.sent.push(id.clone());
                     let r = a
                         .post(format!("{url}/v1/tx"))
                         .header("content-type", "application/json")
                         .send(inc(&id).as_bytes());
-                    match r {
-                        Ok(mut r) if r.status() == 200 => {
-                            let body: Value = serde_json::from_slice(
-                                &r.body_mut().read_to_vec().unwrap_or_default(),
-                            )
+                    let Ok(mut r) = r else {
+                        // Cut off (killed): the loop ends soon.
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    let status = r.status().as_u16();
+                    let body: Value =
+                        serde_json::from_slice(&r.body_mut().read_to_vec().unwrap_or_default())
                             .unwrap_or(Value::Null);
-                            if body["status"] == "committed" {
-                                acked.push(id);
-                            }
+                    match status {
+                        200 if body["status"] == "committed" => {
+                            let version = body["version"].as_u64().expect("a receipt's version");
+                            got.acked.push((id, version));
                         }
-                        // Refused (shutting down) or cut off (killed): the loop ends soon.
-                        _ => std::thread::sleep(Duration::from_millis(5)),
+                        // Busy, shutting down or the store unreachable: no word on it.
+                        503 => std::thread::sleep(Duration::from_millis(5)),
+                        _ => got.failed.push((id, status, body)),
                     }
                 }
-                (sent, acked)
+                got
             })
         })
         .collect()
+}
+
+/// Retries every acknowledged id: each is a duplicate with the version its receipt
+/// gave. And every id answered with a failure: it was not recorded (a failure records
+/// nothing), so its retry is no duplicate.
+pub(crate) fn check_acknowledged(url: &str, loaded: &Loaded) {
+    let a = agent();
+    for (id, version) in &loaded.acked {
+        let (s, _, r) = post(&a, &format!("{url}/v1/tx"), &inc(id));
+        assert_eq!(s, 200, "retry of {id}: {r}");
+        assert_eq!(
+            r["duplicate"], true,
+            "{id} was acknowledged, and ran again: {r}"
+        );
+        assert_eq!(r["version"].as_u64(), Some(*version), "{id}: {r}");
+    }
+    for (id, status, answer) in &loaded.failed {
+        let (s, _, r) = post(&a, &format!("{url}/v1/tx"), &inc(id));
+        assert_eq!(s, 200, "retry of {id}: {r}");
+        assert_eq!(
+            r["duplicate"], false,
+            "{id} was answered {status} {answer}, but it was recorded: {r}"
+        );
+    }
 }
 
 #[test]
@@ -581,21 +641,21 @@ fn sigterm_under_load_answers_in_flight_and_loses_no_acknowledged_receipt() {
         status.success(),
         "semel serve exits 0 on SIGTERM: {status:?}"
     );
-    let mut acked = Vec::new();
-    for h in handles {
-        acked.extend(h.join().unwrap().1);
-    }
+    let loaded = Loaded::join(handles);
     assert!(
-        !acked.is_empty(),
+        !loaded.acked.is_empty(),
         "the load got some receipts before the stop"
     );
-    // Every acknowledged receipt is in the store.
+    assert!(loaded.failed.is_empty(), "{:?}", loaded.failed);
+    // Every acknowledged receipt is in the store, at its version.
     let host = semel::Host::open_existing(dir.path(), semel::HostOptions::default()).unwrap();
-    for id in &acked {
+    for (id, version) in &loaded.acked {
         let id = semel::parse_id(id).unwrap();
-        assert!(
-            host.receipt(&id).unwrap().is_some(),
-            "acknowledged {id} is not recorded"
+        let receipt = host.receipt(&id).unwrap();
+        assert_eq!(
+            receipt.map(|r| r.version),
+            Some(*version),
+            "acknowledged {id} is not recorded at its version"
         );
     }
     host.verify().unwrap();
@@ -621,6 +681,7 @@ fn kill_9_under_load_then_retry_every_id_executes_each_once() {
         assert_eq!(s, 200);
     }
     let mut all_ids: Vec<String> = Vec::new();
+    let mut answered = Loaded::default();
     for round in 0..kills {
         let mut server = Server::start(dir.path());
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -630,13 +691,16 @@ fn kill_9_under_load_then_retry_every_id_executes_each_once() {
         ));
         server.kill9();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for h in handles {
-            let (sent, _) = h.join().unwrap();
-            all_ids.extend(sent);
-        }
+        let loaded = Loaded::join(handles);
+        all_ids.extend(loaded.sent.iter().cloned());
+        answered.extend(loaded);
     }
-    // Retry every id ever sent: each is recorded once, by this or an earlier run.
+    // No receipt was sent before it was durable: each acknowledged id is recorded at
+    // the version its receipt said, whatever kill came after.
     let server = Server::start(dir.path());
+    assert!(!answered.acked.is_empty(), "the load got receipts");
+    check_acknowledged(&server.url, &answered);
+    // Retry every id ever sent: each is recorded once, by this or an earlier run.
     let mut fresh = 0;
     for id in &all_ids {
         let (s, _, r) = post(&a, &format!("{}/v1/tx", server.url), &inc(id));

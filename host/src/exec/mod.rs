@@ -21,6 +21,7 @@ pub(crate) use sequential::{Sequential, run_and_stage};
 
 use crate::error::{HostError, SubmitError};
 use crate::ledger::access::AccessSet;
+use crate::ledger::exactly_once::{Lookup, lookup_many, must_look_again};
 use crate::ledger::head::{Head, Published};
 use crate::ledger::receipt::Receipt;
 use crate::ledger::records::META_VERSION;
@@ -80,6 +81,55 @@ pub(crate) trait Executor {
         head: &mut Head,
         batch: Vec<Prepared<'_>>,
     ) -> Vec<Result<Staged, SubmitError>>;
+}
+
+/// Looks up again, in one read of the store, the ids of `batch` that may have been
+/// recorded since their lookup (see `must_look_again`), under the writer lock: one
+/// answer each where that finds it recorded (its stored receipt, or a conflict); the
+/// others learn the newer view they were not in, and from then on the head's recent ids
+/// answer for them. Without it, a head reloaded from a shared store (which forgets its
+/// recent ids) would look the batch's ids up one round trip at a time.
+///
+/// # Errors
+/// When the store cannot be read.
+pub(crate) fn look_again(
+    env: &Env<'_>,
+    head: &mut Head,
+    batch: &mut [Prepared<'_>],
+) -> Result<Vec<Option<Result<Staged, SubmitError>>>, HostError> {
+    let recent = env.recent_ids.then_some(&head.recent);
+    let again: Vec<usize> = (0..batch.len())
+        .filter(|&i| must_look_again(recent, &batch[i].tx.id, batch[i].seen))
+        .collect();
+    let mut answers: Vec<Option<Result<Staged, SubmitError>>> =
+        (0..batch.len()).map(|_| None).collect();
+    if again.is_empty() {
+        return Ok(answers);
+    }
+    let keys: Vec<_> = again
+        .iter()
+        .map(|&i| (batch[i].tx.id, batch[i].content_hash))
+        .collect();
+    let mut seen = None;
+    for (i, found) in again.into_iter().zip(lookup_many(env.committer, &keys)?) {
+        answers[i] = match found {
+            Ok(Lookup::New { seen: s }) => {
+                batch[i].seen = Some(s);
+                seen = Some(s);
+                None
+            }
+            Ok(Lookup::Recorded { receipt, wait_for }) => Some(Ok(Staged {
+                receipt,
+                wait_for,
+                spent: None,
+            })),
+            Err(e) => Some(Err(e)),
+        };
+    }
+    if let Some(seen) = seen.filter(|_| env.recent_ids) {
+        head.recent.hold_from(seen);
+    }
+    Ok(answers)
 }
 
 impl Env<'_> {

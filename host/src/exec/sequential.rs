@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::error::{InputError, SubmitError};
-use crate::exec::{Env, Executor, Prepared, Staged};
+use crate::exec::{Env, Executor, Prepared, Staged, look_again};
 use crate::ledger::events;
 use crate::ledger::exactly_once::{Lookup, lookup, must_look_again};
 use crate::ledger::head::{Head, Tip};
@@ -32,11 +32,28 @@ impl Executor for Sequential {
         head: &mut Head,
         batch: Vec<Prepared<'_>>,
     ) -> Vec<Result<Staged, SubmitError>> {
+        let mut batch = batch;
+        // The ids that must be looked up again, in one read first (each run below then
+        // finds its own in the head's recent ids).
+        let answered = match env.recent_ids && batch.len() > 1 {
+            true => env
+                .recover_if_needed(head)
+                .and_then(|()| look_again(env, head, &mut batch)),
+            false => Ok((0..batch.len()).map(|_| None).collect()),
+        };
+        let answered = match answered {
+            Ok(answered) => answered,
+            Err(e) => return batch.iter().map(|_| Err(e.clone().into())).collect(),
+        };
         // Each run's store is dropped at once: kept, they would hold every turn to
         // execute, which the next run of the batch waits for.
         batch
             .into_iter()
-            .map(|p| {
+            .zip(answered)
+            .map(|(p, answer)| {
+                if let Some(answer) = answer {
+                    return answer;
+                }
                 let mut staged = run_and_stage(env, head, &p, None)?;
                 staged.spent = None;
                 Ok(staged)

@@ -38,7 +38,7 @@ use self::info::StoreKind;
 use self::writer_lock::WriterLock;
 use crate::error::HostError;
 use crate::exec::{Env, Gathered};
-use crate::ledger::head::{Head, Published};
+use crate::ledger::head::{Head, Published, Tip};
 use crate::ledger::records::META_VERSION;
 use crate::storage::group_commit::Committer;
 use crate::storage::{Snapshot, Table, WriteBatch};
@@ -110,11 +110,35 @@ impl Host {
     /// # Errors
     /// When storage fails while the host recovers from a failed commit.
     pub fn state_root(&self) -> Result<StateRoot, HostError> {
+        Ok(self.durable_tip()?.root)
+    }
+
+    /// The latest version and the state root at it, together, once durable (as
+    /// [`Host::state_root`]).
+    ///
+    /// # Errors
+    /// As [`Host::state_root`].
+    pub fn durable_head(&self) -> Result<(u64, StateRoot), HostError> {
+        let tip = self.durable_tip()?;
+        Ok((tip.version, tip.root))
+    }
+
+    /// The latest version for a read, once durable. A staged batch may yet fail (its
+    /// fsync; on a shared store, a race lost to another host), so a read sees it only
+    /// once it is durable, as a receipt is handed out only then: nobody reads a state
+    /// that a crash could take back.
+    fn durable_tip(&self) -> Result<Tip, HostError> {
         if self.committer.is_poisoned()? {
             drop(self.writer()?);
         }
         self.follow_others()?;
-        Ok(self.published.get().root)
+        // Read before the pending batch: the tip's batch was staged before it was
+        // published, so it is that batch or an earlier one.
+        let tip = self.published.get();
+        if let Some(seq) = self.committer.last_pending()? {
+            self.wait_durable(seq)?;
+        }
+        Ok(tip)
     }
 
     /// On a store that other hosts commit to: waits for what this host staged to be

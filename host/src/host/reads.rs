@@ -93,8 +93,7 @@ impl Host {
 
     /// A view of the state at `at` (latest when `None`).
     fn view_at(&self, at: Option<u64>) -> Result<(Arc<dyn Snapshot>, SnapshotView), QueryError> {
-        self.follow_others()?;
-        let tip = self.published.get();
+        let tip = self.durable_tip()?;
         // Taken after the tip: it holds the tip's batch (staged before it was published).
         let snapshot = self.snapshot()?;
         let version = at.unwrap_or(tip.version);
@@ -186,8 +185,7 @@ impl Host {
     /// # Errors
     /// When storage fails or is corrupt.
     pub fn contracts(&self) -> Result<Vec<ContractInfo>, HostError> {
-        self.follow_others()?;
-        let version = self.latest_version();
+        let version = self.durable_tip()?.version;
         let view = SnapshotView::new(self.snapshot()?, version);
         let mut out: Vec<ContractInfo> = Vec::new();
         // In key order: a contract's entry, then its code history keys (`[name][0]…`).
@@ -221,14 +219,16 @@ impl Host {
     /// # Errors
     /// When storage fails or is corrupt.
     pub fn history(&self, from: u64, limit: usize) -> Result<Vec<HistoryEntry>, HostError> {
+        // Up to the latest durable version: what is staged is not recorded yet.
+        let latest = self.durable_tip()?.version;
         let snap = self.snapshot()?;
         let mut raw = Vec::new();
-        let start = history_key(from);
-        if limit > 0 {
+        let (start, end) = (history_key(from), history_key(latest));
+        if limit > 0 && from <= latest {
             snap.range(
                 Table::History,
                 Bound::Included(&start),
-                Bound::Unbounded,
+                Bound::Included(&end),
                 false,
                 &mut |k, v| {
                     raw.push((k.to_vec(), v.to_vec()));

@@ -18,7 +18,7 @@ use crate::exec::{
 };
 use crate::host::options::Concurrency;
 use crate::ledger::access::AccessSet;
-use crate::ledger::exactly_once::{Lookup, lookup};
+use crate::ledger::exactly_once::{Lookup, lookup, lookup_many};
 use crate::ledger::head::Head;
 use crate::ledger::receipt::Receipt;
 use crate::ledger::records::META_VERSION;
@@ -101,19 +101,32 @@ impl Host {
     /// the next run finds the id recorded (a duplicate) or runs against the new head.
     /// At most [`STORE_RACE_RETRIES_MAX`] times, after a pause that grows.
     fn may_run_again(&self, e: &SubmitError, runs: &mut u32) -> bool {
+        if !self.runs_again(e, runs) {
+            return false;
+        }
+        self.hold_to_run_again(*runs);
+        true
+    }
+
+    /// The test of [`Host::may_run_again`]: counts the run when it is allowed.
+    fn runs_again(&self, e: &SubmitError, runs: &mut u32) -> bool {
         if !lost_race(e) || *runs >= STORE_RACE_RETRIES_MAX || !self.committer.shared() {
             return false;
         }
         *runs += 1;
+        true
+    }
+
+    /// The lock of [`Host::may_run_again`], for run number `runs`.
+    fn hold_to_run_again(&self, runs: u32) {
         // Run again under the store's commit lock (the head's row): other hosts' commits
         // wait for this one, so it cannot lose the race again — without it, two busy
         // hosts starve one another (BENCHMARKS.md). Where the lock cannot be taken, it
         // runs without, after a pause that spreads colliding hosts out.
         if self.committer.hold(Table::Meta, META_VERSION).is_err() {
-            let pause = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % u64::from(*runs + 1);
+            let pause = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % u64::from(runs + 1);
             std::thread::sleep(std::time::Duration::from_millis(pause));
         }
-        true
     }
 
     /// One run of [`Host::submit`].
@@ -189,11 +202,15 @@ impl Host {
             let Some(Err(first)) = lost.first().map(|&i| &results[i]) else {
                 return;
             };
-            if !self.may_run_again(first, &mut runs) {
+            if !self.runs_again(first, &mut runs) {
                 return;
             }
+            // Checked and looked up before the lock is held: other hosts' commits wait
+            // for it.
             let batch: Vec<Transaction> = lost.iter().map(|&i| txs[i].clone()).collect();
-            for (i, r) in lost.into_iter().zip(self.submit_all_once(&batch)) {
+            let checked = self.prepare_all(&batch);
+            self.hold_to_run_again(runs);
+            for (i, r) in lost.into_iter().zip(self.submit_prepared_all(checked)) {
                 results[i] = r;
             }
             self.release_if_ran_again(runs);
@@ -315,20 +332,23 @@ impl Host {
     /// ones before it left, and all of them are made durable together (one commit when
     /// the host is otherwise idle). One result per transaction, in order.
     pub fn submit_all(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
-        let mut results = self.submit_all_once(txs);
+        let mut results = self.submit_prepared_all(self.prepare_all(txs));
         if self.committer.shared() {
             self.run_lost_again(txs, &mut results);
         }
         results
     }
 
-    /// One run of [`Host::submit_all`].
-    fn submit_all_once(&self, txs: &[Transaction]) -> Vec<Result<Receipt, SubmitError>> {
+    /// The rest of [`Host::submit_all`] once `checked` are prepared.
+    fn submit_prepared_all(
+        &self,
+        checked: Vec<Result<Checked<'_>, SubmitError>>,
+    ) -> Vec<Result<Receipt, SubmitError>> {
         // Counted as a submission: a lone submitter's recycler must not spin beside a batch.
         let _visit = self.recycler.as_ref().map(|r| r.visit());
-        let checked = self.prepare_all(txs);
         let arrival = self.committer.arrive();
-        let mut results: Vec<Option<Result<Staged, SubmitError>>> = Vec::with_capacity(txs.len());
+        let mut results: Vec<Option<Result<Staged, SubmitError>>> =
+            Vec::with_capacity(checked.len());
         let mut batch = Vec::new();
         for c in checked {
             match c {
@@ -420,24 +440,61 @@ impl Host {
         out
     }
 
-    /// [`Host::prepare`] of each of `txs`, in order; a long batch that runs in parallel
-    /// is prepared in parallel too (hashing and looking ids up is work the batch's
-    /// workers would otherwise wait for).
+    /// [`Host::prepare`] of each of `txs`, in order, with their ids looked up in one
+    /// read of the store. A long batch that runs in parallel is checked in parallel
+    /// too (hashing is work the batch's workers would otherwise wait for).
     fn prepare_all<'a>(&self, txs: &'a [Transaction]) -> Vec<Result<Checked<'a>, SubmitError>> {
+        let checked = self.on_prepare_threads(txs, |tx| self.check_input(tx));
+        let keys: Vec<_> = checked
+            .iter()
+            .flatten()
+            .map(|p| (p.tx.id, p.content_hash))
+            .collect();
+        // A committer that failed gives no view: the writer recovers it, then looks up.
+        let mut found: std::vec::IntoIter<Option<_>> = match lookup_many(&self.committer, &keys) {
+            Ok(found) => found.into_iter().map(Some).collect::<Vec<_>>(),
+            Err(_) => keys.iter().map(|_| None).collect(),
+        }
+        .into_iter();
+        let looked: Vec<_> = checked
+            .into_iter()
+            .map(|c| c.map(|p| (p, found.next().expect("one lookup per checked transaction"))))
+            .collect();
+        self.on_prepare_threads(looked, |c| {
+            c.and_then(|(p, found)| self.finish_prepare(p, found.transpose()?))
+        })
+    }
+
+    /// `f` of each of `items`, in order: on the batch's workers for a long batch that
+    /// runs in parallel, else on this thread.
+    fn on_prepare_threads<I: Send, O: Send>(
+        &self,
+        items: impl IntoIterator<Item = I>,
+        f: impl Fn(I) -> O + Sync,
+    ) -> Vec<O> {
+        let items: Vec<I> = items.into_iter().collect();
         let workers = self.options.workers.clamp(1, WORKERS_MAX);
         if self.options.concurrency == Concurrency::Sequential
             || workers < 2
-            || txs.len() < PARALLEL_PREPARE_MIN
+            || items.len() < PARALLEL_PREPARE_MIN
         {
-            return txs.iter().map(|tx| self.prepare(tx)).collect();
+            return items.into_iter().map(f).collect();
         }
-        let chunk = txs.len().div_ceil(workers);
+        let chunk = items.len().div_ceil(workers);
+        let mut parts = Vec::with_capacity(workers);
+        let mut items = items.into_iter();
+        loop {
+            let part: Vec<I> = items.by_ref().take(chunk).collect();
+            if part.is_empty() {
+                break;
+            }
+            parts.push(part);
+        }
+        let f = &f;
         std::thread::scope(|s| {
-            let handles: Vec<_> = txs
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || part.iter().map(|tx| self.prepare(tx)).collect::<Vec<_>>())
-                })
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|part| s.spawn(move || part.into_iter().map(f).collect::<Vec<_>>()))
                 .collect();
             handles
                 .into_iter()
@@ -449,6 +506,20 @@ impl Host {
     /// Checks input, converts WAT, hashes content, looks the id up and prepares code: all
     /// before any lock.
     fn prepare<'a>(&self, tx: &'a Transaction) -> Result<Checked<'a>, SubmitError> {
+        let p = self.check_input(tx)?;
+        // Looked up here, out of the writer's way; under the lock, the head's recent ids
+        // tell whether the id was staged since, without a second lookup. A committer
+        // that failed gives no view: the writer recovers it, then looks up itself.
+        let found = match self.committer.view_of(Table::Txs, p.tx.id.as_bytes()) {
+            Ok(view) => Some(lookup(view, &p.tx.id, &p.content_hash)?),
+            Err(_) => None,
+        };
+        self.finish_prepare(p, found)
+    }
+
+    /// The checks of [`Host::prepare`] before the lookup: input, WAT converted, content
+    /// hashed, signature verified.
+    fn check_input<'a>(&self, tx: &'a Transaction) -> Result<Prepared<'a>, SubmitError> {
         let tx = match tx.body.code() {
             Some(code) if !code.starts_with(b"\0asm") => {
                 let wasm = validate::wasm_bytes(code).map_err(InputError::from)?;
@@ -471,31 +542,35 @@ impl Host {
                 &content_hash,
             )?;
         }
-        // Looked up here, out of the writer's way; under the lock, the head's recent ids
-        // tell whether the id was staged since, without a second lookup. A committer
-        // that failed gives no view: the writer recovers it, then looks up itself.
-        let mut seen = None;
-        if let Ok(view) = self.committer.view_of(Table::Txs, tx.id.as_bytes()) {
-            match lookup(view, &tx.id, &content_hash)? {
-                Lookup::Recorded { receipt, wait_for } => {
-                    return Ok(Checked::Recorded(Staged {
-                        receipt,
-                        wait_for,
-                        spent: None,
-                    }));
-                }
-                Lookup::New { seen: last } => seen = Some(last),
-            }
-        }
         let access = tx.access.clone().map(Arc::new);
-        let mut prepared = Prepared {
+        Ok(Prepared {
             tx,
             content,
             content_hash,
             code_hash: None,
-            seen,
+            seen: None,
             access,
-        };
+        })
+    }
+
+    /// The rest of [`Host::prepare`] once the id was looked up (`found`; `None`: no
+    /// lookup could be made): a recorded id's receipt, or the code prepared.
+    fn finish_prepare<'a>(
+        &self,
+        mut prepared: Prepared<'a>,
+        found: Option<Lookup>,
+    ) -> Result<Checked<'a>, SubmitError> {
+        match found {
+            Some(Lookup::Recorded { receipt, wait_for }) => {
+                return Ok(Checked::Recorded(Staged {
+                    receipt,
+                    wait_for,
+                    spent: None,
+                }));
+            }
+            Some(Lookup::New { seen }) => prepared.seen = Some(seen),
+            None => {}
+        }
         if let Some(code) = prepared.tx.body.code() {
             prepared.code_hash = Some(self.runtime.prepare(code).map_err(InputError::from)?.0);
         }

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::error::SubmitError;
 use crate::ledger::receipt::Receipt;
 use crate::ledger::records::TxRecord;
-use crate::storage::group_commit::View;
+use crate::storage::group_commit::{Committer, View};
 use crate::storage::{Snapshot, StorageError, Table};
 
 /// What a lookup of a transaction id found.
@@ -63,6 +63,36 @@ pub(crate) fn lookup(
     })
 }
 
+/// Looks each of `txs` (an id and its content hash) up in one committer view, with one
+/// read of the store for all of them. One answer each, in order, as [`lookup`] gives.
+///
+/// # Errors
+/// When the committer gives no view (it failed) or the store cannot be read; a
+/// conflict or an undecodable record is that transaction's own answer.
+pub(crate) fn lookup_many(
+    committer: &Committer,
+    txs: &[(Uuid, [u8; 32])],
+) -> Result<Vec<Result<Lookup, SubmitError>>, StorageError> {
+    let keys: Vec<&[u8]> = txs.iter().map(|(id, _)| &id.as_bytes()[..]).collect();
+    let views = committer.views_of(Table::Txs, &keys)?;
+    let found = views.snapshot.get_many(Table::Txs, &keys)?;
+    drop(views.snapshot);
+    Ok(txs
+        .iter()
+        .zip(found)
+        .zip(views.pending)
+        .map(|(((id, hash), bytes), pending)| {
+            Ok(match bytes.map(|b| receipt_of(&b, id, hash)).transpose()? {
+                Some(receipt) => Lookup::Recorded {
+                    receipt,
+                    wait_for: pending,
+                },
+                None => Lookup::New { seen: views.seen },
+            })
+        })
+        .collect())
+}
+
 /// Whether the writer must look `id` up again under the lock, after a lookup that saw
 /// every batch up to `seen` (`None`: no lookup was made).
 pub(crate) fn must_look_again(recent: Option<&RecentIds>, id: &Uuid, seen: Option<u64>) -> bool {
@@ -78,10 +108,16 @@ fn recorded(
     id: &Uuid,
     content_hash: &[u8; 32],
 ) -> Result<Option<Receipt>, SubmitError> {
-    let Some(bytes) = snapshot.get(Table::Txs, id.as_bytes())? else {
-        return Ok(None);
-    };
-    let record = TxRecord::decode(&bytes).map_err(StorageError::from)?;
+    match snapshot.get(Table::Txs, id.as_bytes())? {
+        Some(bytes) => receipt_of(&bytes, id, content_hash).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The receipt in `bytes`, the stored record of `id`, marked duplicate; a conflict if
+/// it was recorded with other content.
+fn receipt_of(bytes: &[u8], id: &Uuid, content_hash: &[u8; 32]) -> Result<Receipt, SubmitError> {
+    let record = TxRecord::decode(bytes).map_err(StorageError::from)?;
     if record.content_hash != *content_hash {
         return Err(SubmitError::Conflict {
             id: *id,
@@ -90,7 +126,7 @@ fn recorded(
     }
     let mut receipt = record.receipt;
     receipt.duplicate = true;
-    Ok(Some(receipt))
+    Ok(receipt)
 }
 
 /// Ids a [`RecentIds`] holds at most, in transactions (24 bytes each): more than are
@@ -119,6 +155,13 @@ impl RecentIds {
             self.floor = Some(oldest);
         }
         self.order.push_back((seq, id));
+    }
+
+    /// Takes it that every id staged after batch `seen` is noted here from now on, if
+    /// none is yet: the writer, holding its lock, has just looked its batch's ids up in
+    /// a view that held every batch up to `seen`, and only it stages.
+    pub fn hold_from(&mut self, seen: u64) {
+        self.floor.get_or_insert(seen);
     }
 
     /// False only when `id` was certainly not staged after batch `seen`; true when it

@@ -205,6 +205,16 @@ pub trait Snapshot: Send + Sync {
     /// When the backend cannot read.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 
+    /// The values at `keys`, in their order: one read where the backend can batch
+    /// them (a database answers them in one round trip), else one [`Snapshot::get`]
+    /// each.
+    ///
+    /// # Errors
+    /// When the backend cannot read.
+    fn get_many(&self, table: Table, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        keys.iter().map(|k| self.get(table, k)).collect()
+    }
+
     /// Visits the entries with keys in `(lo, hi)` in key order (descending when `reverse`),
     /// until `visit` returns `false`.
     ///

@@ -69,6 +69,15 @@ pub(crate) struct View {
     pub pending: Option<u64>,
 }
 
+/// A [`View`] for several keys of one table.
+pub(crate) struct Views {
+    pub snapshot: Arc<dyn Snapshot>,
+    /// As [`View::seen`].
+    pub seen: u64,
+    /// As [`View::pending`], for each key in turn.
+    pub pending: Vec<Option<u64>>,
+}
+
 /// Stages batches and commits them in groups.
 pub(crate) struct Committer {
     state: Mutex<State>,
@@ -208,6 +217,17 @@ impl Committer {
             snapshot: Self::snapshot_locked(&mut s)?,
             seen: s.next_seq - 1,
             pending: s.pending.seq_of(table, key),
+        })
+    }
+
+    /// [`Committer::view_of`] for several keys of one table at once: one snapshot, and
+    /// for each key the batch that staged it, if that is not durable yet.
+    pub fn views_of(&self, table: Table, keys: &[&[u8]]) -> Result<Views, StorageError> {
+        let mut s = self.lock()?;
+        Ok(Views {
+            snapshot: Self::snapshot_locked(&mut s)?,
+            seen: s.next_seq - 1,
+            pending: keys.iter().map(|k| s.pending.seq_of(table, k)).collect(),
         })
     }
 

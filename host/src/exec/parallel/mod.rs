@@ -39,9 +39,8 @@ use view::{At, TxView};
 
 use crate::error::{HostError, SubmitError};
 use crate::exec::sequential::{add_rows, finish_batch, work_of};
-use crate::exec::{Env, Executor, Prepared, Sequential, Staged};
+use crate::exec::{Env, Executor, Prepared, Sequential, Staged, look_again};
 use crate::ledger::access::AccessSet;
-use crate::ledger::exactly_once::{Lookup, lookup, must_look_again};
 use crate::ledger::head::Head;
 use crate::ledger::receipt::Receipt;
 use crate::ledger::transaction::TxBody;
@@ -185,7 +184,8 @@ impl Executor for Parallel<'_> {
         if batch.len() < 2 {
             return Sequential.execute(env, head, batch);
         }
-        match self.try_execute(env, head, &batch) {
+        let mut batch = batch;
+        match self.try_execute(env, head, &mut batch) {
             Some(results) => {
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 results
@@ -205,42 +205,28 @@ impl Parallel<'_> {
         &self,
         env: &Env<'_>,
         head: &mut Head,
-        batch: &[Prepared<'_>],
+        batch: &mut [Prepared<'_>],
     ) -> Option<Vec<Result<Staged, SubmitError>>> {
-        if let Err(e) = env.recover_if_needed(head) {
-            return Some(batch.iter().map(|_| Err(e.clone().into())).collect());
-        }
+        // Only an id staged since its lookup can be recorded now (as `run_and_stage`):
+        // those are looked up again, all in one read.
+        let answered = env
+            .recover_if_needed(head)
+            .and_then(|()| look_again(env, head, batch));
+        let answered = match answered {
+            Ok(answered) => answered,
+            Err(e) => return Some(batch.iter().map(|_| Err(e.clone().into())).collect()),
+        };
         let mut plan = Vec::with_capacity(batch.len());
         let mut runs: Vec<&Prepared<'_>> = Vec::with_capacity(batch.len());
         let mut first_of: HashMap<uuid::Uuid, usize> = HashMap::new();
-        for p in batch {
+        for (p, answer) in batch.iter().zip(answered) {
             if let Some(&k) = first_of.get(&p.tx.id) {
                 plan.push(Plan::Again(k));
                 continue;
             }
-            // Only an id staged since the lookup can be recorded now (as `run_and_stage`).
-            let recent = env.recent_ids.then_some(&head.recent);
-            if must_look_again(recent, &p.tx.id, p.seen) {
-                let found = env
-                    .committer
-                    .view_of(Table::Txs, p.tx.id.as_bytes())
-                    .map_err(SubmitError::from)
-                    .and_then(|view| lookup(view, &p.tx.id, &p.content_hash));
-                match found {
-                    Ok(Lookup::New { .. }) => {}
-                    Ok(Lookup::Recorded { receipt, wait_for }) => {
-                        plan.push(Plan::Answered(Ok(Staged {
-                            receipt,
-                            wait_for,
-                            spent: None,
-                        })));
-                        continue;
-                    }
-                    Err(e) => {
-                        plan.push(Plan::Answered(Err(e)));
-                        continue;
-                    }
-                }
+            if let Some(answer) = answer {
+                plan.push(Plan::Answered(answer));
+                continue;
             }
             // A change of a registry entry is run in order: the workers' registry caches
             // would not see it (see `ContractCache`).

@@ -16,6 +16,8 @@ use crate::storage::{StorageError, Table};
 pub(super) enum Sql {
     /// `$1` key → value.
     Get,
+    /// `$1` keys → those of them present, with their values.
+    GetMany,
     /// The greatest key in `[$1, $2]` → its value.
     Newest,
     /// Keys from `$1` (inclusive), up to `$2` as `hi` says, `LIMIT` the last parameter.
@@ -46,6 +48,7 @@ impl Sql {
         let t = table_name(table);
         match self {
             Sql::Get => format!("SELECT v FROM {t} WHERE k = $1"),
+            Sql::GetMany => format!("SELECT k, v FROM {t} WHERE k = ANY($1::bytea[])"),
             Sql::Newest => {
                 format!("SELECT v FROM {t} WHERE k >= $1 AND k <= $2 ORDER BY k DESC LIMIT 1")
             }

@@ -8,6 +8,7 @@
 //! `REPEATABLE READ` transaction open as long as a host keeps its snapshot would instead
 //! pin a connection and hold back vacuum for as long as a host is idle.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 
 use postgres::types::ToSql;
@@ -52,6 +53,20 @@ impl Snapshot for PgSnapshot {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let rows = self.rows(table, Sql::Get, &[&key])?;
         Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    fn get_many(&self, table: Table, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        if keys.len() < 2 {
+            return keys.iter().map(|k| self.get(table, k)).collect();
+        }
+        // One round trip for all of them (a batch's ids, looked up again under the
+        // writer lock: one each would hold it for hundreds of round trips).
+        let rows = self.rows(table, Sql::GetMany, &[&keys])?;
+        let found: HashMap<Vec<u8>, Vec<u8>> = rows
+            .into_iter()
+            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+            .collect();
+        Ok(keys.iter().map(|k| found.get(*k).cloned()).collect())
     }
 
     fn range(

@@ -168,6 +168,9 @@ pub struct Held<'a> {
     inflight: &'a InFlight,
     ids: Vec<Uuid>,
     _done: watch::Sender<bool>,
+    /// Whether it waited for another request's run of one of them: the caller looks
+    /// them up again, since that run may have recorded them.
+    pub waited: bool,
 }
 
 impl InFlight {
@@ -175,6 +178,7 @@ impl InFlight {
     /// another request holds to be released (its run ended: the id is recorded now, or
     /// failed to be).
     pub async fn hold<'a>(&'a self, ids: &[Uuid]) -> Held<'a> {
+        let mut waited = false;
         loop {
             let busy = {
                 let mut map = self.ids.lock().unwrap_or_else(|p| p.into_inner());
@@ -189,6 +193,7 @@ impl InFlight {
                             inflight: self,
                             ids: ids.to_vec(),
                             _done: tx,
+                            waited,
                         };
                     }
                 }
@@ -196,6 +201,7 @@ impl InFlight {
             let mut busy = busy;
             // Returns when the holder's sender is dropped.
             let _ = busy.changed().await;
+            waited = true;
         }
     }
 }

@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use semel::{
-    Batch, Check, Host, InputError, QueryError, Receipt, StateListing, Status, SubmitError,
-    Transaction, Uuid,
+    Batch, Check, CheckedTx, Host, InputError, QueryError, Receipt, StateListing, Status,
+    SubmitError, Transaction, Uuid,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -220,6 +220,32 @@ fn has_deploy(txs: &[Transaction]) -> bool {
     txs.iter().any(|t| t.body.code().is_some())
 }
 
+/// Looks `new` up again, after another request's run of some of their ids: those now
+/// recorded (or refused) get their answer in the `None` places of `answered`, in order;
+/// the rest are returned, to run.
+async fn check_again(
+    app: &Arc<App>,
+    new: Vec<CheckedTx>,
+    answered: &mut [Option<Result<Receipt, SubmitError>>],
+) -> Result<Vec<CheckedTx>, Problem> {
+    let host = Arc::clone(&app.host);
+    let txs: Vec<Transaction> = new.iter().map(|c| c.tx().clone()).collect();
+    let checked = maybe_blocking(app.remote, move || {
+        txs.iter().map(|tx| host.check(tx)).collect::<Vec<_>>()
+    })
+    .await?;
+    let slots = answered.iter_mut().filter(|a| a.is_none());
+    let mut still_new = Vec::new();
+    for (slot, c) in slots.zip(checked) {
+        match c {
+            Ok(Check::New(tx)) => still_new.push(tx),
+            Ok(Check::Recorded(receipt)) => *slot = Some(Ok(receipt)),
+            Err(e) => *slot = Some(Err(e)),
+        }
+    }
+    Ok(still_new)
+}
+
 /// `POST /v1/tx`: a transaction or a batch.
 #[utoipa::path(post, path = "/v1/tx",
     request_body(content = TxRequestJson, content_type = "application/json",
@@ -293,7 +319,15 @@ pub async fn post_tx(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     } else {
         let new_ids: Vec<Uuid> = new.iter().map(|t| t.tx().id).collect();
         let held = app.inflight.hold(&new_ids).await;
-        let results = app.queue.submit(new).await;
+        if held.waited {
+            // Another request's run of some of these ended meanwhile: what it recorded
+            // is answered from the store, without a place in the queue.
+            new = check_again(&app, new, &mut answered).await?;
+        }
+        let results = match new.is_empty() {
+            true => Ok(Vec::new()),
+            false => app.queue.submit(new).await,
+        };
         drop(held);
         match results {
             Ok(results) => results,
@@ -566,9 +600,9 @@ pub struct Health {
 #[utoipa::path(get, path = "/v1/health",
     responses((status = 200, description = "The latest version, its state root and the host id", body = Health), (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_health(State(app): State<Arc<App>>) -> Answer {
-    let root = store_call(&app, || app.host.state_root()).map_err(host_failure)?;
+    let (version, root) = store_call(&app, || app.host.durable_head()).map_err(host_failure)?;
     Ok(Json(Health {
-        version: app.host.latest_version(),
+        version,
         state_root: root.to_string(),
         host_id: app.host.host_id().to_string(),
     })
