@@ -524,6 +524,62 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
     );
 }
 
+/// A request whose body comes too slowly is answered 408 once the request time is up
+/// (a problem of kind `busy`, with `Retry-After`), and records nothing.
+#[test]
+fn a_slow_body_runs_past_the_request_time_and_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--request-millis-max", "600"]);
+    let a = agent();
+    let (s, _, _) = post(
+        &a,
+        &format!("{}/v1/tx", server.url),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    let body = inc("00000000-0000-4000-8000-0000000000b1");
+    let mut slow = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/tx HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // Half the body, then nothing: the request time runs out while it is read.
+    slow.write_all(&body.as_bytes()[..body.len() / 2]).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = slow.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&answer).contains("\"detail\"") {
+            break;
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "answered when the time was up"
+    );
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 408"), "{text}");
+    assert!(text.contains("retry-after:"), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+    assert!(text.contains("urn:semel:problem:busy"), "{text}");
+    let (s, _, _) = get(
+        &a,
+        &format!("{}/v1/tx/00000000-0000-4000-8000-0000000000b1", server.url),
+    );
+    assert_eq!(s, 404, "nothing was recorded");
+    let (_, _, h) = get(&a, &format!("{}/v1/health", server.url));
+    assert_eq!(h["version"], 1);
+}
+
 /// What one thread of [`load`] sent and got.
 #[derive(Default)]
 pub(crate) struct Loaded {
@@ -724,6 +780,60 @@ fn kill_9_under_load_then_retry_every_id_executes_each_once() {
         h["version"].as_u64(),
         Some(u64::try_from(all_ids.len()).unwrap() + 1)
     );
+    let (s, _, v) = post(&a, &format!("{}/v1/verify", server.url), "{}");
+    assert_eq!((s, v["ok"].as_bool()), (200, Some(true)), "{v}");
+}
+
+/// `POST /v1/verify` re-executes the whole log: one at a time, others meanwhile are
+/// 503 `busy`, and the server verifies again once it is done.
+#[test]
+fn verifies_run_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let a = agent();
+    let (s, _, _) = post(
+        &a,
+        &format!("{}/v1/tx", server.url),
+        &counter_deploy("00000000-0000-4000-8000-000000000001"),
+    );
+    assert_eq!(s, 200);
+    // A log long enough that verifies started together overlap.
+    let ids: Vec<String> = (0..2000)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let batch = format!(
+        "[{}]",
+        ids.iter().map(|id| inc(id)).collect::<Vec<_>>().join(",")
+    );
+    let (s, _, _) = post(&a, &format!("{}/v1/tx", server.url), &batch);
+    assert_eq!(s, 200);
+    let answers: Vec<(u16, Value)> = (0..4)
+        .map(|_| {
+            let url = format!("{}/v1/verify", server.url);
+            std::thread::spawn(move || {
+                let (s, _, v) = post(&agent(), &url, "{}");
+                (s, v)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let busy: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 503)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(ok + busy.len(), 4, "{answers:?}");
+    assert!(ok >= 1 && !busy.is_empty(), "{answers:?}");
+    for v in busy {
+        assert_eq!(v["type"], "urn:semel:problem:busy", "{v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains("another verify"),
+            "{v}"
+        );
+    }
     let (s, _, v) = post(&a, &format!("{}/v1/verify", server.url), "{}");
     assert_eq!((s, v["ok"].as_bool()), (200, Some(true)), "{v}");
 }

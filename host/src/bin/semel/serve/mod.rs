@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Tests only: a lower `HTTP_CONNECTIONS_MAX`
     #[arg(long, hide = true, default_value_t = HTTP_CONNECTIONS_MAX)]
     pub connections_max: usize,
+    /// Tests only: a lower `HTTP_REQUEST_MILLIS_MAX`, so that a request can outlast it
+    #[arg(long, hide = true, default_value_t = HTTP_REQUEST_MILLIS_MAX)]
+    pub request_millis_max: u64,
 }
 
 /// What the handlers share.
@@ -86,10 +89,13 @@ pub struct App {
     allow_unsigned: bool,
     /// Whether the store is a database other hosts share: see `routes::store_call`.
     remote: bool,
+    /// Whether a `POST /v1/verify` runs now: one at a time (it re-executes the whole
+    /// log, so more at once would only take the executors' cores).
+    verifying: std::sync::atomic::AtomicBool,
 }
 
 /// The router of every endpoint, with its layers.
-fn router(app: Arc<App>) -> Router {
+fn router(app: Arc<App>, request_millis_max: u64) -> Router {
     Router::new()
         .route("/v1/tx", post(routes::post_tx))
         .route("/v1/tx/{id}", get(routes::get_tx))
@@ -112,7 +118,7 @@ fn router(app: Arc<App>) -> Router {
         .layer(RequestBodyLimitLayer::new(HTTP_BODY_BYTES_MAX))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_millis(HTTP_REQUEST_MILLIS_MAX),
+            Duration::from_millis(request_millis_max),
         ))
         // Outside the limits, so that their answers become problems too.
         .layer(axum::middleware::map_response(problem::problems_everywhere))
@@ -145,6 +151,7 @@ pub fn run(host: Host, args: &ServeArgs) -> anyhow::Result<()> {
         allow_unsigned: args.allow_unsigned,
         remote: host.shares_store(),
         metrics,
+        verifying: Default::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -178,7 +185,7 @@ async fn serve(app: Arc<App>, args: &ServeArgs) -> anyhow::Result<()> {
     crate::print::outln!("semel serve: listening on http://{local}");
     // Flushed now: a script waits for this line.
     let _ = crate::print::output_failure();
-    let router = router(Arc::clone(&app));
+    let router = router(Arc::clone(&app), args.request_millis_max);
     let connections = Arc::new(Semaphore::new(args.connections_max));
     let graceful = GracefulShutdown::new();
     let progress = tokio::spawn(progress(Arc::clone(&app), args.progress_secs));

@@ -32,13 +32,13 @@ impl Kind {
             Kind::Conflict => "conflict",
             Kind::NotFound => "not-found",
             Kind::TooLarge => "too-large",
-            Kind::Busy => "busy",
             Kind::Unauthorized => "unauthorized",
             Kind::Reverted => "reverted",
             Kind::HostFailure | Kind::Unavailable => "host-failure",
-            // Not a kind of §6's list: a request that ran past its time. The store is
-            // untouched by the answer (a queued transaction still runs once).
-            Kind::Timeout => "timeout",
+            // A request that ran past its time: 408, and of §6's kinds `busy` (retry
+            // later). The store is untouched by the answer (a queued transaction still
+            // runs once: its retry gets the receipt).
+            Kind::Busy | Kind::Timeout => "busy",
         }
     }
 
@@ -70,7 +70,7 @@ impl Kind {
             Kind::Unavailable => {
                 "the store cannot be reached: retry later (a retry of the same id runs at most once)"
             }
-            Kind::Timeout => "the request took too long",
+            Kind::Timeout => "the request took too long: retry later",
         }
     }
 }
@@ -79,7 +79,7 @@ impl Kind {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:semel:problem:` and one of `bad-input`, `conflict`, `not-found`,
-    /// `too-large`, `busy`, `unauthorized`, `reverted`, `host-failure`, `timeout`.
+    /// `too-large`, `busy`, `unauthorized`, `reverted`, `host-failure`.
     #[serde(rename = "type")]
     pub kind: String,
     /// What kind of problem, for people.
@@ -108,7 +108,11 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let busy = status == StatusCode::SERVICE_UNAVAILABLE;
+        // Answers that ask for a retry say when.
+        let busy = matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT
+        );
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
@@ -152,8 +156,8 @@ pub async fn problems_everywhere(response: Response) -> Response {
         StatusCode::REQUEST_TIMEOUT => (
             Kind::Timeout,
             format!(
-                "the request took longer than HTTP_REQUEST_MILLIS_MAX ({} ms); a transaction \
-                 it queued still runs once: retry its id for the receipt",
+                "the request took longer than HTTP_REQUEST_MILLIS_MAX ({} ms by default); a \
+                 transaction it queued still runs once: retry its id for the receipt",
                 semel::limits::HTTP_REQUEST_MILLIS_MAX
             ),
         ),

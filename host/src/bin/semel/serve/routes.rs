@@ -670,15 +670,42 @@ pub async fn get_info(State(app): State<Arc<App>>) -> Answer {
     ))
 }
 
+/// Ends a server's verify when dropped.
+struct VerifyDone(Arc<App>);
+
+impl Drop for VerifyDone {
+    fn drop(&mut self) {
+        self.0
+            .verifying
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// `POST /v1/verify` (beyond §6's list: `semel verify` in client mode): re-executes the
-/// whole log on the server; a mismatch is a `host-failure` naming the version.
+/// whole log on the server, one verify at a time (another meanwhile: 503 `busy`); a
+/// mismatch is a `host-failure` naming the version.
 #[utoipa::path(post, path = "/v1/verify",
-    responses((status = 200, description = "Every receipt and state root matched", body = Object), (status = 500, description = "A mismatch (named) or a host failure", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Every receipt and state root matched", body = Object), (status = 500, description = "A mismatch (named) or a host failure", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Another verify is running: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn post_verify(State(app): State<Arc<App>>) -> Answer {
+    if app
+        .verifying
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return Err(Problem::new(
+            Kind::Busy,
+            "another verify is running on this server (one at a time)",
+        ));
+    }
     let host = Arc::clone(&app.host);
-    let report = tokio::task::spawn_blocking(move || host.verify())
-        .await
-        .map_err(|e| host_failure(format!("verify failed: {e}")))?;
+    // Marked done by the blocking task itself, even if it panics: a client that goes
+    // away does not end the verify it started.
+    let done = VerifyDone(Arc::clone(&app));
+    let report = tokio::task::spawn_blocking(move || {
+        let _done = done;
+        host.verify()
+    })
+    .await
+    .map_err(|e| host_failure(format!("verify failed: {e}")))?;
     match report {
         Ok(report) => Ok(json_response(&report)),
         Err(semel::VerifyError::Mismatch { version, what }) => Err(host_failure(format!(
