@@ -838,6 +838,67 @@ fn verifies_run_one_at_a_time() {
     assert_eq!((s, v["ok"].as_bool()), (200, Some(true)), "{v}");
 }
 
+/// `semel bench --server` loads a live server over HTTP (bounded by `--txs`), each
+/// answer checked; the server prints its interval summary on stderr meanwhile, and
+/// SIGINT stops it cleanly (exit 0).
+#[test]
+fn bench_over_http_loads_a_server_that_reports_and_stops_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let err_path = dir.path().join("serve.err");
+    let mut child = Command::new(semel_bin())
+        .args(["--data-dir", dir.path().join("d").to_str().unwrap()])
+        .args(["serve", "--listen", "127.0.0.1:0", "--progress-secs", "1"])
+        .arg("--allow-unsigned")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("semel serve: listening on ")
+        .unwrap()
+        .to_owned();
+    for (extra, txs) in [(&[][..], 300), (&["--duplicates"][..], 100)] {
+        let out = Command::new(semel_bin())
+            .args(["--json", "bench", "--server", &url, "--threads", "4"])
+            .args(["--txs", &txs.to_string()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["txs"], txs, "{report}");
+        assert!(report["tx_per_s"].as_f64().unwrap() > 0.0, "{report}");
+        assert_eq!(report["duplicates"], !extra.is_empty(), "{report}");
+    }
+    // The counter of the bench's store counts every measured transaction once (the
+    // duplicates' ids were recorded before their clock started).
+    let (_, _, q) = post(
+        &agent(),
+        &format!("{url}/v1/query"),
+        r#"{"contract":"counter","method":"get"}"#,
+    );
+    let counted: u64 = q["output"].as_str().unwrap().parse().unwrap();
+    assert!(counted >= 400, "{q}");
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, libc::SIGINT);
+    assert!(child.wait().unwrap().success(), "SIGINT: exit 0");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("semel serve: last 1 s:") && l.contains("committed")),
+        "{err}"
+    );
+}
+
 type Answering = std::thread::JoinHandle<(u16, String, Value)>;
 
 /// Keeps a one-executor server busy: the executor spins on a long transaction (out of

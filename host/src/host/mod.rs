@@ -123,6 +123,12 @@ impl Host {
         Ok((tip.version, tip.root))
     }
 
+    /// Whether batches staged by this host are not durable yet: a read of the latest
+    /// version waits for them (see [`Host::state_root`]). A hint, at once out of date.
+    pub fn has_staged(&self) -> bool {
+        self.committer.last_pending().is_ok_and(|p| p.is_some())
+    }
+
     /// The latest version for a read, once durable. A staged batch may yet fail (its
     /// fsync; on a shared store, a race lost to another host), so a read sees it only
     /// once it is durable, as a receipt is handed out only then: nobody reads a state

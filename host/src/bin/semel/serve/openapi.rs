@@ -8,7 +8,9 @@ use semel::json::{
     CallJson, CallResultJson, CodeVersionJson, ContractJson, DeployJson, EntryJson, EventJson,
     HistoryJson, MigrateJson, QueryJson, ReceiptJson, SetAdminJson, SignatureJson, TransactionJson,
 };
-use utoipa::OpenApi;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{Content, Header, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::routes;
@@ -36,8 +38,54 @@ pub enum TxAnswerJson<'a> {
     Batch(Vec<BatchItemJson<'a>>),
 }
 
+/// Adds to every operation the answers of the layers below the handlers, where its
+/// annotation did not give them: 408 (past `HTTP_REQUEST_MILLIS_MAX`), 503 (past
+/// `HTTP_CONNECTIONS_MAX`, or a store that cannot be reached), and for a request with a
+/// body 413 (past `HTTP_BODY_BYTES_MAX`). Every status a client can see is documented.
+struct LayerAnswers;
+
+impl Modify for LayerAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = |description: &str, retry: bool| {
+            let content = Content::new(Some(Ref::from_schema_name("Problem")));
+            let mut answer = ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", content);
+            if retry {
+                let seconds = ObjectBuilder::new().schema_type(Type::Integer).build();
+                answer = answer.header("Retry-After", Header::new(seconds));
+            }
+            RefOr::T(answer.build())
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let with_body = item.post.is_some();
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let answers = &mut op.responses.responses;
+                answers.entry("408".into()).or_insert_with(|| {
+                    problem(
+                        "The request took longer than the server's request time: retry",
+                        true,
+                    )
+                });
+                answers.entry("503".into()).or_insert_with(|| {
+                    problem(
+                        "Too many connections, or the store cannot be reached: retry",
+                        true,
+                    )
+                });
+                if with_body {
+                    answers
+                        .entry("413".into())
+                        .or_insert_with(|| problem("Body too large", false));
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&LayerAnswers),
     info(
         title = "Semel",
         description = "A WebAssembly smart-contract host with exactly-once transactions \

@@ -182,6 +182,16 @@ fn store_call<T>(app: &App, f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// [`store_call`] for a read that may wait for this host's staged batches to be
+/// durable (a receipt, or anything of the latest version: up to a group commit's
+/// fsync), which it then tells the runtime too.
+fn read_call<T>(app: &App, f: impl FnOnce() -> T) -> T {
+    match app.remote || app.host.has_staged() {
+        true => tokio::task::block_in_place(f),
+        false => f(),
+    }
+}
+
 /// Runs `f` on a blocking thread when it may compile code (a deploy), else here.
 async fn maybe_blocking<T: Send + 'static>(
     deploys: bool,
@@ -399,7 +409,7 @@ fn error_outcome(e: &SubmitError) -> Outcome {
         (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_tx(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
     let id = semel::parse_id(&id).map_err(|e| Problem::bad_input(e.to_string()))?;
-    match store_call(&app, || app.host.receipt(&id)).map_err(host_failure)? {
+    match read_call(&app, || app.host.receipt(&id)).map_err(host_failure)? {
         Some(receipt) => Ok(json_response(&receipt)),
         None => Err(Problem::new(
             Kind::NotFound,
@@ -504,7 +514,7 @@ pub async fn post_query(State(app): State<Arc<App>>, headers: HeaderMap, body: B
 #[utoipa::path(get, path = "/v1/contracts",
     responses((status = 200, description = "Deployed contracts", body = Vec<ContractJson>), (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_contracts(State(app): State<Arc<App>>) -> Answer {
-    let list = store_call(&app, || app.host.contracts()).map_err(host_failure)?;
+    let list = read_call(&app, || app.host.contracts()).map_err(host_failure)?;
     Ok(json_response(&list))
 }
 
@@ -541,7 +551,7 @@ pub async fn get_state(
         Some(h) => hex::decode(&h).map_err(|_| Problem::bad_input("\"prefix_hex\" is not hex"))?,
         None => Vec::new(),
     };
-    match store_call(&app, || app.host.state(&name, params.at_version, &prefix)) {
+    match read_call(&app, || app.host.state(&name, params.at_version, &prefix)) {
         Ok(entries) => Ok(json_response(&StateListing(&entries))),
         Err(e @ QueryError::Rejected(InputError::UnknownContract { .. })) => {
             Err(Problem::new(Kind::NotFound, e.to_string()))
@@ -580,7 +590,7 @@ pub async fn get_log(
 ) -> Answer {
     let Query(params) = params.map_err(|e| query_problem(&e))?;
     let limit = limit(params.limit)?;
-    let entries = store_call(&app, || app.host.history(params.from.unwrap_or(1), limit))
+    let entries = read_call(&app, || app.host.history(params.from.unwrap_or(1), limit))
         .map_err(host_failure)?;
     Ok(json_response(&entries))
 }
@@ -600,7 +610,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/v1/health",
     responses((status = 200, description = "The latest version, its state root and the host id", body = Health), (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_health(State(app): State<Arc<App>>) -> Answer {
-    let (version, root) = store_call(&app, || app.host.durable_head()).map_err(host_failure)?;
+    let (version, root) = read_call(&app, || app.host.durable_head()).map_err(host_failure)?;
     Ok(Json(Health {
         version,
         state_root: root.to_string(),
@@ -654,7 +664,7 @@ pub async fn get_events(
         from_version: p.from_version.unwrap_or(0),
         limit: p.limit.unwrap_or(semel::EventFilter::default().limit),
     };
-    match store_call(&app, || app.host.events(&filter)) {
+    match read_call(&app, || app.host.events(&filter)) {
         Ok(events) => Ok(json_response(&events)),
         Err(e @ QueryError::Rejected(_)) => Err(Problem::bad_input(e.to_string())),
         Err(e) => Err(host_failure(e)),
@@ -666,7 +676,7 @@ pub async fn get_events(
     responses((status = 200, description = "The store, its host id and format, the latest version and state root", body = Object), (status = 500, description = "Host or storage failure", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_info(State(app): State<Arc<App>>) -> Answer {
     Ok(json_response(
-        &store_call(&app, || app.host.info()).map_err(host_failure)?,
+        &read_call(&app, || app.host.info()).map_err(host_failure)?,
     ))
 }
 
