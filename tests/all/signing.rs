@@ -304,6 +304,12 @@ fn keys_commands_and_key_file_permissions() {
         err.contains("bob.json is corrupt") && err.contains("missing field"),
         "{err}"
     );
+    // Longer than KEY_FILE_BYTES_MAX (4,096): refused unread, naming the bound.
+    std::fs::write(keys.join("bob.json"), vec![b' '; 4097]).unwrap();
+    let o = semel(&data, &keys, &["keys", "show", "bob"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("longer than 4096 bytes"), "{err}");
 }
 
 #[test]
@@ -485,7 +491,113 @@ fn a_server_without_allow_unsigned_takes_signed_transactions_only() {
         (r["status"].as_str(), r["version"].as_u64()),
         (Some("committed"), Some(4))
     );
+    // Signed, but not good: each is 401 `unauthorized` naming what failed, and nothing
+    // is recorded: a signature with a bit flipped, and a good signature on a
+    // transaction whose sender is not the key's account.
+    let mut tampered: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    tampered["id"] = Value::String(semel::Uuid::new_v4().to_string());
+    let mut other_sender = tampered.clone();
+    other_sender["sender"] = Value::String("bob".into());
+    let mut bad_sig = tampered.clone();
+    let sig = bad_sig["signature"]["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flipped = if sig.starts_with('0') { "1" } else { "0" };
+    bad_sig["signature"]["signature"] = Value::String(format!("{flipped}{}", &sig[1..]));
+    for (body, says) in [
+        (&bad_sig, "does not verify"),
+        (&other_sender, "but its sender is bob"),
+    ] {
+        let (status, _, problem) =
+            post(&agent, &format!("{}/v1/tx", server.url), &body.to_string());
+        assert_eq!(status, 401, "{problem}");
+        assert_eq!(problem["type"], "urn:semel:problem:unauthorized");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{problem}"
+        );
+        let (s, _, _) = crate::serve::get(
+            &agent,
+            &format!("{}/v1/tx/{}", server.url, body["id"].as_str().unwrap()),
+        );
+        assert_eq!(s, 404, "nothing recorded");
+    }
+    let (_, _, h) = crate::serve::get(&agent, &format!("{}/v1/health", server.url));
+    assert_eq!(h["version"], 4, "nothing was recorded");
     assert!(server.stop().success());
+}
+
+/// `--sign-as` on `migrate` and `set-admin` from the CLI: the key's account is the
+/// sender, so a contract whose admin is that account is migrated by it, and another
+/// key's signature is a reverted receipt.
+#[test]
+fn sign_as_migrates_and_sets_the_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keys) = (dir.path().join("data"), dir.path().join("keys"));
+    let alice = ok(&semel(&data, &keys, &["keys", "new", "alice"]))
+        .trim()
+        .to_owned();
+    ok(&semel(&data, &keys, &["keys", "new", "mallory"]));
+    let wat = |name: &str| {
+        crate::util::repo()
+            .join("contracts/wat")
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    ok(&semel(
+        &data,
+        &keys,
+        &[
+            "deploy",
+            &wat("counter.wat"),
+            "--name",
+            "counter",
+            "--admin",
+            &alice,
+        ],
+    ));
+    let migrate = |who: &str| {
+        semel(
+            &data,
+            &keys,
+            &[
+                "--json",
+                "migrate",
+                "counter",
+                &wat("counter_v2.wat"),
+                "--sign-as",
+                who,
+            ],
+        )
+    };
+    let o = migrate("mallory");
+    assert_eq!(o.status.code(), Some(1), "not the admin: reverted");
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["status"], "reverted", "{r}");
+    let r: Value = serde_json::from_str(&ok(&migrate("alice"))).unwrap();
+    assert_eq!(r["status"], "committed", "{r}");
+    let r: Value = serde_json::from_str(&ok(&semel(
+        &data,
+        &keys,
+        &[
+            "--json",
+            "set-admin",
+            "counter",
+            "--none",
+            "--sign-as",
+            "alice",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(r["status"], "committed", "{r}");
+    let contracts: Value =
+        serde_json::from_str(&ok(&semel(&data, &keys, &["--json", "contracts"]))).unwrap();
+    assert_eq!(contracts[0]["admin"], Value::Null, "{contracts}");
+    ok(&semel(&data, &keys, &["verify"]));
 }
 
 /// `semel bench --signed` signs every transaction (the host verifies each) and says so;
