@@ -399,6 +399,7 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
         stats.reexecutions(),
         stats.run_nanos(),
         stats.commit_nanos(),
+        stats.idle_nanos(),
     );
     let done = Arc::new(AtomicU64::new(0));
     let show_progress = std::io::stderr().is_terminal() && !json_out;
@@ -477,6 +478,9 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
         // roots) and the in-order commit on one thread.
         "parallel_seconds": (stats.run_nanos() - before.1) as f64 / 1e9,
         "in_order_seconds": (stats.commit_nanos() - before.2) as f64 / 1e9,
+        // Of the workers' time in the parallel part, summed: with no task to run
+        // (waiting on a dependency, or for the batch's last runs).
+        "idle_seconds": (stats.idle_nanos() - before.3) as f64 / 1e9,
     });
     if json_out {
         outln!("{report}");

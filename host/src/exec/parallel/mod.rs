@@ -75,6 +75,7 @@ pub struct ParallelStats {
     reexecutions: AtomicU64,
     run_nanos: AtomicU64,
     commit_nanos: AtomicU64,
+    idle_nanos: AtomicU64,
 }
 
 impl ParallelStats {
@@ -98,10 +99,23 @@ impl ParallelStats {
         self.run_nanos.load(Ordering::Relaxed)
     }
 
-    /// Time the in-order part took (rows added and staged on one thread), in ns.
+    /// Time the in-order part took (the workers' results gathered, the rows staged, the
+    /// batch's maps freed: all on one thread), in ns.
     pub fn commit_nanos(&self) -> u64 {
         self.commit_nanos.load(Ordering::Relaxed)
     }
+
+    /// Time the workers spent in the parallel part with no task to run, summed over the
+    /// workers, in ns: waiting for a dependency to run again, or for the batch's last
+    /// runs (optimistic); waiting for an earlier transaction of an overlapping set
+    /// (pessimistic).
+    pub fn idle_nanos(&self) -> u64 {
+        self.idle_nanos.load(Ordering::Relaxed)
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A finished run of one transaction of the batch.
@@ -158,6 +172,8 @@ struct Ran {
     lattice: LtHash,
     /// The lanes the workers expanded, and the entries they replaced.
     caches: Vec<WorkerCache>,
+    /// When the last worker was done.
+    parallel_done: std::time::Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -252,10 +268,10 @@ impl Parallel<'_> {
         // The parallel part and the in-order part, timed for `semel bench`.
         let t0 = std::time::Instant::now();
         let ran = self.run_all(env, head, runs.clone())?;
+        let t1 = ran.parallel_done;
         for (local, dead) in ran.caches {
             head.entry_cache.absorb(local, &dead);
         }
-        let t1 = std::time::Instant::now();
         // The workers built the rows; staged once, in order. The plan answers repeats
         // from the runs they repeat.
         head.stale = true;
@@ -305,7 +321,6 @@ impl Parallel<'_> {
                 (Answer::Again(_) | Answer::Run, Err(e)) => Err(copy_error(e)),
             });
         }
-        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.stats
             .run_nanos
             .fetch_add(nanos(t1 - t0), Ordering::Relaxed);
@@ -350,7 +365,8 @@ impl Parallel<'_> {
                     scheduler = scheduler.with_delays(seed);
                 }
                 self.on_workers(|w| {
-                    batch.optimistic_worker(&scheduler);
+                    let idle = batch.optimistic_worker(&scheduler);
+                    self.stats.idle_nanos.fetch_add(idle, Ordering::Relaxed);
                     hash(w, !scheduler.halted());
                 });
                 let again = scheduler.incarnations().saturating_sub(n);
@@ -374,12 +390,14 @@ impl Parallel<'_> {
                     .collect();
                 let schedule = DagSchedule::new(&lock_table::dependencies(&sets));
                 self.on_workers(|w| {
-                    batch.pessimistic_worker(&schedule);
+                    let idle = batch.pessimistic_worker(&schedule);
+                    self.stats.idle_nanos.fetch_add(idle, Ordering::Relaxed);
                     hash(w, !schedule.halted());
                 });
                 !schedule.halted()
             }
         };
+        let parallel_done = std::time::Instant::now();
         let failed = lock(&batch.failure).is_some();
         if !ok || failed {
             return None;
@@ -401,6 +419,7 @@ impl Parallel<'_> {
             rows,
             lattice,
             caches,
+            parallel_done,
         })
     }
 }
@@ -502,10 +521,11 @@ impl<'a, 'p> Batch<'a, 'p> {
         *lock(&self.failure) = Some(e);
     }
 
-    /// Block-STM's worker loop.
-    fn optimistic_worker(&self, scheduler: &Scheduler) {
+    /// Block-STM's worker loop. Returns the time it had no task, in ns.
+    fn optimistic_worker(&self, scheduler: &Scheduler) -> u64 {
         let mut cache = self.head_contracts.clone_upto(self.head_version);
         let mut task = None;
+        let mut idle = std::time::Duration::ZERO;
         while !scheduler.done() {
             task = match task.or_else(|| scheduler.next_task()) {
                 Some(Task::Execute { txn, incarnation }) => {
@@ -515,11 +535,14 @@ impl<'a, 'p> Batch<'a, 'p> {
                     self.validate(scheduler, txn, incarnation)
                 }
                 None => {
+                    let t = std::time::Instant::now();
                     std::thread::yield_now();
+                    idle += t.elapsed();
                     None
                 }
             };
         }
+        nanos(idle)
     }
 
     fn try_execute(
@@ -593,9 +616,16 @@ impl<'a, 'p> Batch<'a, 'p> {
     }
 
     /// The pessimistic worker loop: run what is ready, release what waits for it.
-    fn pessimistic_worker(&self, schedule: &DagSchedule) {
+    /// Returns the time it waited for a transaction to be ready, in ns.
+    fn pessimistic_worker(&self, schedule: &DagSchedule) -> u64 {
         let mut cache = self.head_contracts.clone_upto(self.head_version);
-        while let Some(txn) = schedule.next() {
+        let mut idle = std::time::Duration::ZERO;
+        loop {
+            let t = std::time::Instant::now();
+            let Some(txn) = schedule.next() else {
+                return nanos(idle);
+            };
+            idle += t.elapsed();
             match self.run(txn, false, false, &mut cache) {
                 Ok((run, reads)) => {
                     self.record(txn, 0, run, reads);
