@@ -37,12 +37,23 @@ fn backend(disk: &FaultyDisk, background: bool) -> Result<Box<dyn Backend>, Stor
     })))
 }
 
+/// A host on `disk`. Lists run as parallel batches on two workers: optimistic, or
+/// pessimistic with applies in the background (their transactions declare no sets, so
+/// each runs alone, in order).
 fn open(disk: &FaultyDisk, background: bool) -> Host {
     let reopen_disk = disk.clone();
+    let options = HostOptions {
+        workers: 2,
+        concurrency: match background {
+            false => semel::Concurrency::Optimistic,
+            true => semel::Concurrency::Pessimistic,
+        },
+        ..HostOptions::default()
+    };
     Host::with_reopenable_backend(
         backend(disk, background).unwrap(),
         Box::new(move || backend(&reopen_disk, background)),
-        HostOptions::default(),
+        options,
     )
     .unwrap()
 }
@@ -258,6 +269,10 @@ fn crash_at_io_points(background: bool) {
     let start = disk.ops();
     let (all_acked, failed) = run(&host, &work);
     assert!(!failed);
+    assert!(
+        host.parallel_stats().batches() > 0,
+        "the workload's lists ran as parallel batches"
+    );
     assert!(all_acked.values().any(|r| r.status == Status::Reverted));
     let total = disk.ops() - start;
     drop(host);

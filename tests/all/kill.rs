@@ -30,7 +30,10 @@ const FRESH_PERCENT: u64 = 80;
 const BATCH_PERCENT: u64 = 25;
 
 /// A process that submits `ids`: one as `semel call`, several as a batch file through
-/// `semel tx` (run in parallel by two workers), each `counter.inc`.
+/// `semel tx` (run in parallel by two workers, optimistic or — when the first id is
+/// even — pessimistic, where transactions without declared sets run one at a time),
+/// each `counter.inc`. (A declared set would be content: the same id sent alone would
+/// then be a conflict.)
 fn spawn(dir: &std::path::Path, files: &std::path::Path, ids: &[Uuid]) -> Child {
     let mut command = Command::new(crate::cli::semel_bin());
     command.arg("--data-dir").arg(dir).arg("--json");
@@ -45,7 +48,14 @@ fn spawn(dir: &std::path::Path, files: &std::path::Path, ids: &[Uuid]) -> Child 
             .collect();
         let file = files.join(format!("batch-{}.json", ids[0]));
         std::fs::write(&file, serde_json::to_vec(&batch).unwrap()).unwrap();
-        command.arg("tx").arg(&file).args(["--workers", "2"]);
+        let mode = match ids[0].as_bytes()[15] % 2 {
+            0 => "pessimistic",
+            _ => "optimistic",
+        };
+        command
+            .arg("tx")
+            .arg(&file)
+            .args(["--workers", "2", "--concurrency", mode]);
     }
     command
         .stdout(Stdio::piped())

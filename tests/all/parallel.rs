@@ -3,9 +3,11 @@
 //! baseline: generated batches — hot and cold keys, reverts, out of gas at random
 //! limits, nested calls, deploys inside the batch, `storage_next` walks over keys that
 //! others insert and delete, `version()`, repeated and conflicting ids, declared access
-//! sets right and wrong — run with 1, 2, 4 and 8 workers (more than this machine's
-//! cores) in both parallel modes, some with random delays in the scheduler, must give
-//! byte-identical receipts, state and roots to one at a time.
+//! sets right and wrong, deploys of code new to the store, puts over many cold keys —
+//! run with 1, 2, 4 and 8 workers (more than this machine's cores) in both parallel
+//! modes, those with 4 and 8 with random delays in the scheduler, must give
+//! byte-identical receipts, state and roots to one at a time, and run in parallel (no
+//! fallback).
 
 use proptest::prelude::*;
 use semel::storage::MemoryBackend;
@@ -31,7 +33,12 @@ enum Op {
     ForwardFail,
     Stamp,
     Deploy(u8),
+    /// A deploy of code no earlier transaction stored (the batch supplies it to the
+    /// calls after it).
+    DeployNew(u8),
     IncLate(u8),
+    /// A put of one of 200 cold keys: few conflicts, as transfers between many accounts.
+    PutCold(u8, u8),
     /// Two calls: a counter and a key.
     Both(u8, u8),
     /// The id of an earlier transaction of the batch, with the same content or other.
@@ -59,7 +66,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ForwardFail),
         1 => Just(Op::Stamp),
         1 => (0u8..2).prop_map(Op::Deploy),
+        1 => (0u8..2).prop_map(Op::DeployNew),
         2 => (0u8..2).prop_map(Op::IncLate),
+        4 => (0u8..200, any::<u8>()).prop_map(|(k, v)| Op::PutCold(k, v)),
         2 => (0u8..3, 0u8..5).prop_map(|(c, k)| Op::Both(c, k)),
         1 => (0usize..64, any::<bool>()).prop_map(|(i, same)| Op::Repeat(i, same)),
     ]
@@ -149,6 +158,20 @@ fn transaction(op: &Op, declare: Declare, n: usize, batch: &[Transaction]) -> Tr
             Transaction::deploy(&format!("late{l}"), wat("counter"), Vec::new()),
             vec![],
         ),
+        Op::DeployNew(l) => (
+            Transaction::deploy(&format!("late{l}"), wat("counter_v2"), Vec::new()),
+            vec![],
+        ),
+        Op::PutCold(k, v) => {
+            let cold = [b'z', *k];
+            let mut args = vec![2];
+            args.extend(cold);
+            args.push(*v);
+            (
+                Transaction::call("kv", "put", args),
+                vec![write("kv", &[&cold])],
+            )
+        }
         Op::IncLate(l) => (
             Transaction::call(&format!("late{l}"), "inc", Vec::new()),
             vec![write(&format!("late{l}"), &[b"count"])],
@@ -249,11 +272,11 @@ fn batch_of(ops: &[(Op, Declare)]) -> Vec<Transaction> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
     fn every_mode_and_worker_count_gives_the_sequential_results(
-        ops in proptest::collection::vec((op(), declare()), 2..48),
+        ops in proptest::collection::vec((op(), declare()), 2..64),
         seed in any::<u64>(),
     ) {
         let batch = batch_of(&ops);
@@ -263,11 +286,17 @@ proptest! {
             (Concurrency::Optimistic, 2, None),
             (Concurrency::Optimistic, 4, Some(seed)),
             (Concurrency::Optimistic, 8, Some(seed ^ 1)),
+            (Concurrency::Pessimistic, 1, None),
             (Concurrency::Pessimistic, 2, None),
-            (Concurrency::Pessimistic, 8, None),
+            (Concurrency::Pessimistic, 4, Some(seed ^ 2)),
+            (Concurrency::Pessimistic, 8, Some(seed ^ 3)),
         ] {
-            let got = outcome(&host(mode, workers, delays), &batch);
+            let host = host(mode, workers, delays);
+            let got = outcome(&host, &batch);
             prop_assert_eq!(&got, &expected, "{:?} with {} workers", mode, workers);
+            // It ran in parallel: no generated batch falls back to sequential.
+            let stats = host.parallel_stats();
+            prop_assert_eq!((stats.batches(), stats.fallbacks()), (1, 0), "{:?} {}", mode, workers);
         }
     }
 }
@@ -320,4 +349,193 @@ fn hot_keys_conflict_and_are_re_executed_to_the_same_result() {
     }
     let last = expected.0.last().unwrap();
     assert!(last.contains(r#""output":"200""#), "{last}");
+}
+
+/// Every host function that reads state, in a batch where each transaction's read is of
+/// what the one before it wrote: run optimistic on 4 workers (random delays, several
+/// seeds), the reads are invalidated and re-run, and the results are the sequential
+/// ones. `storage_get` (a counter's `inc`), the old value a blind `storage_set` and a
+/// `storage_remove` read, `storage_next` walks over keys others insert and remove, and
+/// the registry read of `call` (a contract deployed in the batch, called directly and
+/// from another contract).
+#[test]
+fn every_state_reading_path_is_invalidated_and_re_run_to_the_sequential_result() {
+    let put = |k: &[u8], v: u8| {
+        let mut args = vec![u8::try_from(k.len()).unwrap()];
+        args.extend_from_slice(k);
+        args.push(v);
+        Transaction::call("kv", "put", args)
+    };
+    let paths: Vec<(&str, Vec<Transaction>)> = vec![
+        (
+            "storage_get",
+            (0..60)
+                .map(|_| Transaction::call("c0", "inc", Vec::new()))
+                .collect(),
+        ),
+        (
+            "storage_set's old value",
+            (0..60).map(|i| put(b"a0", i)).collect(),
+        ),
+        (
+            "storage_remove's old value",
+            (0..60)
+                .map(|i| match i % 2 {
+                    0 => put(b"a1", i),
+                    _ => Transaction::call("kv", "del", b"a1".to_vec()),
+                })
+                .collect(),
+        ),
+        (
+            "storage_next",
+            (0..60)
+                .map(|i| match i % 3 {
+                    0 => put(&[b'a', b'5' + i % 4], i),
+                    1 => Transaction::call("kv", "del", vec![b'a', b'5' + (i + 1) % 4]),
+                    _ => Transaction::call("kv", "list", b"a".to_vec()),
+                })
+                .collect(),
+        ),
+        (
+            "call's registry read",
+            std::iter::once(Transaction::deploy("late0", wat("counter"), Vec::new()))
+                .chain((0..59).map(|i| match i % 2 {
+                    0 => Transaction::call("late0", "inc", Vec::new()),
+                    _ => Transaction::call("proxy", "forward", forward("late0", "inc", b"")),
+                }))
+                .collect(),
+        ),
+    ];
+    for (path, txs) in paths {
+        let batch: Vec<Transaction> = txs
+            .into_iter()
+            .enumerate()
+            .map(|(n, tx)| tx.with_id(id(n)))
+            .collect();
+        let expected = outcome(&host(Concurrency::Sequential, 1, None), &batch);
+        let mut reexecutions = 0;
+        for seed in 0..4 {
+            let parallel = host(Concurrency::Optimistic, 4, Some(seed));
+            assert_eq!(outcome(&parallel, &batch), expected, "{path}, seed {seed}");
+            let stats = parallel.parallel_stats();
+            assert_eq!((stats.batches(), stats.fallbacks()), (1, 0), "{path}");
+            reexecutions += stats.reexecutions();
+        }
+        assert!(reexecutions > 0, "{path}: no read was invalidated");
+    }
+}
+
+/// `simulate` records what a transaction used, callees included — keys read and
+/// written, and the prefix a walk covered — and records nothing: declared, that set lets
+/// the transaction commit, in every mode.
+#[test]
+fn simulate_finds_the_keys_of_callees_and_walks_and_records_nothing() {
+    let host = host(Concurrency::Optimistic, 2, None);
+    let before = host.state_root().unwrap();
+    let batch = vec![
+        Transaction::call("proxy", "forward", forward("c1", "inc", b"")).with_id(id(1)),
+        Transaction::call("kv", "list", b"a".to_vec()).with_id(id(2)),
+    ];
+    let simulated: Vec<_> = host
+        .simulate(&batch)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(host.state_root().unwrap(), before, "nothing recorded");
+    let find = |set: &AccessSet, contract: &str| {
+        set.contracts
+            .iter()
+            .find(|c| c.contract == contract)
+            .cloned()
+            .unwrap_or_else(|| panic!("{contract} in {set:?}"))
+    };
+    // The callee's key, written, beside the proxy's own.
+    let forward = &simulated[0].access;
+    assert!(
+        find(forward, "c1")
+            .write
+            .contains(&KeySpec::Key(b"count".to_vec())),
+        "{forward:?}"
+    );
+    assert!(!find(forward, "proxy").write.is_empty(), "{forward:?}");
+    // The walk's prefix, read.
+    let list = &simulated[1].access;
+    assert!(
+        find(list, "kv")
+            .read
+            .contains(&KeySpec::Prefix(b"a".to_vec())),
+        "{list:?}"
+    );
+    // Declared, each set covers its transaction: committed in every mode, with the
+    // receipt the simulation gave.
+    for mode in [
+        Concurrency::Sequential,
+        Concurrency::Optimistic,
+        Concurrency::Pessimistic,
+    ] {
+        let host = crate::parallel::host(mode, 2, None);
+        let declared: Vec<Transaction> = batch
+            .iter()
+            .zip(&simulated)
+            .map(|(tx, s)| tx.clone().with_access(s.access.clone()))
+            .collect();
+        for (r, s) in host.submit_all(&declared).into_iter().zip(&simulated) {
+            let r = r.unwrap();
+            assert_eq!(r.status, Status::Committed, "{mode:?}: {:?}", r.error);
+            assert_eq!(r.results, s.receipt.results, "{mode:?}");
+        }
+    }
+}
+
+/// Concurrent submitters gathered into parallel batches (`HostOptions::gather`): every
+/// submission commits once, versions are one gapless order, and a re-execution of the
+/// log gives the same receipts and roots.
+#[test]
+fn gathered_submitters_commit_once_each_in_one_order() {
+    for mode in [Concurrency::Optimistic, Concurrency::Pessimistic] {
+        let options = HostOptions {
+            concurrency: mode,
+            workers: 2,
+            gather: true,
+            ..HostOptions::default()
+        };
+        let host = std::sync::Arc::new(
+            Host::with_backend(Box::new(MemoryBackend::new()), None, options).unwrap(),
+        );
+        deploy(&host, "c0", "counter");
+        deploy(&host, "kv", "kv");
+        let before = host.latest_version();
+        let threads: Vec<_> = (0..8u8)
+            .map(|t| {
+                let host = std::sync::Arc::clone(&host);
+                std::thread::spawn(move || {
+                    (0..40u8)
+                        .map(|i| {
+                            let tx = match i % 2 {
+                                0 => Transaction::call("c0", "inc", Vec::new()),
+                                _ => Transaction::call("kv", "put", vec![2, b'k', t, i]),
+                            };
+                            let r = host.submit(&tx).unwrap();
+                            assert_eq!(r.status, Status::Committed);
+                            r.version
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let mut versions: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        versions.sort_unstable();
+        let want: Vec<u64> = (before + 1..=before + 320).collect();
+        assert_eq!(versions, want, "{mode:?}: one gapless order");
+        let count = host.query("c0", "get", b"", None).unwrap().output;
+        assert_eq!(count, b"160", "{mode:?}");
+        assert!(
+            host.parallel_stats().batches() > 0,
+            "{mode:?}: some submitters were gathered into a batch"
+        );
+        host.verify().unwrap();
+    }
 }

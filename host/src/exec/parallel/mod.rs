@@ -388,7 +388,8 @@ impl Parallel<'_> {
                         | TxBody::SetAdmin { .. } => None,
                     })
                     .collect();
-                let schedule = DagSchedule::new(&lock_table::dependencies(&sets));
+                let mut schedule = DagSchedule::new(&lock_table::dependencies(&sets));
+                schedule.delays = self.delays.map(|seed| AtomicU64::new(seed | 1));
                 self.on_workers(|w| {
                     let idle = batch.pessimistic_worker(&schedule);
                     self.stats.idle_nanos.fetch_add(idle, Ordering::Relaxed);
@@ -672,6 +673,9 @@ struct DagSchedule {
     state: Mutex<DagState>,
     changed: Condvar,
     dependents: Vec<Vec<usize>>,
+    /// The state of the random delays between steps (tests), as the optimistic
+    /// scheduler's (`Scheduler::with_delays`).
+    delays: Option<AtomicU64>,
 }
 
 struct DagState {
@@ -704,6 +708,14 @@ impl DagSchedule {
             }),
             changed: Condvar::new(),
             dependents,
+            delays: None,
+        }
+    }
+
+    /// Yields or sleeps for a random short while when the delay hook is on.
+    fn maybe_delay(&self) {
+        if let Some(state) = &self.delays {
+            scheduler::random_delay(state);
         }
     }
 
@@ -713,6 +725,7 @@ impl DagSchedule {
 
     /// The next transaction to run, waiting for one; `None` when all are done.
     fn next(&self) -> Option<usize> {
+        self.maybe_delay();
         let mut s = self.lock();
         loop {
             if s.halted || s.unfinished == 0 {
@@ -729,6 +742,7 @@ impl DagSchedule {
     /// others ready now wake a sleeping worker: a chain of conflicting transactions
     /// stays on one thread instead of paying a wake-up per link.
     fn finish(&self, txn: usize) {
+        self.maybe_delay();
         let mut s = self.lock();
         s.unfinished -= 1;
         let mut woken = 0;

@@ -97,20 +97,8 @@ impl Scheduler {
 
     /// Yields or sleeps for a random short while when the delay hook is on.
     pub(crate) fn maybe_delay(&self) {
-        let seed = self.delays.load(Ordering::Relaxed);
-        if seed == 0 {
-            return;
-        }
-        // xorshift, shared by the workers: the interleaving, not the sequence, matters.
-        let mut x = seed;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.delays.store(x | 1, Ordering::Relaxed);
-        match x % 8 {
-            0 => std::thread::sleep(std::time::Duration::from_micros(x % 200)),
-            1..=3 => std::thread::yield_now(),
-            _ => {}
+        if self.delays.load(Ordering::Relaxed) != 0 {
+            random_delay(&self.delays);
         }
     }
 
@@ -291,6 +279,21 @@ impl Scheduler {
         }
         self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         None
+    }
+}
+
+/// Yields or sleeps for a random short while, drawn from the generator `state` (odd).
+pub(crate) fn random_delay(state: &AtomicU64) {
+    // xorshift, shared by the workers: the interleaving, not the sequence, matters.
+    let mut x = state.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    state.store(x | 1, Ordering::Relaxed);
+    match x % 8 {
+        0 => std::thread::sleep(std::time::Duration::from_micros(x % 200)),
+        1..=3 => std::thread::yield_now(),
+        _ => {}
     }
 }
 
