@@ -99,6 +99,9 @@ pub const HTTP_HEADER_READ_MILLIS_MAX: u64 = 5_000;
 /// Connections `semel serve` holds open at once; one more is answered 503 `busy` and
 /// closed.
 pub const HTTP_CONNECTIONS_MAX: usize = 1024;
+/// `POST /v1/verify` requests `semel serve` runs at once (each re-executes the whole
+/// log); one more is answered 503 `busy`.
+pub const HTTP_VERIFIES_MAX: usize = 1;
 /// Transactions waiting in `semel serve`'s queue for the executor; a request that would
 /// take it past this is answered 503 `busy`, recording nothing.
 pub const QUEUED_TRANSACTIONS_MAX: usize = 16_384;

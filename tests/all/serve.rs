@@ -47,12 +47,29 @@ impl Server {
 
     /// A server with the global flags `store` (which store) and `extra` serve flags.
     fn start_args(store: &[&str], extra: &[&str]) -> Self {
+        Self::spawn(store, extra, "0", Stdio::null())
+    }
+
+    /// A server on the data dir `dir` taking unsigned transactions too, printing its
+    /// summary every second to `stderr`.
+    pub fn start_reporting(dir: &Path, stderr: std::fs::File) -> Self {
+        let store = ["--data-dir", dir.to_str().unwrap()];
+        Self::spawn(&store, &["--allow-unsigned"], "1", stderr.into())
+    }
+
+    fn spawn(store: &[&str], extra: &[&str], progress_secs: &str, stderr: Stdio) -> Self {
         let mut child = Command::new(semel_bin())
             .args(store)
-            .args(["serve", "--listen", "127.0.0.1:0", "--progress-secs", "0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--progress-secs",
+                progress_secs,
+            ])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -70,7 +87,12 @@ impl Server {
 
     /// SIGTERM, then the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        signal(&self.child, libc::SIGTERM);
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Signal `sig` (SIGTERM, SIGINT), then the exit status.
+    pub fn stop_with(&mut self, sig: libc::c_int) -> std::process::ExitStatus {
+        signal(&self.child, sig);
         self.child.wait().unwrap()
     }
 
@@ -845,23 +867,9 @@ fn verifies_run_one_at_a_time() {
 fn bench_over_http_loads_a_server_that_reports_and_stops_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
     let err_path = dir.path().join("serve.err");
-    let mut child = Command::new(semel_bin())
-        .args(["--data-dir", dir.path().join("d").to_str().unwrap()])
-        .args(["serve", "--listen", "127.0.0.1:0", "--progress-secs", "1"])
-        .arg("--allow-unsigned")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("semel serve: listening on ")
-        .unwrap()
-        .to_owned();
+    let err = std::fs::File::create(&err_path).unwrap();
+    let mut server = Server::start_reporting(&dir.path().join("d"), err);
+    let url = server.url.clone();
     for (extra, txs) in [(&[][..], 300), (&["--duplicates"][..], 100)] {
         let out = Command::new(semel_bin())
             .args(["--json", "bench", "--server", &url, "--threads", "4"])
@@ -889,8 +897,7 @@ fn bench_over_http_loads_a_server_that_reports_and_stops_on_sigint() {
     let counted: u64 = q["output"].as_str().unwrap().parse().unwrap();
     assert!(counted >= 400, "{q}");
     std::thread::sleep(Duration::from_millis(1500));
-    signal(&child, libc::SIGINT);
-    assert!(child.wait().unwrap().success(), "SIGINT: exit 0");
+    assert!(server.stop_with(libc::SIGINT).success(), "SIGINT: exit 0");
     let err = std::fs::read_to_string(&err_path).unwrap();
     assert!(
         err.lines()

@@ -89,9 +89,9 @@ pub struct App {
     allow_unsigned: bool,
     /// Whether the store is a database other hosts share: see `routes::store_call`.
     remote: bool,
-    /// Whether a `POST /v1/verify` runs now: one at a time (it re-executes the whole
-    /// log, so more at once would only take the executors' cores).
-    verifying: std::sync::atomic::AtomicBool,
+    /// `POST /v1/verify` requests running now: at most `HTTP_VERIFIES_MAX` (each
+    /// re-executes the whole log, so more at once would only take the executors' cores).
+    verifying: std::sync::atomic::AtomicUsize,
 }
 
 /// The router of every endpoint, with its layers.

@@ -20,7 +20,7 @@ use semel::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use semel::limits::LIST_ENTRIES_MAX;
+use semel::limits::{HTTP_VERIFIES_MAX, LIST_ENTRIES_MAX};
 
 use super::App;
 use super::metrics::Outcome;
@@ -687,29 +687,33 @@ impl Drop for VerifyDone {
     fn drop(&mut self) {
         self.0
             .verifying
-            .store(false, std::sync::atomic::Ordering::Release);
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
 /// `POST /v1/verify` (beyond §6's list: `semel verify` in client mode): re-executes the
-/// whole log on the server, one verify at a time (another meanwhile: 503 `busy`); a
+/// whole log on the server, `HTTP_VERIFIES_MAX` at a time (another meanwhile: 503
+/// `busy`); a
 /// mismatch is a `host-failure` naming the version.
 #[utoipa::path(post, path = "/v1/verify",
     responses((status = 200, description = "Every receipt and state root matched", body = Object), (status = 500, description = "A mismatch (named) or a host failure", body = Problem, content_type = "application/problem+json"), (status = 503, description = "Another verify is running: retry after Retry-After seconds", body = Problem, content_type = "application/problem+json")))]
 pub async fn post_verify(State(app): State<Arc<App>>) -> Answer {
-    if app
+    let running = app
         .verifying
-        .swap(true, std::sync::atomic::Ordering::AcqRel)
-    {
-        return Err(Problem::new(
-            Kind::Busy,
-            "another verify is running on this server (one at a time)",
-        ));
-    }
-    let host = Arc::clone(&app.host);
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     // Marked done by the blocking task itself, even if it panics: a client that goes
     // away does not end the verify it started.
     let done = VerifyDone(Arc::clone(&app));
+    if running >= HTTP_VERIFIES_MAX {
+        return Err(Problem::new(
+            Kind::Busy,
+            format!(
+                "another verify is running on this server (HTTP_VERIFIES_MAX: \
+                 {HTTP_VERIFIES_MAX} at a time)"
+            ),
+        ));
+    }
+    let host = Arc::clone(&app.host);
     let report = tokio::task::spawn_blocking(move || {
         let _done = done;
         host.verify()
