@@ -4,7 +4,7 @@
 # durable, ROUNDS times (default 2) with the modes alternating inside each round. Run
 # from the repository root after `cargo build --release -p semel`; prints one line per
 # run: storage batch accounts mode workers tx/s re-executions parallel-s in-order-s
-# peak-RSS-MiB.
+# peak-RSS-MiB idle-s (the workers' time with no task, summed).
 set -e
 S=${SEMEL:-target/release/semel}
 ROUNDS=${ROUNDS:-2}
@@ -20,7 +20,7 @@ import json, sys
 r = json.load(sys.stdin)
 print('$storage $batch $accounts $mode $workers', round(r['tx_per_s']), r['reexecutions'],
       round(r['parallel_seconds'], 3), round(r['in_order_seconds'], 3),
-      r['peak_rss_bytes'] // (1 << 20))"
+      r['peak_rss_bytes'] // (1 << 20), round(r['idle_seconds'], 3))"
 }
 date; git log --oneline -1; nproc
 for round in $(seq "$ROUNDS"); do

@@ -5,7 +5,7 @@
 # Needs a release build (cargo build --release -p semel) and PostgreSQL's binaries.
 set -e
 HERE="$(cd "$(dirname "$0")" && pwd)"
-B="$HERE/../target/release/semel"
+B=${SEMEL:-"$HERE/../target/release/semel"}
 PG_PORT=55434
 . "$(dirname "$0")/pg_lib.sh"
 j() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["tx_per_s"]), "tx/s p50", round(d["p50_us"]), "us p99", round(d["p99_us"]), "us commits", d["fsyncs"])'; }
