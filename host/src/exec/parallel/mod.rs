@@ -500,13 +500,20 @@ impl<'a, 'p> Batch<'a, 'p> {
         let result = execute(setup, &work_of(tx, p.code_hash), None);
         let reads = std::mem::take(&mut *lock(&view.reads));
         match result {
-            Ok((mut run, spent)) => {
+            // A read that met an estimate ends the run as a host error no frame can
+            // catch; should one ever be swallowed, the run still saw a value it must
+            // not use, so it waits for its dependency all the same.
+            Ok((mut run, spent)) if reads.blocked.is_none() => {
                 drop(spent);
                 // Keep only entries of contracts deployed before the batch: an entry a
                 // speculative deploy made may never be committed.
                 *cache = std::mem::take(&mut run.contracts);
                 cache.retain_upto(self.head_version);
                 Ok((run, reads))
+            }
+            Ok(_) => {
+                *cache = self.head_contracts.clone_upto(self.head_version);
+                Err(RunFail::Blocked(reads.blocked.expect("the guard above")))
             }
             Err(e) => {
                 *cache = self.head_contracts.clone_upto(self.head_version);
