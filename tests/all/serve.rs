@@ -551,14 +551,7 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
 #[test]
 fn a_slow_body_runs_past_the_request_time_and_records_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with(dir.path(), &["--request-millis-max", "600"]);
-    let a = agent();
-    let (s, _, _) = post(
-        &a,
-        &format!("{}/v1/tx", server.url),
-        &counter_deploy("00000000-0000-4000-8000-000000000001"),
-    );
-    assert_eq!(s, 200);
+    let (server, a, _) = counter_server(dir.path(), &["--request-millis-max", "600"]);
     let body = inc("00000000-0000-4000-8000-0000000000b1");
     let mut slow = TcpStream::connect(&server.addr).unwrap();
     write!(
@@ -811,14 +804,7 @@ fn kill_9_under_load_then_retry_every_id_executes_each_once() {
 #[test]
 fn verifies_run_one_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let a = agent();
-    let (s, _, _) = post(
-        &a,
-        &format!("{}/v1/tx", server.url),
-        &counter_deploy("00000000-0000-4000-8000-000000000001"),
-    );
-    assert_eq!(s, 200);
+    let (server, a, _) = counter_server(dir.path(), &[]);
     // A log long enough that verifies started together overlap.
     let ids: Vec<String> = (0..2000)
         .map(|_| uuid::Uuid::new_v4().to_string())

@@ -450,7 +450,8 @@ impl Host {
             .flatten()
             .map(|p| (p.tx.id, p.content_hash))
             .collect();
-        // A committer that failed gives no view: the writer recovers it, then looks up.
+        // A lookup that failed (a committer that failed gives no view) is left to the
+        // writer, which recovers and looks the ids up itself.
         let mut found: std::vec::IntoIter<Option<_>> = match lookup_many(&self.committer, &keys) {
             Ok(found) => found.into_iter().map(Some).collect::<Vec<_>>(),
             Err(_) => keys.iter().map(|_| None).collect(),

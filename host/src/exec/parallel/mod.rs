@@ -499,11 +499,11 @@ impl<'a, 'p> Batch<'a, 'p> {
         };
         let result = execute(setup, &work_of(tx, p.code_hash), None);
         let reads = std::mem::take(&mut *lock(&view.reads));
-        match result {
-            // A read that met an estimate ends the run as a host error no frame can
-            // catch; should one ever be swallowed, the run still saw a value it must
-            // not use, so it waits for its dependency all the same.
-            Ok((mut run, spent)) if reads.blocked.is_none() => {
+        // A read that met an estimate ends the run as a host error no frame can catch;
+        // should one ever be swallowed, the run still saw a value it must not use, so it
+        // waits for its dependency all the same.
+        match (result, reads.blocked) {
+            (Ok((mut run, spent)), None) => {
                 drop(spent);
                 // Keep only entries of contracts deployed before the batch: an entry a
                 // speculative deploy made may never be committed.
@@ -511,16 +511,13 @@ impl<'a, 'p> Batch<'a, 'p> {
                 cache.retain_upto(self.head_version);
                 Ok((run, reads))
             }
-            Ok(_) => {
+            (_, Some(j)) => {
                 *cache = self.head_contracts.clone_upto(self.head_version);
-                Err(RunFail::Blocked(reads.blocked.expect("the guard above")))
+                Err(RunFail::Blocked(j))
             }
-            Err(e) => {
+            (Err(e), None) => {
                 *cache = self.head_contracts.clone_upto(self.head_version);
-                match reads.blocked {
-                    Some(j) => Err(RunFail::Blocked(j)),
-                    None => Err(RunFail::Host(e)),
-                }
+                Err(RunFail::Host(e))
             }
         }
     }
