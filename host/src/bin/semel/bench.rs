@@ -87,7 +87,7 @@ pub struct BenchArgs {
     pub signed: bool,
 }
 
-/// The latency mechanisms `--off` can turn off, one `HostOptions` switch each.
+/// The latency mechanisms `--off` can turn off, one switch each (`HostOptions`, or the in-memory backend's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mechanism {
     /// Instantiating ahead of the writer lock (`HostOptions::prewarm`)
@@ -100,6 +100,9 @@ pub enum Mechanism {
     RecentIds,
     /// Keeping a group commit's merge buffer (`HostOptions::reuse_merge_buffer`)
     MergeBuffer,
+    /// A large in-memory commit's events index rows on a second thread
+    /// (`MemoryBackend::with_parallel_apply`; with `--in-memory`)
+    ParallelApply,
     /// Every one of them
     All,
 }
@@ -127,6 +130,8 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
             reuse_merge_buffer: false,
             ..o
         },
+        // A backend's switch, not the host's: see `run`.
+        Mechanism::ParallelApply => o,
         Mechanism::All => o.plain(),
     })
 }
@@ -334,8 +339,12 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
     let options = options(args);
     let workers = options.workers;
     let host = if args.in_memory {
+        let parallel_apply = !args
+            .off
+            .iter()
+            .any(|m| matches!(m, Mechanism::ParallelApply | Mechanism::All));
         Host::with_backend(
-            Box::new(semel::storage::MemoryBackend::new()),
+            Box::new(semel::storage::MemoryBackend::new().with_parallel_apply(parallel_apply)),
             None,
             options,
         )?

@@ -28,17 +28,36 @@ fn hashed(table: Table) -> bool {
 }
 
 /// Keeps every table in memory; nothing survives the process.
-#[derive(Default)]
 pub struct MemoryBackend {
     tables: RwLock<Arc<Tables>>,
     /// `Table::Txs`, shared by every snapshot.
     ids: Arc<RwLock<HashedTable>>,
+    /// Whether a large commit applies its events index rows on a second thread.
+    parallel_apply: bool,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self {
+            tables: RwLock::default(),
+            ids: Arc::default(),
+            parallel_apply: true,
+        }
+    }
 }
 
 impl MemoryBackend {
     /// An empty backend.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same backend, applying a large commit's events index rows on a second
+    /// thread (`true`, the default) or on the committing one: a switch for speed only
+    /// (BENCHMARKS.md's index), the tables end up the same.
+    pub fn with_parallel_apply(mut self, on: bool) -> Self {
+        self.parallel_apply = on;
+        self
     }
 }
 
@@ -164,7 +183,7 @@ impl Backend for MemoryBackend {
         // A large batch (a parallel batch's, applied while its workers are idle) puts
         // its events index rows in on a second thread, beside the other tables' rows:
         // they are about half of a transaction's rows.
-        if ops.len() >= PARALLEL_APPLY_OPS_MIN {
+        if self.parallel_apply && ops.len() >= PARALLEL_APPLY_OPS_MIN {
             let mut theirs = [None, None, None, None, None, Some(events)];
             let mut mine = [
                 Some(state),
@@ -301,7 +320,10 @@ mod tests {
             ops.push((table, key, value));
         }
         assert!(ops.len() >= PARALLEL_APPLY_OPS_MIN);
-        let (whole, pieces) = (MemoryBackend::new(), MemoryBackend::new());
+        let (whole, pieces) = (
+            MemoryBackend::new(),
+            MemoryBackend::new().with_parallel_apply(false),
+        );
         whole
             .commit(&WriteBatch::from_ops(ops.clone(), None))
             .unwrap();
