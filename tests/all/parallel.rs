@@ -353,7 +353,9 @@ fn hot_keys_conflict_and_are_re_executed_to_the_same_result() {
 
 /// Every host function that reads state, in a batch where each transaction's read is of
 /// what the one before it wrote: run optimistic on 4 workers (random delays, several
-/// seeds), the reads are invalidated and re-run, and the results are the sequential
+/// seeds, every third transaction's first run held back until the next two ran, so that
+/// even a loaded machine's schedule has them read first), the reads are invalidated and
+/// re-run, and the results are the sequential
 /// ones. `storage_get` (a counter's `inc`), the old value a blind `storage_set` and a
 /// `storage_remove` read, `storage_next` walks over keys others insert and remove, and
 /// the registry read of `call` (a contract deployed in the batch, called directly and

@@ -557,6 +557,7 @@ impl<'a, 'p> Batch<'a, 'p> {
         incarnation: u32,
         cache: &mut ContractCache,
     ) -> Option<Task> {
+        scheduler.hold_back(txn, incarnation);
         loop {
             match self.run(txn, true, false, cache) {
                 Err(RunFail::Blocked(j)) => {

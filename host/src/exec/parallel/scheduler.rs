@@ -12,7 +12,9 @@
 //! As Aptos does, a transaction's incarnations are counted against a cap (workers² +
 //! transactions + 30); past it the scheduler halts and the batch runs sequentially. And a test hook
 //! ([`Scheduler::with_delays`]) yields and sleeps at random between steps, so that rare
-//! interleavings happen in tests on two cores.
+//! interleavings happen in tests on two cores, and holds the first run of every third
+//! transaction back until the next ones ran ([`Scheduler::hold_back`]), so that reads
+//! are invalidated even on a machine so loaded that the workers seldom overlap.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -55,6 +57,8 @@ pub(crate) struct Scheduler {
     incarnation_cap: usize,
     /// Seed of the delay hook's generator (0: off).
     delays: AtomicU64,
+    /// More than one worker: another can run what a held transaction waits for.
+    several: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +90,7 @@ impl Scheduler {
             // of a well-behaved batch needs, so reaching it means a livelock.
             incarnation_cap: workers * workers + n + 30,
             delays: AtomicU64::new(0),
+            several: workers > 1,
         }
     }
 
@@ -99,6 +104,26 @@ impl Scheduler {
     pub(crate) fn maybe_delay(&self) {
         if self.delays.load(Ordering::Relaxed) != 0 {
             random_delay(&self.delays);
+        }
+    }
+
+    /// With the delay hook on, the first run of every [`HELD_EVERY`]th transaction waits
+    /// until the [`HELD_FOR`] after it have run (at most [`HELD_MAX`]): they read before
+    /// it writes, which a loaded machine's schedule may otherwise never do.
+    pub(crate) fn hold_back(&self, txn: usize, incarnation: u32) {
+        let on = self.several && self.delays.load(Ordering::Relaxed) != 0;
+        if !on || incarnation != 0 || !txn.is_multiple_of(HELD_EVERY) {
+            return;
+        }
+        let until = std::time::Instant::now() + HELD_MAX;
+        let later = txn + 1..(txn + 1 + HELD_FOR).min(self.n);
+        while std::time::Instant::now() < until
+            && later.clone().any(|t| {
+                let s = lock(&self.status[t]);
+                s.incarnation == 0 && s.stage != Stage::Executed
+            })
+        {
+            std::thread::sleep(std::time::Duration::from_micros(50));
         }
     }
 
@@ -281,6 +306,13 @@ impl Scheduler {
         None
     }
 }
+
+/// Which transactions [`Scheduler::hold_back`] holds: every this many, from the first.
+const HELD_EVERY: usize = 3;
+/// How many transactions after a held one it waits for.
+const HELD_FOR: usize = 2;
+/// The longest a held transaction waits (the others may wait on an earlier one).
+const HELD_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Yields or sleeps for a random short while, drawn from the generator `state` (odd).
 pub(crate) fn random_delay(state: &AtomicU64) {
