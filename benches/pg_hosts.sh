@@ -2,11 +2,12 @@
 # BENCHMARKS.md, "Several hosts on one PostgreSQL store": one host vs two hosts on one
 # PostgreSQL database (fsync on), counter increments from 64 connections in all,
 # alternating. Needs a release build (cargo build --release -p semel) and PostgreSQL 15.
+# OFF="store-turns" runs the hosts with that mechanism off (`semel serve --off`).
 set -e
 B="$(cd "$(dirname "$0")/.." && pwd)/target/release/semel"
 PG_PORT=55433
 . "$(dirname "$0")/pg_lib.sh"
-serve() { $B --store "$1" serve --listen 127.0.0.1:$2 --allow-unsigned --progress-secs 0 >/dev/null 2>&1 & echo $!; }
+serve() { $B --store "$1" serve --listen 127.0.0.1:$2 --allow-unsigned --progress-secs 0 ${OFF:+--off $OFF} >/dev/null 2>&1 & echo $!; }
 for round in 1 2; do
   psql "CREATE DATABASE one$round"; psql "CREATE DATABASE two$round"
   U1=postgres://semel@127.0.0.1:55433/one$round

@@ -139,6 +139,17 @@ pub const PG_RETRY_BACKOFF_MILLIS_MAX: u64 = 1_000;
 pub const PG_OUTCOME_WAIT_MILLIS_MAX: u64 = 15_000;
 /// Rows one page of a range read fetches from a PostgreSQL store, at most, in rows.
 pub const PG_RANGE_PAGE_ROWS: i64 = 512;
+/// How long a host on a shared store keeps its turn to commit while other hosts wait
+/// for theirs (`storage/turns.rs`), in milliseconds: their requests wait about this long
+/// per host ahead of them, and each hand-over costs a group's commit and a few round
+/// trips, which a longer turn spreads over more groups.
+pub const STORE_TURN_MILLIS: u64 = 100;
+/// How long a host waits for its turn before it runs without one, in milliseconds: a
+/// host cut off from the database may hold it until the database notices.
+pub const STORE_TURN_WAIT_MILLIS_MAX: u64 = 250;
+/// How long after it last saw another host commit a host keeps taking turns, in
+/// milliseconds.
+pub const STORE_TURNS_KEPT_MILLIS: u64 = 1_000;
 /// Times a host on a shared store runs a transaction again because another host
 /// committed first, before it answers with the conflict, in runs.
 pub const STORE_RACE_RETRIES_MAX: u32 = 32;

@@ -304,6 +304,81 @@ fn two_hosts_on_one_database_see_each_others_commits() {
     b.verify().unwrap();
 }
 
+/// Two hosts busy on one hot key (two threads each, batches of 32 increments): every
+/// transaction commits once, and with turns (the default) they take turns to commit
+/// instead of running group after group that loses the race to the other's commit.
+/// Counted after the first half second, when each host has lost the race that makes
+/// it take turns; without turns (the switch's other side) most groups lose.
+#[test]
+fn two_busy_hosts_take_turns_instead_of_losing_races() {
+    let Some(pg) = Pg::start() else { return };
+    let url: StoreUrl = pg.url.parse().unwrap();
+    let setup = Host::open_store(&url, HostOptions::default()).unwrap();
+    deploy(&setup, "counter", "counter");
+    drop(setup);
+    let mut expected = 0u64;
+    for turns in [true, false] {
+        let options = HostOptions {
+            store_turns: turns,
+            ..HostOptions::default()
+        };
+        let hosts: Vec<Arc<Host>> = (0..2)
+            .map(|_| Arc::new(Host::open_store(&url, options.clone()).unwrap()))
+            .collect();
+        let batches = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = hosts
+            .iter()
+            .flat_map(|h| [Arc::clone(h), Arc::clone(h)])
+            .map(|host| {
+                let (batches, stop) = (Arc::clone(&batches), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut txs = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let batch: Vec<_> =
+                            (0..32).map(|_| calls(&[("counter", "inc", b"")])).collect();
+                        for r in host.submit_all(&batch) {
+                            let r = r.unwrap();
+                            assert_eq!(r.status, semel::Status::Committed, "{:?}", r.error);
+                            assert!(!r.duplicate);
+                        }
+                        batches.fetch_add(1, Ordering::Relaxed);
+                        txs += 32;
+                    }
+                    txs
+                })
+            })
+            .collect();
+        let lost = || hosts.iter().map(|h| h.lost_races()).sum::<u64>();
+        std::thread::sleep(Duration::from_millis(500));
+        let before = (lost(), batches.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_millis(1500));
+        let (lost, ran) = (
+            lost() - before.0,
+            u64::try_from(batches.load(Ordering::Relaxed) - before.1).unwrap(),
+        );
+        stop.store(true, Ordering::Relaxed);
+        expected += threads.into_iter().map(|t| t.join().unwrap()).sum::<u64>();
+        assert_eq!(
+            count(&hosts[1], None),
+            expected.to_string(),
+            "turns {turns}"
+        );
+        if turns {
+            assert!(
+                lost * 10 <= ran,
+                "turns: {lost} lost races in {ran} batches"
+            );
+        } else {
+            assert!(
+                lost * 4 > ran,
+                "no turns: {lost} lost races in {ran} batches"
+            );
+        }
+        hosts[0].verify().unwrap();
+    }
+}
+
 /// An id found staged by this host in a group that then loses the race (a trigger
 /// holds the first `semel_txs` insert half a second, then refuses it as a unique
 /// violation) is looked up again by `check`, not answered with the lost race: the
@@ -429,6 +504,66 @@ fn statements_of(pg: &Pg, f: impl FnOnce()) -> Vec<String> {
         .filter(|l| l.contains("LOG:  execute") || l.contains("LOG:  statement:"))
         .map(|l| (*l).to_owned())
         .collect()
+}
+
+/// Turns to commit (the store's lock queue): one backend at a time holds the turn,
+/// another's wait for it passes (false, nothing taken), and it passes to the next once
+/// ended or once its holder is gone. A host that lost a race takes a turn for its run
+/// again and, idle after it, ends the turn by itself (its keeper thread): another
+/// waiting for it gets it, where without the keeper it would wait until the database
+/// ended the idle transaction (`PG_STATEMENT_MILLIS_MAX`).
+#[test]
+fn one_backend_at_a_time_holds_the_turn_and_an_idle_host_lets_it_go() {
+    let Some(pg) = Pg::start() else { return };
+    let host = host_with_counter(&pg.url);
+    let a = PostgresBackend::connect(&pg.url, false).unwrap().unwrap();
+    let b = PostgresBackend::connect(&pg.url, false).unwrap().unwrap();
+    let wait = Duration::from_millis(100);
+    assert!(a.take_turn(wait).unwrap());
+    assert!(
+        a.take_turn(wait).unwrap(),
+        "taken again by its holder: still held"
+    );
+    assert!(!b.take_turn(wait).unwrap(), "a holds the turn");
+    a.end_turn();
+    assert!(b.take_turn(wait).unwrap(), "a ended its turn");
+    drop(b);
+    assert!(a.take_turn(wait).unwrap(), "b's holder is gone");
+    a.end_turn();
+
+    // The host's first commit is refused as if another host had won the race.
+    pg.psql(
+        "CREATE SEQUENCE attempts;
+         CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('attempts') = 1 THEN
+             RAISE EXCEPTION 'taken' USING ERRCODE = 'unique_violation';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_once BEFORE INSERT ON semel_txs FOR EACH ROW
+           EXECUTE FUNCTION refuse_once();",
+    );
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
+    pg.psql("SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = statements_of(&pg, || {
+        let r = host.submit(&calls(&[("counter", "inc", b"")])).unwrap();
+        assert_eq!(r.status, semel::Status::Committed, "{:?}", r.error);
+    });
+    assert_eq!(host.lost_races(), 1);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("FROM semel_schema FOR UPDATE")),
+        "the run again took a turn: {log:#?}"
+    );
+    assert!(
+        a.take_turn(Duration::from_millis(5_000)).unwrap(),
+        "the idle host ended its turn"
+    );
+    a.end_turn();
+    assert_eq!(count(&host, None), "1");
+    host.verify().unwrap();
 }
 
 /// A batch's ids are looked up in one statement: before the writer lock, and again

@@ -139,6 +139,8 @@ impl Env<'_> {
     /// # Errors
     /// When storage cannot be reopened or read.
     pub fn recover_if_needed(&self, head: &mut Head) -> Result<(), HostError> {
+        // First: waiting for the turn lets the last holder's commits land.
+        self.committer.take_turn();
         if self.committer.is_poisoned()? {
             self.committer.recover()?;
             head.stale = true;
@@ -148,6 +150,9 @@ impl Env<'_> {
             if let Some(stored) = self.committer.stored_if_idle(Table::Meta, META_VERSION)? {
                 // Its caches (entries, contracts, recent ids) go with it.
                 head.stale = stored.as_deref() != Some(&ours[..]);
+                if head.stale {
+                    self.committer.others_committed();
+                }
             }
         }
         if head.stale {

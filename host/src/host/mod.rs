@@ -185,6 +185,12 @@ impl Host {
         self.committer.commits()
     }
 
+    /// Commits that lost the race to another host's on a shared store (each ran again,
+    /// or found its ids recorded), since the host opened.
+    pub fn lost_races(&self) -> u64 {
+        self.committer.lost_races()
+    }
+
     /// How often compiled modules were loaded from disk or compiled, and what the
     /// in-memory module cache holds.
     pub fn module_cache_stats(&self) -> crate::vm::CacheStats {

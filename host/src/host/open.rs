@@ -295,7 +295,8 @@ impl Host {
         };
         Ok(Self {
             runtime,
-            committer: Committer::new(backend, reopen, options.reuse_merge_buffer),
+            committer: Committer::new(backend, reopen, options.reuse_merge_buffer)
+                .with_turns(options.store_turns),
             hints: CodeHints::default(),
             recycler,
             published: Published::new(head.tip()),

@@ -96,6 +96,10 @@ pub struct HostOptions {
     /// Latency: a group commit's merge buffer is kept for the next group
     /// (`storage/group_commit.rs`).
     pub reuse_merge_buffer: bool,
+    /// Throughput: on a store other hosts share, hosts whose commits collide take turns
+    /// to run and commit instead of running groups that lose the race
+    /// (`storage/turns.rs`).
+    pub store_turns: bool,
     /// How batches run (`submit_all`, a batch file).
     pub concurrency: Concurrency,
     /// Executor threads for a batch, 1 to `WORKERS_MAX`.
@@ -123,6 +127,7 @@ impl Default for HostOptions {
             writer_spin: true,
             recent_ids: true,
             reuse_merge_buffer: true,
+            store_turns: true,
             concurrency: Concurrency::default(),
             workers: default_workers(),
             gather: false,

@@ -82,6 +82,7 @@ impl Host {
                 Err(e) if self.may_run_again(&e, &mut runs) => {}
                 answer => {
                     self.release_if_ran_again(runs);
+                    self.end_turn_if_idle();
                     return answer;
                 }
             }
@@ -94,6 +95,11 @@ impl Host {
         if runs > 0 {
             self.committer.release();
         }
+    }
+
+    /// After a submission on a shared store: an idle host ends its turn to commit.
+    fn end_turn_if_idle(&self) {
+        self.committer.end_turn_if_idle();
     }
 
     /// Whether a submission that failed with `e` runs again: on a store that other
@@ -119,10 +125,17 @@ impl Host {
 
     /// The lock of [`Host::may_run_again`], for run number `runs`.
     fn hold_to_run_again(&self, runs: u32) {
-        // Run again under the store's commit lock (the head's row): other hosts' commits
-        // wait for this one, so it cannot lose the race again — without it, two busy
-        // hosts starve one another (BENCHMARKS.md). Where the lock cannot be taken, it
-        // runs without, after a pause that spreads colliding hosts out.
+        // Taking turns, first this host's turn (`storage/turns.rs`): the commit lock held
+        // while waiting for it would stall the host whose turn it is. Then run again
+        // under the store's commit lock (the head's row): other hosts' commits wait for
+        // this one, so it cannot lose the race again — without it, two busy hosts starve
+        // one another (BENCHMARKS.md), and a host that does not take turns yet (it has
+        // not lost a race) loses this one and so starts taking them. Where the lock
+        // cannot be taken, it runs without, after a pause that spreads colliding hosts
+        // out.
+        if self.committer.takes_turns() {
+            self.committer.take_turn();
+        }
         if self.committer.hold(Table::Meta, META_VERSION).is_err() {
             let pause = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % u64::from(runs + 1);
             std::thread::sleep(std::time::Duration::from_millis(pause));
@@ -187,6 +200,7 @@ impl Host {
         let mut results = self.submit_checked_once(txs);
         if !again.is_empty() {
             self.run_lost_again(&again, &mut results);
+            self.end_turn_if_idle();
         }
         results
     }
@@ -335,6 +349,7 @@ impl Host {
         let mut results = self.submit_prepared_all(self.prepare_all(txs));
         if self.committer.shared() {
             self.run_lost_again(txs, &mut results);
+            self.end_turn_if_idle();
         }
         results
     }

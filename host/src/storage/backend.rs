@@ -310,6 +310,24 @@ pub trait Backend: Send + Sync {
 
     /// Lets go of a lock [`Backend::hold`] took that no commit used.
     fn release(&self) {}
+
+    /// For a shared store: waits, at most `wait`, for this process's turn to commit —
+    /// one process at a time holds it, until [`end_turn`] or its end — and takes it.
+    /// False when the wait passed first, or when the store has no turns. A turn is for
+    /// throughput only, never for correctness: a process that commits without one is
+    /// still ordered by the commit's precondition; it only risks losing the race.
+    ///
+    /// [`end_turn`]: Backend::end_turn
+    ///
+    /// # Errors
+    /// When the store cannot be reached.
+    fn take_turn(&self, _wait: std::time::Duration) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
+    /// Ends the turn [`Backend::take_turn`] took, if it holds one; the next process
+    /// waiting for one takes it.
+    fn end_turn(&self) {}
 }
 
 #[cfg(test)]

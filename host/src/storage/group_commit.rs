@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::limits::GROUP_WAIT_MICROS_MAX;
+use crate::storage::turns::{Held, Step, Turns};
 use crate::storage::{Backend, Op, Overlay, Snapshot, StorageError, Table, WriteBatch};
 
 /// Writes a group merge's buffer may keep for the next group (about 40 bytes each):
@@ -88,6 +89,14 @@ pub(crate) struct Committer {
     group_wait: Duration,
     /// Whether a group's merge buffer is kept for the next group (a latency switch).
     reuse_merge_buffer: bool,
+    /// Turns to commit, on a shared store whose hosts collide (`turns.rs`); `None`
+    /// on a store no one else commits to, or switched off.
+    turns: Option<Arc<Turns>>,
+    /// Commits that lost a race to another host's, since the committer was made.
+    lost_races: std::sync::atomic::AtomicU64,
+    /// A [`Committer::hold`] is open for the next commit: the turn is not handed over
+    /// meanwhile, as the next holder's commits would wait for this one's.
+    pinned: std::sync::atomic::AtomicBool,
 }
 
 /// A submitter that is about to execute and stage: see the module docs. Dropped once
@@ -148,6 +157,8 @@ impl Committer {
         reopen: Option<Reopen>,
         reuse_merge_buffer: bool,
     ) -> Self {
+        // Turns need a store other hosts share, which a reopen does not change.
+        let turns = backend.shared().then(Turns::new);
         Self {
             state: Mutex::new(State {
                 grouping: backend.groups_commits(),
@@ -172,7 +183,19 @@ impl Committer {
             reopen,
             group_wait: Duration::from_micros(GROUP_WAIT_MICROS_MAX),
             reuse_merge_buffer,
+            turns,
+            lost_races: std::sync::atomic::AtomicU64::new(0),
+            pinned: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The same committer with turns on a shared store switched off unless `on` (a
+    /// throughput switch: `HostOptions::store_turns`).
+    pub fn with_turns(mut self, on: bool) -> Self {
+        if !on {
+            self.turns = None;
+        }
+        self
     }
 
     /// The same committer with another leader's wait, so tests can make grouping certain.
@@ -187,6 +210,9 @@ impl Committer {
     /// # Errors
     /// Only if a panic poisoned the committer.
     pub fn arrive(&self) -> Result<Arrival<'_>, StorageError> {
+        if let Some(turns) = &self.turns {
+            turns.arrived();
+        }
         self.lock()?.arriving += 1;
         Ok(Arrival(self))
     }
@@ -307,6 +333,8 @@ impl Committer {
         drop(s);
         // Outside the committer's lock: it waits for other processes' commits.
         let held = backend.hold(table, key);
+        self.pinned
+            .store(held.is_ok(), std::sync::atomic::Ordering::Relaxed);
         let mut s = self.lock()?;
         s.flushing = false;
         if s.waiting > 0 {
@@ -315,8 +343,96 @@ impl Committer {
         held
     }
 
+    /// Before a run, under the host's writer lock: takes this host's turn to commit, or
+    /// hands it over once it is over, while other hosts' commits collide with this
+    /// one's (`turns.rs`). A turn is for throughput only: where one cannot be had, the
+    /// run goes on without.
+    pub fn take_turn(&self) {
+        let Some(turns) = &self.turns else {
+            return;
+        };
+        let mut held = turns.held();
+        let step = turns.step(Instant::now(), held.as_ref().map(|h| h.since));
+        if step == Step::Run {
+            return;
+        }
+        if let Some(turn) = held
+            .as_ref()
+            .filter(|_| matches!(step, Step::Hand | Step::End))
+        {
+            if self.pinned.load(std::sync::atomic::Ordering::Relaxed) {
+                // The commit lock is held for the next commit: that goes first.
+                return;
+            }
+            // The last group commits first: the next host's run builds on it.
+            if let Ok(Some(seq)) = self.last_pending() {
+                let _ = self.wait_durable(seq);
+            }
+            turn.backend.end_turn();
+            *held = None;
+            if step == Step::End {
+                return;
+            }
+        }
+        let Some(backend) = self.lock().ok().and_then(|s| s.backend.clone()) else {
+            return;
+        };
+        match backend.take_turn(Turns::wait()) {
+            Ok(true) => {
+                *held = Some(Held {
+                    since: Instant::now(),
+                    backend,
+                });
+            }
+            // A store that refuses the statement (an engine without row locks) or cannot
+            // be reached: no turns until the next lost race; the run finds out for
+            // itself whether the store can be reached.
+            Ok(false) | Err(_) => turns.wait_passed(),
+        }
+    }
+
+    /// After a submission: if nothing runs, stages or commits now, the host's turn
+    /// ends shortly unless another submitter comes (`turns.rs`), so that an idle host
+    /// keeps no other waiting.
+    pub fn end_turn_if_idle(&self) {
+        let Some(turns) = &self.turns else {
+            return;
+        };
+        let Ok(s) = self.lock() else {
+            return;
+        };
+        if s.arriving > 0 || s.flushing || s.durable_seq + 1 != s.next_seq {
+            return;
+        }
+        drop(s);
+        turns.went_idle();
+    }
+
+    /// Whether this host takes turns now (it lost a race lately): a run again after a
+    /// lost race then waits for its turn rather than for the commit lock.
+    pub fn takes_turns(&self) -> bool {
+        self.turns
+            .as_ref()
+            .is_some_and(|t| t.contended(Instant::now()))
+    }
+
+    /// Another host's commit moved the stored head: while turns are taken, keep
+    /// taking them.
+    pub fn others_committed(&self) {
+        if let Some(turns) = &self.turns {
+            turns.others_committed();
+        }
+    }
+
+    /// Commits of this host that lost a race to another host's, since it opened.
+    pub fn lost_races(&self) -> u64 {
+        self.lost_races.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// [`Backend::release`] of the backend.
     pub fn release(&self) {
+        self.pinned
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let backend = self.lock().ok().and_then(|s| s.backend.clone());
         if let Some(backend) = backend {
             backend.release();
@@ -411,6 +527,9 @@ impl Committer {
                 _ => std::borrow::Cow::Owned(merge(&group, spare)),
             };
             let result = backend.commit(&merged);
+            // The commit ran in the held transaction, if one was open.
+            self.pinned
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             s = self.lock()?;
             s.flushing = false;
             s.base = None;
@@ -421,6 +540,13 @@ impl Committer {
                     s.pending.remove_upto(upto, &merged);
                 }
                 Err(e) => {
+                    if matches!(e, StorageError::Conflict(_)) {
+                        self.lost_races
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if let Some(turns) = &self.turns {
+                            turns.lost_race();
+                        }
+                    }
                     // This group and every batch staged after it: none will commit.
                     let failed = (s.durable_seq + 1, s.next_seq - 1, Poison::of(&e));
                     s.failed.push(failed);

@@ -9,7 +9,8 @@
 //! (`wal/`) in front of it so a commit costs one sequential write and one fdatasync.
 //! [`PostgresBackend`] keeps the tables in a PostgreSQL database that several hosts share.
 //! [`FileStorage`] is the file both of those write through, so tests can inject faults.
-//! Group commit (`group_commit.rs`) makes many staged batches one backend commit. The
+//! Group commit (`group_commit.rs`) makes many staged batches one backend commit; on a
+//! shared store, hosts whose commits collide take turns (`turns.rs`). The
 //! layout of keys and values inside the tables belongs to `state/` and `ledger/`.
 
 mod backend;
@@ -19,6 +20,7 @@ mod memory;
 mod overlay;
 mod postgres;
 mod redb_file;
+pub(crate) mod turns;
 mod wal;
 
 pub use backend::{

@@ -103,6 +103,9 @@ pub enum Mechanism {
     /// A large in-memory commit's events index rows on a second thread
     /// (`MemoryBackend::with_parallel_apply`; with `--in-memory`)
     ParallelApply,
+    /// Hosts on a shared store taking turns to commit once their commits collide
+    /// (`HostOptions::store_turns`; with `--store`)
+    StoreTurns,
     /// Every one of them
     All,
 }
@@ -130,9 +133,16 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
             reuse_merge_buffer: false,
             ..o
         },
+        Mechanism::StoreTurns => HostOptions {
+            store_turns: false,
+            ..o
+        },
         // A backend's switch, not the host's: see `run`.
         Mechanism::ParallelApply => o,
-        Mechanism::All => o.plain(),
+        Mechanism::All => HostOptions {
+            store_turns: false,
+            ..o.plain()
+        },
     })
 }
 
@@ -403,6 +413,7 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
         work.push(txs);
     }
     let commits_before = host.commits();
+    let races_before = host.lost_races();
     let stats = host.parallel_stats();
     let before = (
         stats.reexecutions(),
@@ -490,6 +501,8 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
         // Of the workers' time in the parallel part, summed: with no task to run
         // (waiting on a dependency, or for the batch's last runs).
         "idle_seconds": (stats.idle_nanos() - before.3) as f64 / 1e9,
+        // On a shared store: commits that lost the race to another host's and ran again.
+        "lost_races": host.lost_races() - races_before,
     });
     if json_out {
         outln!("{report}");

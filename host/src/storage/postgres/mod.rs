@@ -28,6 +28,8 @@ pub struct PostgresBackend {
     session: [u8; 16],
     /// A transaction holding the commit lock ([`Backend::hold`]), for the next commit.
     held: Mutex<Option<commit::Held>>,
+    /// A transaction holding the turn's lock ([`Backend::take_turn`]).
+    turn: Mutex<Option<commit::Held>>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -78,6 +80,7 @@ impl PostgresBackend {
             pool,
             session,
             held: Mutex::new(None),
+            turn: Mutex::new(None),
         }))
     }
 }
@@ -86,6 +89,7 @@ impl Drop for PostgresBackend {
     fn drop(&mut self) {
         // A held transaction must not go back to the pool open: snapshots share it.
         self.release();
+        self.end_turn();
         // Best effort, and off the caller's thread (a recovery drops the backend under
         // the committer's lock, and the row may be locked by a lost commit): a session
         // row left behind costs one small row.
@@ -149,5 +153,48 @@ impl Backend for PostgresBackend {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    /// The turn is the lock of `semel_schema`'s one row (`FOR UPDATE`), held by an
+    /// open transaction on a connection of its own: PostgreSQL hands a row lock to its
+    /// waiters in the order they came, and a process that dies lets go of it with its
+    /// connection. The wait is the transaction's `lock_timeout`.
+    fn take_turn(&self, wait: std::time::Duration) -> Result<bool, StorageError> {
+        let mut slot = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Ok(true);
+        }
+        let mut c = self.pool.get().map_err(|e| conn::unavailable(&e))?;
+        let millis = wait.as_millis().max(1);
+        let taken = c
+            .client
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL lock_timeout = {millis}; \
+                 SELECT format FROM semel_schema FOR UPDATE"
+            ))
+            .map(|()| true)
+            .or_else(|e| match e.code() {
+                Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => Ok(false),
+                _ => Err(conn::storage_error("taking the turn to commit", &e)),
+            });
+        match taken {
+            Ok(true) => {
+                *slot = Some(c);
+                Ok(true)
+            }
+            other => {
+                if !c.client.is_closed() {
+                    let _ = c.client.batch_execute("ROLLBACK");
+                }
+                other
+            }
+        }
+    }
+
+    fn end_turn(&self) {
+        let turn = self.turn.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut c) = turn {
+            let _ = c.client.batch_execute("ROLLBACK");
+        }
     }
 }
