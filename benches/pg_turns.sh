@@ -7,7 +7,7 @@
 set -e
 B=${SEMEL:-"$(cd "$(dirname "$0")" && pwd)/../target/release/semel"}
 THREADS=${THREADS:-2}
-TXS=${TXS:-20000}
+TXS=${TXS:-100000}
 PG_PORT=55435
 . "$(dirname "$0")/pg_lib.sh"
 j() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["tx_per_s"]), "tx/s p99", round(d["p99_us"]/1000,1), "ms lost races", d["lost_races"])'; }

@@ -140,7 +140,7 @@ pub const PG_OUTCOME_WAIT_MILLIS_MAX: u64 = 15_000;
 /// Rows one page of a range read fetches from a PostgreSQL store, at most, in rows.
 pub const PG_RANGE_PAGE_ROWS: i64 = 512;
 /// How long a host on a shared store keeps its turn to commit while other hosts wait
-/// for theirs (`storage/turns.rs`), in milliseconds: their requests wait about this long
+/// for theirs (`storage/commit_turns.rs`), in milliseconds: their requests wait about this long
 /// per host ahead of them, and each hand-over costs a group's commit and a few round
 /// trips, which a longer turn spreads over more groups.
 pub const STORE_TURN_MILLIS: u64 = 100;

@@ -566,6 +566,49 @@ fn one_backend_at_a_time_holds_the_turn_and_an_idle_host_lets_it_go() {
     host.verify().unwrap();
 }
 
+/// A parallel batch on a shared store reads each entry of its base once: its runs
+/// read the base again and again (each run that met no earlier write, each validation
+/// of one), and with nothing of this host staged — after another host's commit — each
+/// read was a round trip (`HostOptions::remember_base_reads`). Counted in the server's
+/// statement log, for a batch of 64 increments of one counter on 2 workers.
+#[test]
+fn a_parallel_batch_reads_each_entry_of_its_base_once() {
+    let Some(pg) = Pg::start() else { return };
+    let a = host_with_counter(&pg.url);
+    let store: StoreUrl = pg.url.parse().unwrap();
+    let options = HostOptions {
+        concurrency: Concurrency::Optimistic,
+        workers: 2,
+        ..HostOptions::default()
+    };
+    let b = Host::open_store(&store, options).unwrap();
+    b.submit(&calls(&[("counter", "inc", b"")])).unwrap();
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
+    pg.psql("SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    // Another host commits: nothing of b's is staged, its head is stale.
+    a.submit(&calls(&[("counter", "inc", b"")])).unwrap();
+    let batch: Vec<Transaction> = (0..64).map(|_| calls(&[("counter", "inc", b"")])).collect();
+    let log = statements_of(&pg, || {
+        for r in b.submit_all(&batch) {
+            assert_eq!(r.unwrap().status, semel::Status::Committed);
+        }
+    });
+    let reads: Vec<_> = log
+        .iter()
+        .filter(|l| l.contains("FROM semel_state WHERE k >= $1 AND k <= $2"))
+        .collect();
+    // Two entries (the contract's registry entry and its count), each read at most
+    // once per worker: both may miss at once. Without the memo, 10 to 27 here.
+    assert!(
+        reads.len() <= 4,
+        "{} reads of state: {reads:#?}",
+        reads.len()
+    );
+    assert_eq!(count(&b, None), "66");
+    b.verify().unwrap();
+}
+
 /// A batch's ids are looked up in one statement: before the writer lock, and again
 /// under it when another host's commit made this host's head stale (which forgets the
 /// ids it staged). One statement per transaction there held the writer lock for

@@ -69,6 +69,9 @@ pub(crate) struct Env<'a> {
     pub print_logs: bool,
     /// Whether the ids staged lately answer the second exactly-once lookup.
     pub recent_ids: bool,
+    /// Whether a parallel batch on a shared store remembers the entries it read of its
+    /// base (`SnapshotView::remembering`).
+    pub remember_base: bool,
 }
 
 /// Runs a batch of transactions against the head, in order, staging each.

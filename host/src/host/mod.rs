@@ -212,6 +212,7 @@ impl Host {
             published: &self.published,
             print_logs: self.options.print_contract_logs,
             recent_ids: self.options.recent_ids,
+            remember_base: self.options.remember_base_reads,
         }
     }
 

@@ -98,8 +98,11 @@ pub struct HostOptions {
     pub reuse_merge_buffer: bool,
     /// Throughput: on a store other hosts share, hosts whose commits collide take turns
     /// to run and commit instead of running groups that lose the race
-    /// (`storage/turns.rs`).
+    /// (`storage/commit_turns.rs`).
     pub store_turns: bool,
+    /// Throughput: on a store other hosts share, where each read is a round trip, a
+    /// parallel batch remembers each entry of its base it read (`state/view.rs`).
+    pub remember_base_reads: bool,
     /// How batches run (`submit_all`, a batch file).
     pub concurrency: Concurrency,
     /// Executor threads for a batch, 1 to `WORKERS_MAX`.
@@ -128,6 +131,7 @@ impl Default for HostOptions {
             recent_ids: true,
             reuse_merge_buffer: true,
             store_turns: true,
+            remember_base_reads: true,
             concurrency: Concurrency::default(),
             workers: default_workers(),
             gather: false,

@@ -125,7 +125,7 @@ impl Host {
 
     /// The lock of [`Host::may_run_again`], for run number `runs`.
     fn hold_to_run_again(&self, runs: u32) {
-        // Taking turns, first this host's turn (`storage/turns.rs`): the commit lock held
+        // Taking turns, first this host's turn (`storage/commit_turns.rs`): the commit lock held
         // while waiting for it would stall the host whose turn it is. Then run again
         // under the store's commit lock (the head's row): other hosts' commits wait for
         // this one, so it cannot lose the race again — without it, two busy hosts starve

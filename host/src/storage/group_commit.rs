@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::limits::GROUP_WAIT_MICROS_MAX;
-use crate::storage::turns::{Held, Step, Turns};
+use crate::storage::commit_turns::{CommitTurns, Held, Step};
 use crate::storage::{Backend, Op, Overlay, Snapshot, StorageError, Table, WriteBatch};
 
 /// Writes a group merge's buffer may keep for the next group (about 40 bytes each):
@@ -89,9 +89,9 @@ pub(crate) struct Committer {
     group_wait: Duration,
     /// Whether a group's merge buffer is kept for the next group (a latency switch).
     reuse_merge_buffer: bool,
-    /// Turns to commit, on a shared store whose hosts collide (`turns.rs`); `None`
+    /// Turns to commit, on a shared store whose hosts collide (`commit_turns.rs`); `None`
     /// on a store no one else commits to, or switched off.
-    turns: Option<Arc<Turns>>,
+    turns: Option<Arc<CommitTurns>>,
     /// Commits that lost a race to another host's, since the committer was made.
     lost_races: std::sync::atomic::AtomicU64,
     /// A [`Committer::hold`] is open for the next commit: the turn is not handed over
@@ -158,7 +158,7 @@ impl Committer {
         reuse_merge_buffer: bool,
     ) -> Self {
         // Turns need a store other hosts share, which a reopen does not change.
-        let turns = backend.shared().then(Turns::new);
+        let turns = backend.shared().then(CommitTurns::new);
         Self {
             state: Mutex::new(State {
                 grouping: backend.groups_commits(),
@@ -345,7 +345,7 @@ impl Committer {
 
     /// Before a run, under the host's writer lock: takes this host's turn to commit, or
     /// hands it over once it is over, while other hosts' commits collide with this
-    /// one's (`turns.rs`). A turn is for throughput only: where one cannot be had, the
+    /// one's (`commit_turns.rs`). A turn is for throughput only: where one cannot be had, the
     /// run goes on without.
     pub fn take_turn(&self) {
         let Some(turns) = &self.turns else {
@@ -377,7 +377,7 @@ impl Committer {
         let Some(backend) = self.lock().ok().and_then(|s| s.backend.clone()) else {
             return;
         };
-        match backend.take_turn(Turns::wait()) {
+        match backend.take_turn(CommitTurns::wait()) {
             Ok(true) => {
                 *held = Some(Held {
                     since: Instant::now(),
@@ -392,7 +392,7 @@ impl Committer {
     }
 
     /// After a submission: if nothing runs, stages or commits now, the host's turn
-    /// ends shortly unless another submitter comes (`turns.rs`), so that an idle host
+    /// ends shortly unless another submitter comes (`commit_turns.rs`), so that an idle host
     /// keeps no other waiting.
     pub fn end_turn_if_idle(&self) {
         let Some(turns) = &self.turns else {

@@ -10,17 +10,17 @@
 //! [`PostgresBackend`] keeps the tables in a PostgreSQL database that several hosts share.
 //! [`FileStorage`] is the file both of those write through, so tests can inject faults.
 //! Group commit (`group_commit.rs`) makes many staged batches one backend commit; on a
-//! shared store, hosts whose commits collide take turns (`turns.rs`). The
+//! shared store, hosts whose commits collide take turns (`commit_turns.rs`). The
 //! layout of keys and values inside the tables belongs to `state/` and `ledger/`.
 
 mod backend;
+pub(crate) mod commit_turns;
 pub(crate) mod file;
 pub(crate) mod group_commit;
 mod memory;
 mod overlay;
 mod postgres;
 mod redb_file;
-pub(crate) mod turns;
 mod wal;
 
 pub use backend::{

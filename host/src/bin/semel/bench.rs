@@ -106,6 +106,9 @@ pub enum Mechanism {
     /// Hosts on a shared store taking turns to commit once their commits collide
     /// (`HostOptions::store_turns`; with `--store`)
     StoreTurns,
+    /// A parallel batch remembering the entries of its base it read from a shared store
+    /// (`HostOptions::remember_base_reads`; with `--store`)
+    BaseReads,
     /// Every one of them
     All,
 }
@@ -137,10 +140,15 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
             store_turns: false,
             ..o
         },
+        Mechanism::BaseReads => HostOptions {
+            remember_base_reads: false,
+            ..o
+        },
         // A backend's switch, not the host's: see `run`.
         Mechanism::ParallelApply => o,
         Mechanism::All => HostOptions {
             store_turns: false,
+            remember_base_reads: false,
             ..o.plain()
         },
     })

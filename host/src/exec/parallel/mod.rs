@@ -451,7 +451,10 @@ impl<'a, 'p> Batch<'a, 'p> {
             env,
             txs: runs,
             mv: Arc::new(MvMap::default()),
-            base: Arc::new(SnapshotView::new(Arc::clone(&snapshot), head.version)),
+            base: Arc::new(match env.remember_base && env.committer.shared() {
+                true => SnapshotView::remembering(Arc::clone(&snapshot), head.version),
+                false => SnapshotView::new(Arc::clone(&snapshot), head.version),
+            }),
             code: Arc::new(BatchCode { snapshot, deployed }),
             head_version: head.version,
             head_contracts: &head.contracts,

@@ -56,7 +56,7 @@ pub(crate) struct Held {
 }
 
 /// The turn state of one host.
-pub(crate) struct Turns {
+pub(crate) struct CommitTurns {
     epoch: Instant,
     /// Milliseconds after `epoch` until which turns are taken (0: never).
     contended_until: AtomicU64,
@@ -71,7 +71,7 @@ pub(crate) struct Turns {
     keeper: std::sync::Once,
 }
 
-impl Turns {
+impl CommitTurns {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             epoch: Instant::now(),
@@ -180,7 +180,7 @@ impl Turns {
 
 /// The keeper: ends the turn of a host that stayed idle (see the module docs), until
 /// the host is gone.
-fn keep(turns: &Weak<Turns>) {
+fn keep(turns: &Weak<CommitTurns>) {
     loop {
         let Some(t) = turns.upgrade() else {
             return;
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn turns_are_taken_after_a_lost_race_held_for_a_turn_and_dropped_once_alone() {
-        let turns = Turns::new();
+        let turns = CommitTurns::new();
         let now = Instant::now();
         assert_eq!(turns.step(now, None), Step::Run, "alone: no turns");
         turns.others_committed();
