@@ -463,9 +463,7 @@ fn a_duplicate_is_answered_with_one_round_trip_to_the_database() {
     let host = host_with_counter(&pg.url);
     let tx = calls(&[("counter", "inc", b"")]);
     host.submit(&tx).unwrap();
-    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
-    pg.psql("SELECT pg_reload_conf()");
-    std::thread::sleep(Duration::from_millis(300));
+    log_every_statement(&pg);
     pg.psql("SELECT 'semel-mark-start'");
     let retries = 25;
     for _ in 0..retries {
@@ -487,6 +485,14 @@ fn a_duplicate_is_answered_with_one_round_trip_to_the_database() {
             .iter()
             .all(|l| l.contains("FROM semel_txs WHERE k = $1"))
     );
+}
+
+/// Has the server log every statement from now on (for [`statements_of`]).
+fn log_every_statement(pg: &Pg) {
+    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
+    pg.psql("SELECT pg_reload_conf()");
+    // The reload reaches the server's processes a moment later.
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 /// The statements between two marks in the server's statement log (`log_statement`
@@ -544,9 +550,7 @@ fn one_backend_at_a_time_holds_the_turn_and_an_idle_host_lets_it_go() {
          CREATE TRIGGER refuse_once BEFORE INSERT ON semel_txs FOR EACH ROW
            EXECUTE FUNCTION refuse_once();",
     );
-    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
-    pg.psql("SELECT pg_reload_conf()");
-    std::thread::sleep(Duration::from_millis(300));
+    log_every_statement(&pg);
     let log = statements_of(&pg, || {
         let r = host.submit(&calls(&[("counter", "inc", b"")])).unwrap();
         assert_eq!(r.status, semel::Status::Committed, "{:?}", r.error);
@@ -583,9 +587,7 @@ fn a_parallel_batch_reads_each_entry_of_its_base_once() {
     };
     let b = Host::open_store(&store, options).unwrap();
     b.submit(&calls(&[("counter", "inc", b"")])).unwrap();
-    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
-    pg.psql("SELECT pg_reload_conf()");
-    std::thread::sleep(Duration::from_millis(300));
+    log_every_statement(&pg);
     // Another host commits: nothing of b's is staged, its head is stale.
     a.submit(&calls(&[("counter", "inc", b"")])).unwrap();
     let batch: Vec<Transaction> = (0..64).map(|_| calls(&[("counter", "inc", b"")])).collect();
@@ -619,9 +621,7 @@ fn a_batch_looks_its_ids_up_in_one_statement() {
     let a = host_with_counter(&pg.url);
     let store: StoreUrl = pg.url.parse().unwrap();
     let b = Host::open_store(&store, HostOptions::default()).unwrap();
-    pg.psql("ALTER SYSTEM SET log_statement = 'all'");
-    pg.psql("SELECT pg_reload_conf()");
-    std::thread::sleep(Duration::from_millis(300));
+    log_every_statement(&pg);
     for sequential in [false, true] {
         // Another host commits: `a`'s head is stale at its next batch.
         b.submit(&calls(&[("counter", "inc", b"")])).unwrap();
