@@ -94,9 +94,15 @@ impl CommitTurns {
         self.arrivals.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The host is idle now (nothing runs, stages or commits): its turn, if it holds
-    /// one, ends after [`IDLE_GRACE_MICROS`] unless a submitter arrives meanwhile.
-    pub(crate) fn went_idle(self: &Arc<Self>) {
+    /// Submitters that arrived so far.
+    pub(crate) fn arrivals(&self) -> u64 {
+        self.arrivals.load(Ordering::Relaxed)
+    }
+
+    /// The host is idle now (nothing runs, stages or commits), `arrivals` submitters
+    /// having arrived: its turn, if it holds one, ends after [`IDLE_GRACE_MICROS`]
+    /// unless another arrives meanwhile.
+    pub(crate) fn went_idle(self: &Arc<Self>, arrivals: u64) {
         // Locked by a writer taking or handing the turn over: not idle.
         if !self.held.try_lock().is_ok_and(|held| held.is_some()) {
             return;
@@ -108,8 +114,7 @@ impl CommitTurns {
                 .name("semel-turn-keeper".into())
                 .spawn(move || keep(&weak));
         });
-        let now = (self.arrivals.load(Ordering::Relaxed), Instant::now());
-        *self.idle.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        *self.idle.lock().unwrap_or_else(|e| e.into_inner()) = Some((arrivals, Instant::now()));
         self.went_idle.notify_one();
     }
 

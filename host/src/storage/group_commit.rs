@@ -210,10 +210,12 @@ impl Committer {
     /// # Errors
     /// Only if a panic poisoned the committer.
     pub fn arrive(&self) -> Result<Arrival<'_>, StorageError> {
+        let mut s = self.lock()?;
+        s.arriving += 1;
+        // Counted under the lock an idle check holds (`end_turn_if_idle`).
         if let Some(turns) = &self.turns {
             turns.arrived();
         }
-        self.lock()?.arriving += 1;
         Ok(Arrival(self))
     }
 
@@ -404,8 +406,11 @@ impl Committer {
         if s.arriving > 0 || s.flushing || s.durable_seq + 1 != s.next_seq {
             return;
         }
+        // Read under the lock `arrive` counts under: whoever arrives from now on keeps
+        // the turn.
+        let arrivals = turns.arrivals();
         drop(s);
-        turns.went_idle();
+        turns.went_idle(arrivals);
     }
 
     /// Whether this host takes turns now (it lost a race lately): a run again after a
