@@ -11,6 +11,7 @@
 //! one transaction at a time share commits: without the wait, two such clients take
 //! turns, one transaction per fsync, as each stages while the other's fsync runs.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -93,10 +94,10 @@ pub(crate) struct Committer {
     /// on a store no one else commits to, or switched off.
     turns: Option<Arc<CommitTurns>>,
     /// Commits that lost a race to another host's, since the committer was made.
-    lost_races: std::sync::atomic::AtomicU64,
+    lost_races: AtomicU64,
     /// A [`Committer::hold`] is open for the next commit: the turn is not handed over
     /// meanwhile, as the next holder's commits would wait for this one's.
-    pinned: std::sync::atomic::AtomicBool,
+    pinned: AtomicBool,
 }
 
 /// A submitter that is about to execute and stage: see the module docs. Dropped once
@@ -184,8 +185,8 @@ impl Committer {
             group_wait: Duration::from_micros(GROUP_WAIT_MICROS_MAX),
             reuse_merge_buffer,
             turns,
-            lost_races: std::sync::atomic::AtomicU64::new(0),
-            pinned: std::sync::atomic::AtomicBool::new(false),
+            lost_races: AtomicU64::new(0),
+            pinned: AtomicBool::new(false),
         }
     }
 
@@ -335,8 +336,7 @@ impl Committer {
         drop(s);
         // Outside the committer's lock: it waits for other processes' commits.
         let held = backend.hold(table, key);
-        self.pinned
-            .store(held.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        self.pinned.store(held.is_ok(), Ordering::Relaxed);
         let mut s = self.lock()?;
         s.flushing = false;
         if s.waiting > 0 {
@@ -362,7 +362,7 @@ impl Committer {
             .as_ref()
             .filter(|_| matches!(step, Step::Hand | Step::End))
         {
-            if self.pinned.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.pinned.load(Ordering::Relaxed) {
                 // The commit lock is held for the next commit: that goes first.
                 return;
             }
@@ -431,13 +431,12 @@ impl Committer {
 
     /// Commits of this host that lost a race to another host's, since it opened.
     pub fn lost_races(&self) -> u64 {
-        self.lost_races.load(std::sync::atomic::Ordering::Relaxed)
+        self.lost_races.load(Ordering::Relaxed)
     }
 
     /// [`Backend::release`] of the backend.
     pub fn release(&self) {
-        self.pinned
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.pinned.store(false, Ordering::Relaxed);
         let backend = self.lock().ok().and_then(|s| s.backend.clone());
         if let Some(backend) = backend {
             backend.release();
@@ -533,8 +532,7 @@ impl Committer {
             };
             let result = backend.commit(&merged);
             // The commit ran in the held transaction, if one was open.
-            self.pinned
-                .store(false, std::sync::atomic::Ordering::Relaxed);
+            self.pinned.store(false, Ordering::Relaxed);
             s = self.lock()?;
             s.flushing = false;
             s.base = None;
@@ -546,8 +544,7 @@ impl Committer {
                 }
                 Err(e) => {
                     if matches!(e, StorageError::Conflict(_)) {
-                        self.lost_races
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.lost_races.fetch_add(1, Ordering::Relaxed);
                         if let Some(turns) = &self.turns {
                             turns.lost_race();
                         }

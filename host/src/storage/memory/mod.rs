@@ -216,9 +216,9 @@ impl Backend for MemoryBackend {
     }
 }
 
-/// Operations a commit holds at least for its state rows to be applied on a thread of
-/// their own (a thread costs tens of microseconds; a parallel batch of 1,000 transfers
-/// holds about 6,000 operations).
+/// Operations a commit holds at least for its events index rows to be applied on a
+/// thread of their own (a thread costs tens of microseconds; a parallel batch of 1,000
+/// transfers holds about 6,000 operations).
 const PARALLEL_APPLY_OPS_MIN: usize = 1024;
 
 /// The ordered maps of a commit, by table index; `None`: not this thread's.
