@@ -14,10 +14,25 @@
 //! ([`Scheduler::with_delays`]) yields and sleeps at random between steps, so that rare
 //! interleavings happen in tests on two cores, and holds the first run of every third
 //! transaction back until the next ones ran ([`Scheduler::hold_back`]), so that reads
-//! are invalidated even on a machine so loaded that the workers seldom overlap.
+//! are invalidated even on a machine so loaded that the workers seldom overlap. Under
+//! the `shuttle` feature its locks and atomics are shuttle's, and `shuttle_tests`
+//! explores their interleavings with shuttle's random and PCT schedulers.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+// The scheduling state's locks and atomics: `shuttle`'s under the feature of that name,
+// so that its tests (`shuttle_tests` below) choose every interleaving of them. (The
+// delay hook's generator stays std's: it is no part of the schedule.)
+#[cfg(feature = "shuttle")]
+use shuttle::sync::{
+    Mutex, MutexGuard,
+    atomic::{AtomicBool, AtomicUsize},
+};
+#[cfg(not(feature = "shuttle"))]
+use std::sync::{
+    Mutex, MutexGuard,
+    atomic::{AtomicBool, AtomicUsize},
+};
 
 /// A transaction's place in its lifecycle (one incarnation at a time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,5 +487,270 @@ mod tests {
         }
         assert!(s.halted() && s.done());
         assert_eq!(runs, cap + 1);
+    }
+}
+
+#[cfg(all(test, feature = "shuttle"))]
+mod shuttle_tests {
+    //! The scheduler under `shuttle`'s randomized schedulers (uniformly random, and PCT,
+    //! which finds bugs of a few ordering constraints with a known probability): worker
+    //! threads run toy transactions over the real multi-version map with the executor's
+    //! own steps (run, record, validate, mark estimates, wait on a dependency), and every
+    //! schedule must leave each transaction's last run with exactly the reads and writes
+    //! of a run one at a time. Shuttle switches threads at each of the scheduler's locks
+    //! and atomics, so the interleavings explored are the scheduler's own.
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::exec::parallel::mv_map::{Found, MvMap, Origin};
+    use shuttle::sync::Arc;
+
+    /// A toy transaction: it reads `reads`, then writes to each of `writes` its index
+    /// plus the sum of what it read, or removes the key when `removes` and that sum is
+    /// even (so runs see absent keys and removals too).
+    #[derive(Debug, Clone)]
+    struct Toy {
+        reads: Vec<u8>,
+        writes: Vec<u8>,
+        removes: bool,
+    }
+
+    type Value = Option<Vec<u8>>;
+
+    #[derive(Debug, Clone)]
+    struct Out {
+        reads: Vec<(Vec<u8>, Origin, Value)>,
+        /// What it wrote, by key: the map's entries and its output.
+        writes: Vec<(Vec<u8>, Value)>,
+    }
+
+    /// Every key starts with its own number as value, odd ones absent.
+    fn base(key: &[u8]) -> Value {
+        key[0]
+            .is_multiple_of(2)
+            .then(|| u64::from(key[0]).to_le_bytes().to_vec())
+    }
+
+    fn number(v: &Value) -> u64 {
+        v.as_deref()
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    impl Toy {
+        /// Runs it as transaction `txn` with `read`; `Err(j)`: it met an estimate of `j`.
+        fn run(
+            &self,
+            txn: usize,
+            mut read: impl FnMut(&[u8]) -> Result<(Origin, Value), usize>,
+        ) -> Result<Out, usize> {
+            let mut reads = Vec::new();
+            let mut sum = u64::try_from(txn).expect("small");
+            for &k in &self.reads {
+                let (origin, value) = read(&[k])?;
+                sum = sum.wrapping_add(number(&value));
+                reads.push((vec![k], origin, value));
+            }
+            let value =
+                (!(self.removes && sum.is_multiple_of(2))).then(|| sum.to_le_bytes().to_vec());
+            let mut writes: Vec<_> = self
+                .writes
+                .iter()
+                .map(|&k| (vec![k], value.clone()))
+                .collect();
+            writes.sort();
+            writes.dedup();
+            Ok(Out { reads, writes })
+        }
+    }
+
+    /// The batch the workers share.
+    struct Shared {
+        txs: Vec<Toy>,
+        mv: MvMap,
+        outputs: Vec<Mutex<Option<Out>>>,
+    }
+
+    impl Shared {
+        fn read(&self, txn: usize, key: &[u8]) -> Result<(Origin, Value), usize> {
+            match self.mv.read(key, txn) {
+                Found::Estimate { txn } => Err(txn),
+                Found::Written {
+                    txn,
+                    incarnation,
+                    value,
+                } => Ok((Origin::Txn { txn, incarnation }, value)),
+                Found::Base => Ok((Origin::Base, base(key))),
+            }
+        }
+
+        /// As `Batch::try_execute`.
+        fn execute(&self, s: &Scheduler, txn: usize, incarnation: u32) -> Option<Task> {
+            loop {
+                match self.txs[txn].run(txn, |k| self.read(txn, k)) {
+                    Err(j) => {
+                        if s.add_dependency(txn, j) {
+                            return None;
+                        }
+                    }
+                    Ok(out) => {
+                        let mut slot = self.outputs[txn].lock().expect("not poisoned");
+                        let previous: Vec<Vec<u8>> = slot.as_ref().map_or(Vec::new(), |o| {
+                            o.writes.iter().map(|(k, _)| k.clone()).collect()
+                        });
+                        let new_path =
+                            self.mv
+                                .record(txn, incarnation, out.writes.clone(), &previous);
+                        *slot = Some(out);
+                        drop(slot);
+                        return s.finish_execution(txn, incarnation, new_path);
+                    }
+                }
+            }
+        }
+
+        /// As `Batch::validate` (a read is good when its origin or its value is the same).
+        fn validate(&self, s: &Scheduler, txn: usize, incarnation: u32) -> Option<Task> {
+            let slot = self.outputs[txn].lock().expect("not poisoned");
+            let out = slot.as_ref().expect("validated after it ran");
+            let valid = out.reads.iter().all(|(key, origin, value)| {
+                let found = self.mv.read(key, txn);
+                found.origin() == Some(*origin)
+                    || match found {
+                        Found::Estimate { .. } => false,
+                        Found::Written { value: now, .. } => now == *value,
+                        Found::Base => base(key) == *value,
+                    }
+            });
+            let aborted = !valid && s.try_validation_abort(txn, incarnation);
+            if aborted {
+                let written: Vec<_> = out.writes.iter().map(|(k, _)| k.clone()).collect();
+                self.mv.mark_estimates(txn, &written);
+            }
+            drop(slot);
+            s.finish_validation(txn, aborted)
+        }
+
+        /// As `Batch::optimistic_worker`.
+        fn work(&self, s: &Scheduler) {
+            let mut task = None;
+            while !s.done() {
+                task = match task.or_else(|| s.next_task()) {
+                    Some(Task::Execute { txn, incarnation }) => self.execute(s, txn, incarnation),
+                    Some(Task::Validate { txn, incarnation }) => self.validate(s, txn, incarnation),
+                    None => {
+                        shuttle::thread::yield_now();
+                        None
+                    }
+                };
+            }
+        }
+    }
+
+    /// The outputs of `txs` run one at a time.
+    fn one_at_a_time(txs: &[Toy]) -> Vec<Out> {
+        let mut state: BTreeMap<Vec<u8>, (usize, Value)> = BTreeMap::new();
+        let mut outs = Vec::new();
+        for (txn, tx) in txs.iter().enumerate() {
+            let out = tx
+                .run(txn, |k| {
+                    Ok(match state.get(k) {
+                        Some((j, v)) => (
+                            Origin::Txn {
+                                txn: *j,
+                                incarnation: 0,
+                            },
+                            v.clone(),
+                        ),
+                        None => (Origin::Base, base(k)),
+                    })
+                })
+                .expect("no estimates one at a time");
+            for (k, v) in &out.writes {
+                state.insert(k.clone(), (txn, v.clone()));
+            }
+            outs.push(out);
+        }
+        outs
+    }
+
+    /// Runs `txs` on `workers` shuttle threads and checks the outcome against
+    /// [`one_at_a_time`]: the values each last run read and wrote (origins may differ in
+    /// incarnation only).
+    fn check(txs: &[Toy], workers: usize) {
+        let expected = one_at_a_time(txs);
+        let s = Arc::new(Scheduler::new(txs.len(), workers));
+        let shared = Arc::new(Shared {
+            txs: txs.to_vec(),
+            mv: MvMap::default(),
+            outputs: (0..txs.len()).map(|_| Mutex::new(None)).collect(),
+        });
+        let threads: Vec<_> = (0..workers)
+            .map(|_| {
+                let (s, shared) = (Arc::clone(&s), Arc::clone(&shared));
+                shuttle::thread::spawn(move || shared.work(&s))
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a worker panicked");
+        }
+        assert!(!s.halted(), "the incarnation cap was reached");
+        for (txn, want) in expected.iter().enumerate() {
+            let status = lock(&s.status[txn]);
+            assert_eq!(status.stage, Stage::Executed, "transaction {txn}");
+            let got = lock(&shared.outputs[txn]).clone().expect("it ran");
+            let values = |o: &Out| {
+                o.reads
+                    .iter()
+                    .map(|(k, _, v)| (k.clone(), v.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(values(&got), values(want), "reads of transaction {txn}");
+            assert_eq!(got.writes, want.writes, "writes of transaction {txn}");
+        }
+    }
+
+    /// A batch of `n` toy transactions over `keys` keys, from `seed`: read and write sets
+    /// of one or two keys, removals.
+    fn batch(seed: u64, n: usize, keys: u8) -> Vec<Toy> {
+        let mut x = seed | 1;
+        let mut next = move |m: u8| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            u8::try_from(x % u64::from(m)).expect("below m")
+        };
+        (0..n)
+            .map(|_| {
+                let reads = (0..=next(2)).map(|_| next(keys)).collect();
+                let writes = (0..=next(2)).map(|_| next(keys)).collect();
+                Toy {
+                    reads,
+                    writes,
+                    removes: next(3) == 0,
+                }
+            })
+            .collect()
+    }
+
+    /// Iterations of each shuttle scheduler per batch.
+    const ITERATIONS: usize = 1000;
+
+    #[test]
+    fn shuttle_every_schedule_ends_as_one_at_a_time() {
+        for seed in 1..=12u64 {
+            let n = 3 + usize::try_from(seed % 4).expect("small");
+            // Two keys (two batches in three): nearly every transaction conflicts, so runs meet
+            // estimates and wait on dependencies; four: fewer conflicts, more runs at once.
+            let keys = if seed % 3 == 0 { 4 } else { 2 };
+            let txs = batch(seed, n, keys);
+            for workers in [2, 3] {
+                let run = {
+                    let txs = txs.clone();
+                    move || check(&txs, workers)
+                };
+                shuttle::check_random(run.clone(), ITERATIONS);
+                shuttle::check_pct(run, ITERATIONS, 3);
+            }
+        }
     }
 }
