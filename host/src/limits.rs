@@ -61,11 +61,16 @@ pub const MODULE_CACHE_BYTES_DEFAULT: usize = 256 << 20;
 /// Contract instances one transaction may create (one per frame run), so a loop of
 /// calls cannot exhaust the host's instance pool.
 pub const INSTANCES_PER_TX_MAX: usize = 256;
-/// Transactions and queries executing at once per runtime; more wait for a turn. Each
-/// may hold `INSTANCES_PER_TX_MAX` instances, and one more made early that no frame took,
-/// so together they never exhaust the pool of `INSTANCES_MAX` (which would otherwise be
-/// a host failure that depends on timing).
-pub const CONCURRENT_EXECUTIONS_MAX: usize = 3;
+/// Transactions and queries executing at once per runtime; more wait for a turn. A turn
+/// covers `INSTANCES_PER_TURN` instances; one run at a time may go past that, up to
+/// `INSTANCES_PER_TX_MAX` (and one more made early that no frame took), holding the
+/// runtime's one large turn. So together they never exhaust the pool of `INSTANCES_MAX`
+/// (which would otherwise be a host failure that depends on timing), and a batch on many
+/// workers is not held to a few runs at once.
+pub const CONCURRENT_EXECUTIONS_MAX: usize = 64;
+/// Instances a run may hold under an ordinary turn, counting one made early that no
+/// frame took: a run that would make more first waits for the large turn.
+pub const INSTANCES_PER_TURN: usize = 8;
 /// How long a group commit's leader waits, in microseconds, for submitters that are
 /// executing and about to stage, so that they share its commit (and fsync). Bounds the
 /// latency a slow transaction can add to others' commits.

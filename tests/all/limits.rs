@@ -3,7 +3,10 @@
 //! `contracts/wat/probe.wat`, which calls host functions with sizes from its input.
 
 use semel::limits::*;
-use semel::{Host, InputError, Receipt, Status, SubmitError, Transaction, TxBody};
+use semel::storage::MemoryBackend;
+use semel::{
+    Concurrency, Host, HostOptions, InputError, Receipt, Status, SubmitError, Transaction, TxBody,
+};
 
 use crate::util::{calls, deploy, forward, wat};
 
@@ -401,32 +404,41 @@ fn query_gas() {
     }
 }
 
-/// More queries at once than `CONCURRENT_EXECUTIONS_MAX`, each creating the most instances
-/// a transaction may: without the bound they would exhaust the pool of `INSTANCES_MAX`
-/// (a host failure); with it, the extra ones wait their turn and all succeed.
+/// Runs at once in the tests below, each creating the most instances a transaction may:
+/// together more than the pool of `INSTANCES_MAX`.
+const HEAVY_AT_ONCE: usize = 8;
+
+/// Queries at once, each creating the most instances a transaction may: without the
+/// large turn (`vm/turns.rs`) they would exhaust the pool of `INSTANCES_MAX` (a host
+/// failure); with it, each past an ordinary turn's share waits for the large turn, and
+/// all succeed.
 #[test]
 fn concurrent_executions_wait_instead_of_exhausting_the_pool() {
-    assert!(
-        (CONCURRENT_EXECUTIONS_MAX + 2) * INSTANCES_PER_TX_MAX
-            > usize::try_from(INSTANCES_MAX).unwrap()
-    );
+    assert!(HEAVY_AT_ONCE * INSTANCES_PER_TX_MAX > usize::try_from(INSTANCES_MAX).unwrap());
+    // All hold a turn at once.
+    const { assert!(HEAVY_AT_ONCE <= CONCURRENT_EXECUTIONS_MAX) };
     let host = std::sync::Arc::new(probe_host());
-    let threads: Vec<_> = (0..CONCURRENT_EXECUTIONS_MAX + 2)
-        .map(|_| {
-            let host = std::sync::Arc::clone(&host);
-            std::thread::spawn(move || {
-                host.query("probe", "calls", &sizes(INSTANCES_PER_TX_MAX - 1, 0), None)
+    // Started together, a few times over, so that the runs overlap on two cores.
+    for _ in 0..3 {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(HEAVY_AT_ONCE));
+        let threads: Vec<_> = (0..HEAVY_AT_ONCE)
+            .map(|_| {
+                let (host, start) = (std::sync::Arc::clone(&host), std::sync::Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    host.query("probe", "calls", &sizes(INSTANCES_PER_TX_MAX - 1, 0), None)
+                })
             })
-        })
-        .collect();
-    for t in threads {
-        let out = t.join().unwrap().unwrap();
-        assert_eq!(
-            out.output,
-            u32::try_from(INSTANCES_PER_TX_MAX - 1)
-                .unwrap()
-                .to_le_bytes()
-        );
+            .collect();
+        for t in threads {
+            let out = t.join().unwrap().unwrap();
+            assert_eq!(
+                out.output,
+                u32::try_from(INSTANCES_PER_TX_MAX - 1)
+                    .unwrap()
+                    .to_le_bytes()
+            );
+        }
     }
 }
 
@@ -437,10 +449,10 @@ fn concurrent_executions_wait_instead_of_exhausting_the_pool() {
 fn concurrent_submissions_wait_instead_of_exhausting_the_pool() {
     let host = std::sync::Arc::new(probe_host());
     let heavy = || Transaction::call("probe", "calls", sizes(INSTANCES_PER_TX_MAX - 1, 0));
-    // A list longer than the turns: its runs must not keep their turns to its end.
-    let list: Vec<_> = (0..=CONCURRENT_EXECUTIONS_MAX).map(|_| heavy()).collect();
+    // A list of several heavy runs: each must give up the large turn before the next.
+    let list: Vec<_> = (0..HEAVY_AT_ONCE).map(|_| heavy()).collect();
     let (done, finished) = std::sync::mpsc::channel();
-    for i in 0..CONCURRENT_EXECUTIONS_MAX + 2 {
+    for i in 0..HEAVY_AT_ONCE {
         let (host, list, done) = (std::sync::Arc::clone(&host), list.clone(), done.clone());
         std::thread::spawn(move || {
             let statuses: Vec<Status> = match i % 3 {
@@ -461,7 +473,7 @@ fn concurrent_submissions_wait_instead_of_exhausting_the_pool() {
             done.send(statuses).unwrap();
         });
     }
-    for _ in 0..CONCURRENT_EXECUTIONS_MAX + 2 {
+    for _ in 0..HEAVY_AT_ONCE {
         let statuses = finished
             .recv_timeout(std::time::Duration::from_secs(120))
             .expect("a submitter waited two minutes: the turns deadlocked");
@@ -469,6 +481,49 @@ fn concurrent_submissions_wait_instead_of_exhausting_the_pool() {
             statuses.iter().all(|s| *s == Status::Committed),
             "{statuses:?}"
         );
+    }
+}
+
+/// A parallel batch on more workers than cores, mixing runs past an ordinary turn's share
+/// of instances (they take the large turn, one at a time, in the middle of their runs)
+/// with light ones that change what the heavy ones read (so they also run again): every
+/// receipt as one at a time, and the batch never falls back to sequential.
+#[test]
+fn a_parallel_batch_of_heavy_and_light_runs_matches_one_at_a_time() {
+    let calls = INSTANCES_PER_TURN * 3;
+    let batch: Vec<_> = (0..24)
+        .map(|i| match i % 4 {
+            0 => Transaction::call("probe", "calls", sizes(calls, 0)).with_gas_limit(GAS_LIMIT_MAX),
+            _ => Transaction::call("counter", "inc", Vec::new()),
+        })
+        .collect();
+    let run = |concurrency, workers| {
+        let options = HostOptions {
+            concurrency,
+            workers,
+            ..HostOptions::default()
+        };
+        let host = Host::with_backend(Box::new(MemoryBackend::new()), None, options).unwrap();
+        deploy(&host, "probe", "probe");
+        deploy(&host, "counter", "counter");
+        let receipts: Vec<_> = host
+            .submit_all(&batch)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let stats = host.parallel_stats();
+        (receipts, stats.batches(), stats.fallbacks())
+    };
+    let (expected, ..) = run(Concurrency::Sequential, 1);
+    assert!(expected.iter().all(|r| r.status == Status::Committed));
+    assert_eq!(
+        expected[0].results[0].output,
+        u32::try_from(calls).unwrap().to_le_bytes()
+    );
+    for workers in [2, 8] {
+        let (got, batches, fallbacks) = run(Concurrency::Optimistic, workers);
+        assert_eq!(got, expected, "{workers} workers");
+        assert_eq!((batches, fallbacks), (1, 0), "{workers} workers");
     }
 }
 

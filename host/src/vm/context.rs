@@ -21,6 +21,7 @@ use crate::storage::{Snapshot, StorageError, Table};
 use crate::types::CodeHash;
 use crate::vm::exports::Exports;
 use crate::vm::module_cache::ModuleCache;
+use crate::vm::turns::TurnHandle;
 
 /// One contract call on the stack.
 pub(crate) struct Frame {
@@ -85,6 +86,9 @@ pub(crate) struct TxCtx {
     pub access: Option<Arc<AccessSet>>,
     /// Every access made, when the run is a simulation that reports them.
     pub access_log: Option<AccessLog>,
+    /// The run's turn to execute, to take the large turn with before an instance past
+    /// `INSTANCES_PER_TURN` (`vm/turns.rs`).
+    pub turn: Option<TurnHandle>,
 }
 
 /// A contract's access to its own keys, as an access set allows it.
@@ -128,6 +132,7 @@ impl TxCtx {
             contracts: ContractCache::default(),
             ready: None,
             access: None,
+            turn: None,
             access_log: None,
         }
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use wasmtime::{AsContextMut, Extern, Trap};
 
 use crate::error::HostError;
-use crate::limits::{CALL_DEPTH_MAX, INSTANCES_PER_TX_MAX};
+use crate::limits::{CALL_DEPTH_MAX, INSTANCES_PER_TURN, INSTANCES_PER_TX_MAX};
 use crate::storage::Table;
 use crate::types::CodeHash;
 use crate::vm::abi::{INIT_METHOD, MIGRATE_METHOD};
@@ -75,6 +75,12 @@ pub(crate) fn run_frame(
         return failed(format!(
             "more than INSTANCES_PER_TX_MAX ({INSTANCES_PER_TX_MAX}) contract calls in one transaction"
         ));
+    }
+    // Past an ordinary turn's share, counting an instance made early that no frame took.
+    if ctx.instances + 1 >= INSTANCES_PER_TURN
+        && let Some(turn) = &ctx.turn
+    {
+        turn.hold_large();
     }
     let Some(record) = store.data_mut().contract(contract).map_err(host)? else {
         return failed(format!("unknown contract {contract}"));

@@ -124,7 +124,8 @@ pub(crate) fn execute(
         Some(Early(ready)) => ready,
         None => {
             let turn = setup.runtime.turns().wait();
-            let ctx = TxCtx::new(Arc::clone(setup.runtime.modules()));
+            let mut ctx = TxCtx::new(Arc::clone(setup.runtime.modules()));
+            ctx.turn = Some(turn.handle());
             RunStore {
                 store: Store::new(setup.runtime.engine(), ctx),
                 turn,

@@ -41,7 +41,8 @@ impl Early {
 pub(crate) fn prepare_early(runtime: &Runtime, code: CodeHash) -> Option<Early> {
     let loaded = runtime.modules().cached(&code)?;
     let turn = runtime.turns().try_early()?;
-    let ctx = TxCtx::new(Arc::clone(runtime.modules()));
+    let mut ctx = TxCtx::new(Arc::clone(runtime.modules()));
+    ctx.turn = Some(turn.handle());
     let mut store = Store::new(runtime.engine(), ctx);
     // Instantiating charges fuel (active data segments are priced per byte): measured
     // here, charged when a frame takes the instance, as if it instantiated then.
