@@ -459,7 +459,14 @@ impl Host {
     /// read of the store. A long batch that runs in parallel is checked in parallel
     /// too (hashing is work the batch's workers would otherwise wait for).
     fn prepare_all<'a>(&self, txs: &'a [Transaction]) -> Vec<Result<Checked<'a>, SubmitError>> {
-        let checked = self.on_prepare_threads(txs, |tx| self.check_input(tx));
+        // Spread over threads only for work that outweighs starting them: a signature to
+        // verify or code to compile. A plain call takes about half a microsecond to
+        // check, and two threads started per stage made a batch of 1,000 transfers
+        // prepare in twice that time (BENCHMARKS.md).
+        let spread = txs
+            .iter()
+            .any(|tx| tx.body.code().is_some() || (self.authorize && tx.signature.is_some()));
+        let checked = self.on_prepare_threads(spread, txs, |tx| self.check_input(tx));
         let keys: Vec<_> = checked
             .iter()
             .flatten()
@@ -476,21 +483,23 @@ impl Host {
             .into_iter()
             .map(|c| c.map(|p| (p, found.next().expect("one lookup per checked transaction"))))
             .collect();
-        self.on_prepare_threads(looked, |c| {
+        self.on_prepare_threads(spread, looked, |c| {
             c.and_then(|(p, found)| self.finish_prepare(p, found.transpose()?))
         })
     }
 
     /// `f` of each of `items`, in order: on the batch's workers for a long batch that
-    /// runs in parallel, else on this thread.
+    /// runs in parallel and is worth `spread`ing, else on this thread.
     fn on_prepare_threads<I: Send, O: Send>(
         &self,
+        spread: bool,
         items: impl IntoIterator<Item = I>,
         f: impl Fn(I) -> O + Sync,
     ) -> Vec<O> {
         let items: Vec<I> = items.into_iter().collect();
         let workers = self.options.workers.clamp(1, WORKERS_MAX);
-        if self.options.concurrency == Concurrency::Sequential
+        if !spread
+            || self.options.concurrency == Concurrency::Sequential
             || workers < 2
             || items.len() < PARALLEL_PREPARE_MIN
         {

@@ -29,11 +29,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use mv_map::MvMap;
 use read_set::Reads;
-use roots::{Roots, WorkerCache};
+use roots::Roots;
 use scheduler::{Scheduler, Task};
 use view::{At, TxView};
 
@@ -45,7 +45,7 @@ use crate::ledger::head::Head;
 use crate::ledger::receipt::Receipt;
 use crate::ledger::transaction::TxBody;
 use crate::state::registry::ContractCache;
-use crate::state::{LtHash, SnapshotView, StateView, entry_key};
+use crate::state::{EntryCache, LtHash, SnapshotView, StateView, entry_key};
 use crate::storage::{Snapshot, StorageError, Table, WriteBatch};
 use crate::types::{CodeHash, StateRoot};
 use crate::vm::run::{Execution, RunSetup, execute};
@@ -170,14 +170,16 @@ struct Ran {
     rows: WriteBatch,
     /// The lattice after the last run.
     lattice: LtHash,
-    /// The lanes the workers expanded, and the entries they replaced.
-    caches: Vec<WorkerCache>,
     /// When the last worker was done.
     parallel_done: std::time::Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A transaction's answer before the batch is staged.
@@ -267,11 +269,12 @@ impl Parallel<'_> {
         }
         // The parallel part and the in-order part, timed for `semel bench`.
         let t0 = std::time::Instant::now();
-        let ran = self.run_all(env, head, runs.clone())?;
+        // Lent to the workers, which read it and then take in what they expanded.
+        let cache = RwLock::new(std::mem::take(&mut head.entry_cache));
+        let ran = self.run_all(env, head, &cache, runs.clone());
+        head.entry_cache = cache.into_inner().unwrap_or_else(|e| e.into_inner());
+        let ran = ran?;
         let t1 = ran.parallel_done;
-        for (local, dead) in ran.caches {
-            head.entry_cache.absorb(local, &dead);
-        }
         // The workers built the rows; staged once, in order. The plan answers repeats
         // from the runs they repeat.
         head.stale = true;
@@ -343,8 +346,15 @@ impl Parallel<'_> {
         });
     }
 
-    /// Runs `runs` to their receipts and rows. `None`: run them sequentially instead.
-    fn run_all(&self, env: &Env<'_>, head: &Head, runs: Vec<&Prepared<'_>>) -> Option<Ran> {
+    /// Runs `runs` to their receipts and rows, with `cache` the writer's entry cache
+    /// (the head's, lent). `None`: run them sequentially instead.
+    fn run_all(
+        &self,
+        env: &Env<'_>,
+        head: &Head,
+        cache: &RwLock<EntryCache>,
+        runs: Vec<&Prepared<'_>>,
+    ) -> Option<Ran> {
         let snapshot = env.committer.snapshot().ok()?;
         let n = runs.len();
         let batch = Batch::new(env, head, runs, snapshot).ok()?;
@@ -354,9 +364,21 @@ impl Parallel<'_> {
             let writes = |i: usize, f: &mut dyn FnMut(&[crate::vm::run::Write])| {
                 batch.with_writes(i, f);
             };
+            roots.sum(w, go, &read(cache), writes);
             let done = |i: usize, root| batch.add_rows(i, root, &mut rows);
-            roots.hash(w, go, &head.lattice, &head.entry_cache, writes, done);
+            let first = roots.hand_on(w, go, &head.lattice, done);
             lock(&batch.rows).push((w, rows));
+            if first {
+                // The first worker done tidies up while the others finish their shares,
+                // off the in-order thread: the writer's cache takes in the lanes the
+                // workers expanded, and the map, which no run reads any more, is freed.
+                let mut cache = cache.write().unwrap_or_else(|e| e.into_inner());
+                for (local, dead) in roots.take_caches() {
+                    cache.absorb(local, &dead);
+                }
+                drop(cache);
+                batch.mv.clear();
+            }
         };
         let ok = match self.mode {
             Mode::Optimistic => {
@@ -403,7 +425,7 @@ impl Parallel<'_> {
         if !ok || failed {
             return None;
         }
-        let (lattice, caches) = roots.finish(&head.lattice)?;
+        let lattice = roots.finish(&head.lattice)?;
         let receipts = batch
             .receipts
             .into_iter()
@@ -419,7 +441,6 @@ impl Parallel<'_> {
             receipts,
             rows,
             lattice,
-            caches,
             parallel_done,
         })
     }

@@ -139,6 +139,13 @@ impl MvMap {
         new_path
     }
 
+    /// Frees every entry, once no run reads the map any more (so that a worker frees
+    /// it, not the in-order thread).
+    pub(crate) fn clear(&self) {
+        let entries = std::mem::take(&mut *self.entries.write().unwrap_or_else(|e| e.into_inner()));
+        drop(entries);
+    }
+
     /// Marks `txn`'s writes of `written` as estimates: it is about to be re-run.
     pub(crate) fn mark_estimates(&self, txn: usize, written: &[Vec<u8>]) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
