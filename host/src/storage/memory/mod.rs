@@ -181,16 +181,17 @@ impl Backend for MemoryBackend {
         // `Txs` lives in the hashed table: its ordered map stays empty.
         let [state, code, _, history, meta, events] = &mut next.ordered;
         // A large batch (a parallel batch's, applied while its workers are idle) puts
-        // its events index rows and history rows in on a second thread, beside the
-        // other tables' rows: for transfers, 5 of a transaction's 8 rows, and the two
-        // threads then take about as long (history on this thread, it took about 1.5×
-        // the other's time; BENCHMARKS.md).
+        // its events index, history and `Txs` rows in on a second thread, beside the
+        // state rows: for transfers, 6 of a transaction's 8 rows, and the two threads
+        // then take about as long (with only the events rows there, this thread took
+        // about 1.7× the other's time; BENCHMARKS.md).
         if self.parallel_apply && ops.len() >= PARALLEL_APPLY_OPS_MIN {
             let mut theirs = [None, None, None, Some(history), None, Some(events)];
             let mut mine = [Some(state), Some(code), None, None, Some(meta), None];
+            let ids = ids.as_deref_mut();
             std::thread::scope(|s| {
-                s.spawn(|| apply_ops(ops, commit, &mut theirs, None));
-                apply_ops(ops, commit, &mut mine, ids.as_deref_mut());
+                s.spawn(|| apply_ops(ops, commit, &mut theirs, ids));
+                apply_ops(ops, commit, &mut mine, None);
             });
         } else {
             let mut all = [
