@@ -296,7 +296,8 @@ impl Host {
         Ok(Self {
             runtime,
             committer: Committer::new(backend, reopen, options.reuse_merge_buffer)
-                .with_turns(options.store_turns),
+                .with_turns(options.store_turns)
+                .with_lazy_staging(options.lazy_staging),
             hints: CodeHints::default(),
             recycler,
             published: Published::new(head.tip()),

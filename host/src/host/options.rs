@@ -103,6 +103,9 @@ pub struct HostOptions {
     /// Throughput: on a store other hosts share, where each read is a round trip, a
     /// parallel batch remembers each entry of its base it read (`state/view.rs`).
     pub remember_base_reads: bool,
+    /// Throughput: a staged batch joins the committer's overlay only when a read needs it,
+    /// so a batch durable before any read never does (`storage/group_commit.rs`).
+    pub lazy_staging: bool,
     /// How batches run (`submit_all`, a batch file).
     pub concurrency: Concurrency,
     /// Executor threads for a batch, 1 to `WORKERS_MAX`.
@@ -132,6 +135,7 @@ impl Default for HostOptions {
             reuse_merge_buffer: true,
             store_turns: true,
             remember_base_reads: true,
+            lazy_staging: true,
             concurrency: Concurrency::default(),
             workers: default_workers(),
             gather: false,

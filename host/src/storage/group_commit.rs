@@ -40,6 +40,8 @@ struct State {
     /// parallel batch: each stages, then commits) never costs an overlay insert and
     /// remove (together about 3 ms for a batch of 1,000 transfers; BENCHMARKS.md).
     unmerged: Vec<(u64, WriteBatch)>,
+    /// Off: each staged batch joins the overlay at once (a switch for speed only).
+    lazy: bool,
     /// The backend's snapshot, kept until the next backend commit: opening one (a redb
     /// read transaction and its tables) costs more than running a small transaction.
     base: Option<Arc<dyn Snapshot>>,
@@ -173,6 +175,7 @@ impl Committer {
                 backend: Some(Arc::from(backend)),
                 pending: Default::default(),
                 unmerged: Vec::new(),
+                lazy: true,
                 base: None,
                 queue: Vec::new(),
                 next_seq: 1,
@@ -202,6 +205,15 @@ impl Committer {
     pub fn with_turns(mut self, on: bool) -> Self {
         if !on {
             self.turns = None;
+        }
+        self
+    }
+
+    /// The same committer laying each staged batch over its overlay at once unless `on`
+    /// (a throughput switch: `HostOptions::lazy_staging`).
+    pub fn with_lazy_staging(self, on: bool) -> Self {
+        if let Ok(mut s) = self.state.lock() {
+            s.lazy = on;
         }
         self
     }
@@ -487,7 +499,10 @@ impl Committer {
                 }
             };
         }
-        s.unmerged.push((seq, batch.clone()));
+        match s.lazy {
+            true => s.unmerged.push((seq, batch.clone())),
+            false => s.pending.insert(seq, &batch),
+        }
         s.queue.push((seq, batch));
         Ok(seq)
     }
@@ -749,8 +764,10 @@ mod tests {
                 (0u8..3, proptest::collection::vec((0u8..6, proptest::option::of(0u8..4)), 1..4)),
                 1..24,
             ),
+            lazy: bool,
         ) {
-            let committer = Committer::new(Box::new(Grouped(MemoryBackend::new())), None, true);
+            let committer = Committer::new(Box::new(Grouped(MemoryBackend::new())), None, true)
+                .with_lazy_staging(lazy);
             let mut model: BTreeMap<u8, u8> = BTreeMap::new();
             let mut pending: BTreeMap<u8, u64> = BTreeMap::new();
             let mut last = None;

@@ -109,6 +109,9 @@ pub enum Mechanism {
     /// A parallel batch remembering the entries of its base it read from a shared store
     /// (`HostOptions::remember_base_reads`; with `--store`)
     BaseReads,
+    /// A staged batch joining the committer's overlay only when a read needs it
+    /// (`HostOptions::lazy_staging`; durable stores)
+    LazyStaging,
     /// Every one of them
     All,
 }
@@ -144,11 +147,16 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
             remember_base_reads: false,
             ..o
         },
+        Mechanism::LazyStaging => HostOptions {
+            lazy_staging: false,
+            ..o
+        },
         // A backend's switch, not the host's: see `run`.
         Mechanism::ParallelApply => o,
         Mechanism::All => HostOptions {
             store_turns: false,
             remember_base_reads: false,
+            lazy_staging: false,
             ..o.plain()
         },
     })
