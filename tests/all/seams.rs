@@ -182,8 +182,7 @@ fn reads_of_the_latest_version_do_not_wait_for_the_writer() {
 
 #[test]
 fn every_latency_switch_off_gives_the_same_receipts_and_root() {
-    let run = |options: HostOptions| {
-        let host = Host::with_backend(Box::new(MemoryBackend::new()), None, options).unwrap();
+    let run_on = |host: Host| {
         let mut receipts = vec![
             host.submit(
                 &Transaction::deploy("counter", wat("counter"), Vec::new())
@@ -214,7 +213,21 @@ fn every_latency_switch_off_gives_the_same_receipts_and_root() {
         );
         (receipts, host.state_root().unwrap())
     };
+    let run = |options: HostOptions| {
+        run_on(Host::with_backend(Box::new(MemoryBackend::new()), None, options).unwrap())
+    };
+    // Lazy staging matters only where commits are grouped: on a durable store.
+    let durable = |lazy_staging: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = HostOptions {
+            lazy_staging,
+            ..HostOptions::default()
+        };
+        run_on(Host::open(dir.path(), options).unwrap())
+    };
     let plain = run(HostOptions::default().plain());
+    assert_eq!(plain, durable(true));
+    assert_eq!(plain, durable(false));
     assert_eq!(plain, run(HostOptions::default()));
     assert_eq!(
         plain,
