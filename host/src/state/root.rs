@@ -214,9 +214,9 @@ fn lanewise(a: &mut [u8; LTHASH_BYTES], b: &[u8; LTHASH_BYTES], op: impl Fn(u16,
 pub struct EntryCache(HashMap<[u8; 32], Box<[u8; LTHASH_BYTES]>, BuildHasherDefault<KeyIsHash>>);
 
 /// The hasher of [`EntryCache`]'s keys: they are BLAKE3 hashes, uniformly random bytes no
-/// contract can steer, so their first eight bytes serve as the hash (SipHash would hash
-/// them again: about 2 % of a parallel batch's samples, half of it on the in-order
-/// thread's `absorb`).
+/// contract can steer, so their first eight bytes serve as the hash. (SipHash would hash
+/// them again; it was about 2 % of a parallel batch's samples, some of it on the
+/// in-order thread.)
 #[derive(Default)]
 struct KeyIsHash(u64);
 
