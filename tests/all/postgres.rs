@@ -47,9 +47,14 @@ impl Rng {
 }
 
 /// A host on the PostgreSQL store at `url` with the counter deployed.
-fn host_with_counter(url: &str) -> Host {
+/// A host on the store at `url`.
+fn open_host(url: &str, options: HostOptions) -> Host {
     let store: StoreUrl = url.parse().unwrap();
-    let host = Host::open_store(&store, HostOptions::default()).unwrap();
+    Host::open_store(&store, options).unwrap()
+}
+
+fn host_with_counter(url: &str) -> Host {
+    let host = open_host(url, HostOptions::default());
     deploy(&host, "counter", "counter");
     host
 }
@@ -253,9 +258,8 @@ fn a_host_on_postgres_gives_the_receipts_and_roots_of_one_in_memory() {
 #[test]
 fn two_hosts_on_one_database_see_each_others_commits() {
     let Some(pg) = Pg::start() else { return };
-    let url: StoreUrl = pg.url.parse().unwrap();
-    let a = Host::open_store(&url, HostOptions::default()).unwrap();
-    let b = Host::open_store(&url, HostOptions::default()).unwrap();
+    let a = open_host(&pg.url, HostOptions::default());
+    let b = open_host(&pg.url, HostOptions::default());
     assert_eq!(a.host_id(), b.host_id());
     deploy(&a, "counter", "counter");
     let inc = calls(&[("counter", "inc", b"")]);
@@ -312,8 +316,7 @@ fn two_hosts_on_one_database_see_each_others_commits() {
 #[test]
 fn two_busy_hosts_take_turns_instead_of_losing_races() {
     let Some(pg) = Pg::start() else { return };
-    let url: StoreUrl = pg.url.parse().unwrap();
-    let setup = Host::open_store(&url, HostOptions::default()).unwrap();
+    let setup = open_host(&pg.url, HostOptions::default());
     deploy(&setup, "counter", "counter");
     drop(setup);
     let mut expected = 0u64;
@@ -323,7 +326,7 @@ fn two_busy_hosts_take_turns_instead_of_losing_races() {
             ..HostOptions::default()
         };
         let hosts: Vec<Arc<Host>> = (0..2)
-            .map(|_| Arc::new(Host::open_store(&url, options.clone()).unwrap()))
+            .map(|_| Arc::new(open_host(&pg.url, options.clone())))
             .collect();
         let batches = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -579,13 +582,12 @@ fn one_backend_at_a_time_holds_the_turn_and_an_idle_host_lets_it_go() {
 fn a_parallel_batch_reads_each_entry_of_its_base_once() {
     let Some(pg) = Pg::start() else { return };
     let a = host_with_counter(&pg.url);
-    let store: StoreUrl = pg.url.parse().unwrap();
     let options = HostOptions {
         concurrency: Concurrency::Optimistic,
         workers: 2,
         ..HostOptions::default()
     };
-    let b = Host::open_store(&store, options).unwrap();
+    let b = open_host(&pg.url, options);
     b.submit(&calls(&[("counter", "inc", b"")])).unwrap();
     log_every_statement(&pg);
     // Another host commits: nothing of b's is staged, its head is stale.
@@ -619,8 +621,7 @@ fn a_parallel_batch_reads_each_entry_of_its_base_once() {
 fn a_batch_looks_its_ids_up_in_one_statement() {
     let Some(pg) = Pg::start() else { return };
     let a = host_with_counter(&pg.url);
-    let store: StoreUrl = pg.url.parse().unwrap();
-    let b = Host::open_store(&store, HostOptions::default()).unwrap();
+    let b = open_host(&pg.url, HostOptions::default());
     log_every_statement(&pg);
     for sequential in [false, true] {
         // Another host commits: `a`'s head is stale at its next batch.
@@ -631,7 +632,7 @@ fn a_batch_looks_its_ids_up_in_one_statement() {
                 concurrency: Concurrency::Sequential,
                 ..HostOptions::default()
             };
-            a_seq = Host::open_store(&store, opts).unwrap();
+            a_seq = open_host(&pg.url, opts);
             b.submit(&calls(&[("counter", "inc", b"")])).unwrap();
             &a_seq
         } else {
