@@ -211,10 +211,8 @@ impl Committer {
 
     /// The same committer laying each staged batch over its overlay at once unless `on`
     /// (a throughput switch: `HostOptions::lazy_staging`).
-    pub fn with_lazy_staging(self, on: bool) -> Self {
-        if let Ok(mut s) = self.state.lock() {
-            s.lazy = on;
-        }
+    pub fn with_lazy_staging(mut self, on: bool) -> Self {
+        self.state.get_mut().unwrap_or_else(|e| e.into_inner()).lazy = on;
         self
     }
 

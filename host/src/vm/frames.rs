@@ -78,7 +78,7 @@ pub(crate) fn run_frame(
     }
     // Past an ordinary turn's share, counting an instance made early that no frame took.
     if ctx.instances + 1 >= INSTANCES_PER_TURN
-        && let Some(turn) = &ctx.turn
+        && let Some(turn) = store.data_mut().turn.as_mut()
     {
         turn.hold_large();
     }

@@ -51,11 +51,13 @@ pub(crate) struct ExecutionPermit(TurnHandle);
 pub(crate) struct TurnHandle {
     turns: Arc<Turns>,
     id: u64,
+    /// This handle took the large turn already: no need to ask again.
+    large: bool,
 }
 
 impl Drop for ExecutionPermit {
     fn drop(&mut self) {
-        let TurnHandle { turns, id } = &self.0;
+        let TurnHandle { turns, id, .. } = &self.0;
         let mut counts = turns.lock();
         counts.running -= 1;
         // Only when someone waits: a notify is a futex syscall even with no waiter.
@@ -81,7 +83,10 @@ impl ExecutionPermit {
 impl TurnHandle {
     /// Waits for the large turn, unless its permit holds it already. Called before a
     /// run makes an instance past its [`INSTANCES_PER_TURN`].
-    pub fn hold_large(&self) {
+    pub fn hold_large(&mut self) {
+        if self.large {
+            return;
+        }
         let mut counts = self.turns.lock();
         while counts.large.is_some_and(|holder| holder != self.id) {
             counts.waiting_large += 1;
@@ -93,6 +98,7 @@ impl TurnHandle {
             counts.waiting_large -= 1;
         }
         counts.large = Some(self.id);
+        self.large = true;
     }
 }
 
@@ -107,6 +113,7 @@ impl Turns {
         ExecutionPermit(TurnHandle {
             turns: Arc::clone(self),
             id: counts.next,
+            large: false,
         })
     }
 
@@ -171,7 +178,7 @@ mod tests {
         permits[0].handle().hold_large(); // its own: no wait
         // Another run waits for the large turn until the holder's permit ends.
         let (tx, rx) = mpsc::channel();
-        let other = permits[1].handle();
+        let mut other = permits[1].handle();
         let waiter = std::thread::spawn(move || {
             other.hold_large();
             tx.send(()).unwrap();
