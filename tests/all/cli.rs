@@ -349,10 +349,19 @@ fn prune_and_bench_commands() {
         "p99_us",
         "fsyncs",
         "peak_rss_bytes",
+        "cpu_seconds",
     ] {
         assert!(r.get(field).is_some(), "bench JSON lacks {field}");
     }
     assert_eq!(r["txs"], 40);
+    // The process's CPU time while it measured: some, and no more than every core
+    // busy for the whole time (plus getrusage's rounding).
+    let (cpu, wall) = (
+        r["cpu_seconds"].as_f64().unwrap(),
+        r["seconds"].as_f64().unwrap(),
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    assert!(cpu > 0.0 && cpu <= wall * cores + 0.01, "{r}");
     assert_eq!(r["workload"], "transfer");
     let o = semel(
         d,

@@ -320,7 +320,7 @@ fn declare(host: &Host, txs: &mut [Transaction]) -> Result<()> {
     for chunk in txs.chunks_mut(1000) {
         let sims = host.simulate(chunk);
         for (tx, sim) in chunk.iter_mut().zip(sims) {
-            tx.access = Some(sim?.access);
+            tx.access = Some(Arc::new(sim?.access));
         }
     }
     Ok(())
@@ -439,6 +439,7 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
     );
     let done = Arc::new(AtomicU64::new(0));
     let show_progress = std::io::stderr().is_terminal() && !json_out;
+    let cpu_before = crate::cpu::process_cpu_seconds();
     let started = Instant::now();
     let handles: Vec<_> = work
         .into_iter()
@@ -486,6 +487,7 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
         );
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = crate::cpu::process_cpu_seconds() - cpu_before;
     if show_progress {
         progress(args.txs, args.txs);
         eprintln!();
@@ -504,6 +506,8 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
         "tx_per_s": txs as f64 / seconds,
         "p50_us": percentile(&latencies, 500),
         "p99_us": percentile(&latencies, 990),
+        // CPU time of every thread of the process while it measured, in seconds.
+        "cpu_seconds": cpu_seconds,
         "fsyncs": fsyncs,
         "peak_rss_bytes": crate::memory::peak_rss_bytes(),
         "concurrency": args.concurrency.name(),
@@ -536,7 +540,7 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
             crate::memory::peak_rss_bytes() / (1024 * 1024),
         );
         outln!(
-            "  (batch {}, threads {}, {} with {} workers, {} re-executions, {}{})",
+            "  (batch {}, threads {}, {} with {} workers, {} re-executions, {}{}; CPU {:.1} µs per tx)",
             args.batch,
             args.threads,
             args.concurrency.name(),
@@ -547,7 +551,8 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
             } else {
                 "durable data dir"
             },
-            if args.no_fsync { ", no fsync" } else { "" }
+            if args.no_fsync { ", no fsync" } else { "" },
+            cpu_seconds * 1e6 / txs.max(1) as f64,
         );
     }
     Ok(Exit::Done)

@@ -4,6 +4,7 @@
 mod answers;
 mod bench;
 mod client;
+mod cpu;
 mod demo;
 mod keys;
 mod load;
