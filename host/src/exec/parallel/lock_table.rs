@@ -10,6 +10,7 @@
 //! waits for every earlier one, and every later one waits for it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use crate::ledger::access::{AccessSet, KeySpec};
 
@@ -35,10 +36,12 @@ impl Holders {
 }
 
 /// Locks by contract: exact keys in key order (for prefix lookups), prefixes in a list.
+/// Names and keys are borrowed from the sets: building the table allocates only its own
+/// nodes, not a copy of every declared key (it runs before any worker starts).
 #[derive(Debug, Default)]
-struct Table {
-    keys: HashMap<String, BTreeMap<Vec<u8>, Holders>>,
-    prefixes: Vec<(String, Vec<u8>, Holders)>,
+struct Table<'s> {
+    keys: HashMap<&'s str, BTreeMap<&'s [u8], Holders>>,
+    prefixes: Vec<(&'s str, &'s [u8], Holders)>,
 }
 
 /// Each transaction's predecessors: the indices it must wait for.
@@ -74,17 +77,25 @@ pub(crate) fn dependencies(sets: &[Option<&AccessSet>]) -> Vec<Vec<usize>> {
     out
 }
 
-impl Table {
+/// Whether some key is covered by both `spec` and the prefix `prefix`.
+fn overlaps_prefix(spec: &KeySpec, prefix: &[u8]) -> bool {
+    match spec {
+        KeySpec::Key(k) => k.starts_with(prefix),
+        KeySpec::Prefix(p) => p.starts_with(prefix) || prefix.starts_with(p),
+    }
+}
+
+impl<'s> Table<'s> {
     fn lock(
         &mut self,
-        contract: &str,
-        spec: &KeySpec,
+        contract: &'s str,
+        spec: &'s KeySpec,
         txn: usize,
         write: bool,
         deps: &mut Vec<usize>,
     ) {
         for (c, prefix, holders) in &mut self.prefixes {
-            if c == contract && spec.overlaps(&KeySpec::Prefix(prefix.clone())) {
+            if *c == contract && overlaps_prefix(spec, prefix) {
                 // Waits for the prefix's holders; does not take it (its own lock below).
                 deps.extend(holders.writer);
                 if write {
@@ -92,12 +103,13 @@ impl Table {
                 }
             }
         }
-        let keys = self.keys.entry(contract.to_owned()).or_default();
+        let keys = self.keys.entry(contract).or_default();
         match spec {
-            KeySpec::Key(k) => keys.entry(k.clone()).or_default().take(txn, write, deps),
+            KeySpec::Key(k) => keys.entry(k).or_default().take(txn, write, deps),
             KeySpec::Prefix(p) => {
+                let from = (Bound::Included(p.as_slice()), Bound::Unbounded);
                 for (_, holders) in keys
-                    .range_mut(p.clone()..)
+                    .range_mut::<[u8], _>(from)
                     .take_while(|(k, _)| k.starts_with(p))
                 {
                     deps.extend(holders.writer);
@@ -108,14 +120,13 @@ impl Table {
                 match self
                     .prefixes
                     .iter_mut()
-                    .find(|(c, q, _)| c == contract && q == p)
+                    .find(|(c, q, _)| *c == contract && *q == p.as_slice())
                 {
                     Some((_, _, holders)) => holders.take(txn, write, deps),
                     None => {
                         let mut holders = Holders::default();
                         holders.take(txn, write, deps);
-                        self.prefixes
-                            .push((contract.to_owned(), p.clone(), holders));
+                        self.prefixes.push((contract, p, holders));
                     }
                 }
             }
@@ -171,5 +182,37 @@ mod tests {
         assert_eq!(deps[5], [1, 4], "a write waits for the writer and the walk");
         assert_eq!(deps[6], [0, 1, 2, 3, 4, 5], "no set: alone");
         assert_eq!(deps[7], [6], "after the barrier");
+    }
+
+    #[test]
+    fn prefixes_lock_the_keys_and_prefixes_under_and_over_them() {
+        let prefix = |p: &str| KeySpec::Prefix(p.as_bytes().to_vec());
+        let write_ab = set(&[], &[key("ab")]);
+        let walk_a = set(&[prefix("a")], &[]);
+        let write_under_ab = set(&[], &[prefix("ab")]);
+        let write_b = set(&[], &[key("b")]);
+        let read_abc = set(&[key("abc")], &[]);
+        let write_all = set(&[], &[prefix("")]);
+        let deps = dependencies(&[
+            Some(&write_ab),
+            Some(&walk_a),
+            Some(&write_under_ab),
+            Some(&write_b),
+            Some(&read_abc),
+            Some(&write_all),
+        ]);
+        assert_eq!(deps[1], [0], "a walk waits for a key written under it");
+        assert_eq!(
+            deps[2],
+            [0, 1],
+            "a prefix written waits for the keys under it and a walk over it"
+        );
+        assert_eq!(deps[3], Vec::<usize>::new(), "a key under no prefix taken");
+        assert_eq!(
+            deps[4],
+            [2],
+            "a read waits for a prefix written over it, not a walk"
+        );
+        assert_eq!(deps[5], [0, 1, 2, 3, 4], "the whole contract waits for all");
     }
 }
