@@ -8,7 +8,6 @@
 //! (`HostOptions::prewarm`, `HostOptions::recycler`).
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use super::{Host, Prewarm, poisoned_head};
 use crate::error::HostError;
@@ -567,7 +566,7 @@ impl Host {
                 &content_hash,
             )?;
         }
-        let access = tx.access.clone().map(Arc::new);
+        let access = tx.access.clone();
         Ok(Prepared {
             tx,
             content,

@@ -185,7 +185,7 @@ fn logged_transaction(snap: &dyn Snapshot, version: u64) -> Result<Transaction, 
         sender: logged.sender,
         gas_limit: logged.gas_limit,
         body,
-        access: logged.access,
+        access: logged.access.map(std::sync::Arc::new),
         signature: None,
     })
 }

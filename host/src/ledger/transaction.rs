@@ -1,6 +1,8 @@
 //! Transactions: what a user submits, how it is read from JSON (interface §3), checked
 //! before anything is recorded, and hashed for the exactly-once content comparison.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -101,7 +103,8 @@ pub struct Transaction {
     /// What it does.
     pub body: TxBody,
     /// The keys it declares it reads and writes (interface §5); enforced when given.
-    pub access: Option<AccessSet>,
+    /// Shared: each run of it holds the set, and a batch's preparation copies none.
+    pub access: Option<Arc<AccessSet>>,
     /// Its signature (interface §7), not part of its content; verified at submission
     /// (boxed: most transactions of a batch in memory are small).
     pub signature: Option<Box<TxSignature>>,
@@ -196,7 +199,7 @@ impl Transaction {
     /// The same transaction with a declared access set.
     #[must_use]
     pub fn with_access(mut self, access: AccessSet) -> Self {
-        self.access = Some(access);
+        self.access = Some(Arc::new(access));
         self
     }
 
@@ -319,7 +322,12 @@ impl Transaction {
                 "a transaction needs \"calls\" (or \"deploy\", \"migrate\", \"set_admin\")".into(),
             ));
         };
-        let access = raw.access.as_ref().map(AccessSet::from_json).transpose()?;
+        let access = raw
+            .access
+            .as_ref()
+            .map(AccessSet::from_json)
+            .transpose()?
+            .map(Arc::new);
         let tx = Transaction {
             id,
             sender: raw.sender.unwrap_or_else(|| DEFAULT_SENDER.to_owned()),

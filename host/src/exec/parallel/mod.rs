@@ -402,7 +402,7 @@ impl Parallel<'_> {
                     .txs
                     .iter()
                     .map(|p| match p.tx.body {
-                        TxBody::Calls(_) => p.tx.access.as_ref(),
+                        TxBody::Calls(_) => p.tx.access.as_deref(),
                         // A deploy writes the registry, which no set declares (a batch
                         // with a migrate or set-admin runs in order).
                         TxBody::Deploy { .. }
