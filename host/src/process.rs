@@ -19,3 +19,10 @@ pub fn disable_transparent_huge_pages() {
         unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, disable, unused, unused, unused) };
     }
 }
+
+/// Lets the state root's 2 KiB expansions use AVX-512 where the CPU has it (`true`, the
+/// default) or always the chacha20 crate's code (`false`): the same bytes either way, a
+/// switch for speed only (BENCHMARKS.md's index), for the whole process.
+pub fn use_avx512_keystream(on: bool) {
+    crate::state::keystream::set_avx512(on);
+}

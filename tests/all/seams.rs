@@ -236,5 +236,10 @@ fn every_latency_switch_off_gives_the_same_receipts_and_root() {
             ..HostOptions::default()
         })
     );
+    // The keystream's switch is the process's (other tests meanwhile only run slower).
+    semel::use_avx512_keystream(false);
+    let crate_keystream = run(HostOptions::default());
+    semel::use_avx512_keystream(true);
+    assert_eq!(plain, crate_keystream);
     assert!(plain.0.last().unwrap().duplicate);
 }

@@ -5,6 +5,7 @@
 //! [`WriteSet`] until the host commits it. Nothing here knows about wasm.
 
 mod keys;
+pub(crate) mod keystream;
 mod recorded;
 pub(crate) mod registry;
 mod root;

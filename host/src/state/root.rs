@@ -2,10 +2,10 @@
 //! every `(namespace, key, value)` entry of the state.
 //!
 //! Each entry maps to 1024 `u16` lanes: its 32-byte BLAKE3 hash, expanded to 2 KiB by
-//! the ChaCha20 keystream under that hash as key (hash, then expand, as an XOF does; the
-//! keystream runs eight blocks at a time on AVX2, where BLAKE3's XOF without AVX-512
-//! computes one 64-byte block at a time: 1.1 against 2.2 µs per entry measured on the
-//! reference VM). The lattice is the lanes' lane-wise wrapping sum, so a commit adds the
+//! the ChaCha20 keystream under that hash as key (`keystream.rs`; hash, then expand, as
+//! an XOF does: the keystream runs many blocks at once, where BLAKE3's XOF without
+//! AVX-512 computes one 64-byte block at a time, 1.1 against 2.2 µs per entry measured
+//! on the reference VM). The lattice is the lanes' lane-wise wrapping sum, so a commit adds the
 //! new entries and subtracts the old ones in O(changed keys), and the order of changes
 //! does not matter. The root is the BLAKE3 hash of the lattice's little-endian bytes.
 
@@ -14,8 +14,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 use blake3::hazmat::{ContextKey, HasherExt, hash_derive_key_context};
-use chacha20::ChaCha20;
-use chacha20::cipher::{KeyIvInit, StreamCipher};
 
 use crate::codec::DecodeError;
 use crate::types::StateRoot;
@@ -28,8 +26,6 @@ pub const LTHASH_BYTES: usize = LTHASH_LANES * 2;
 pub const ENTRY_CACHE_ENTRIES: usize = 4096;
 /// Domain separation for entry hashes; changing it changes every root.
 const ENTRY_CONTEXT: &str = "semel 2026-11-27 state-root entry v2";
-/// The ChaCha20 nonce of every entry's expansion: each key (an entry hash) is used once.
-const EXPAND_NONCE: [u8; 12] = [0; 12];
 
 /// A homomorphic multiset hash of state entries. Kept as its stored bytes (each lane
 /// little-endian), so hashing and storing it take no conversion.
@@ -76,7 +72,7 @@ impl LtHash {
     /// hash.
     fn expand(hash: &[u8; 32]) -> Box<[u8; LTHASH_BYTES]> {
         let mut bytes = Box::new([0u8; LTHASH_BYTES]);
-        ChaCha20::new(hash.into(), &EXPAND_NONCE.into()).apply_keystream(&mut bytes[..]);
+        super::keystream::expand_into(hash, &mut bytes);
         bytes
     }
 
@@ -266,6 +262,9 @@ impl EntryCache {
 
 #[cfg(test)]
 mod tests {
+    use chacha20::ChaCha20;
+    use chacha20::cipher::{KeyIvInit, StreamCipher};
+
     use super::*;
 
     /// The root of a state, computed from docs/ABI.md's description alone.

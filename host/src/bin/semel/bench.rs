@@ -87,7 +87,8 @@ pub struct BenchArgs {
     pub signed: bool,
 }
 
-/// The latency mechanisms `--off` can turn off, one switch each (`HostOptions`, or the in-memory backend's).
+/// The mechanisms for speed `--off` can turn off, one switch each (`HostOptions`, the
+/// in-memory backend's, or the process's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mechanism {
     /// Instantiating ahead of the writer lock (`HostOptions::prewarm`)
@@ -112,6 +113,9 @@ pub enum Mechanism {
     /// A staged batch joining the committer's overlay only when a read needs it
     /// (`HostOptions::lazy_staging`; durable stores)
     LazyStaging,
+    /// The state root's expansions on AVX-512 where the CPU has it
+    /// (`semel::use_avx512_keystream`; for the whole process)
+    Avx512Keystream,
     /// Every one of them
     All,
 }
@@ -151,8 +155,8 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
             lazy_staging: false,
             ..o
         },
-        // A backend's switch, not the host's: see `run`.
-        Mechanism::ParallelApply => o,
+        // A backend's switch and the process's, not the host's: see `run`.
+        Mechanism::ParallelApply | Mechanism::Avx512Keystream => o,
         Mechanism::All => HostOptions {
             store_turns: false,
             remember_base_reads: false,
@@ -364,11 +368,10 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
     let dir = data_dir.unwrap_or(temp.path());
     let options = options(args);
     let workers = options.workers;
+    let off = |m: Mechanism| args.off.iter().any(|o| *o == m || *o == Mechanism::All);
+    semel::use_avx512_keystream(!off(Mechanism::Avx512Keystream));
     let host = if args.in_memory {
-        let parallel_apply = !args
-            .off
-            .iter()
-            .any(|m| matches!(m, Mechanism::ParallelApply | Mechanism::All));
+        let parallel_apply = !off(Mechanism::ParallelApply);
         Host::with_backend(
             Box::new(semel::storage::MemoryBackend::new().with_parallel_apply(parallel_apply)),
             None,
