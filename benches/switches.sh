@@ -23,7 +23,8 @@ for i in $(seq "$ROUNDS"); do
     one writer-spin "$state" --workload counter --txs 100000 --in-memory --threads 2
     one merge-buffer "$state" --workload counter --txs 40000 --batch 256 --threads 2
     one recycler "$state" --workload counter --txs 5000
-    one avx512-keystream "$state" --workload transfer --txs 40000 --batch 1000 --in-memory --concurrency sequential
+    one avx512 "$state" --workload transfer --txs 40000 --batch 1000 --in-memory --concurrency sequential
+    one avx512 "$state" --workload transfer --txs 40000 --batch 1000 --in-memory --workers 2
   done
 done
 date

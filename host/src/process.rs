@@ -20,9 +20,11 @@ pub fn disable_transparent_huge_pages() {
     }
 }
 
-/// Lets the state root's 2 KiB expansions use AVX-512 where the CPU has it (`true`, the
-/// default) or always the chacha20 crate's code (`false`): the same bytes either way, a
-/// switch for speed only (BENCHMARKS.md's index), for the whole process.
-pub fn use_avx512_keystream(on: bool) {
-    crate::state::keystream::set_avx512(on);
+/// Lets the state root use its own AVX-512 code where the CPU has AVX-512F (`true`, the
+/// default: the 2 KiB expansions of entries, and the hashes of a parallel batch's
+/// lattices eight at a time) or always the chacha20 and blake3 crates' code (`false`):
+/// the same bytes either way, a switch for speed only (BENCHMARKS.md's index), for the
+/// whole process.
+pub fn use_avx512(on: bool) {
+    crate::state::avx512::set_on(on);
 }

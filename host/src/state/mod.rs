@@ -4,6 +4,7 @@
 //! Every read a transaction makes goes through a [`StateView`]; every write stays in its
 //! [`WriteSet`] until the host commits it. Nothing here knows about wasm.
 
+pub(crate) mod avx512;
 mod keys;
 pub(crate) mod keystream;
 mod recorded;

@@ -170,6 +170,27 @@ impl LtHash {
         StateRoot(*blake3::hash(self.as_bytes()).as_bytes())
     }
 
+    /// The roots of `lattices`, in order: as [`LtHash::root`] of each, but eight at a
+    /// time where the AVX-512 code is usable (0.22 against 1.38 µs a lattice: BLAKE3 of
+    /// one 2 KiB input keeps only two lanes of its SIMD busy, its two chunks).
+    pub(crate) fn roots(lattices: &[LtHash]) -> Vec<StateRoot> {
+        let mut out = Vec::with_capacity(lattices.len());
+        let mut rest = lattices;
+        #[cfg(target_arch = "x86_64")]
+        if super::avx512::usable() {
+            while let Some((eight, more)) = rest.split_first_chunk::<8>() {
+                let mut hashes = [[0u8; 32]; 8];
+                let inputs = eight.each_ref().map(|lattice| &*lattice.0);
+                // SAFETY: `usable` checked that the CPU has AVX-512F.
+                unsafe { super::avx512::blake3_2k_x8(inputs, &mut hashes) };
+                out.extend(hashes.map(StateRoot));
+                rest = more;
+            }
+        }
+        out.extend(rest.iter().map(LtHash::root));
+        out
+    }
+
     /// Little-endian lanes, as stored.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0[..]
@@ -354,6 +375,21 @@ mod tests {
             b.add(&LtHash::of_entry("c", &i.to_le_bytes(), b"v"));
         }
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn roots_of_many_lattices_are_each_ones_root() {
+        for n in [0, 1, 7, 8, 9, 17, 40] {
+            let lattices: Vec<_> = (0..n)
+                .map(|i: u32| LtHash::of_entry("c", &i.to_le_bytes(), b"v"))
+                .collect();
+            let each: Vec<_> = lattices.iter().map(LtHash::root).collect();
+            assert_eq!(LtHash::roots(&lattices), each, "{n} lattices");
+            crate::state::avx512::set_on(false);
+            let plain = LtHash::roots(&lattices);
+            crate::state::avx512::set_on(true);
+            assert_eq!(plain, each, "{n} lattices, the switch off");
+        }
     }
 
     #[test]

@@ -113,9 +113,9 @@ pub enum Mechanism {
     /// A staged batch joining the committer's overlay only when a read needs it
     /// (`HostOptions::lazy_staging`; durable stores)
     LazyStaging,
-    /// The state root's expansions on AVX-512 where the CPU has it
-    /// (`semel::use_avx512_keystream`; for the whole process)
-    Avx512Keystream,
+    /// The state root's own AVX-512 code where the CPU has it: entries' expansions, and
+    /// a parallel batch's roots eight at a time (`semel::use_avx512`; for the process)
+    Avx512,
     /// Every one of them
     All,
 }
@@ -156,7 +156,7 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
             ..o
         },
         // A backend's switch and the process's, not the host's: see `run`.
-        Mechanism::ParallelApply | Mechanism::Avx512Keystream => o,
+        Mechanism::ParallelApply | Mechanism::Avx512 => o,
         Mechanism::All => HostOptions {
             store_turns: false,
             remember_base_reads: false,
@@ -369,7 +369,7 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
     let options = options(args);
     let workers = options.workers;
     let off = |m: Mechanism| args.off.iter().any(|o| *o == m || *o == Mechanism::All);
-    semel::use_avx512_keystream(!off(Mechanism::Avx512Keystream));
+    semel::use_avx512(!off(Mechanism::Avx512));
     let host = if args.in_memory {
         let parallel_apply = !off(Mechanism::ParallelApply);
         Host::with_backend(
