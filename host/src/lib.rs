@@ -47,7 +47,8 @@ pub use ledger::{
 };
 pub use ledger::{CallResult, DEFAULT_SENDER, Event, Receipt, Status};
 pub use ledger::{EventFilter, EventRecord};
-pub use process::{disable_transparent_huge_pages, use_avx512};
+pub use process::disable_transparent_huge_pages;
+pub use state::use_avx512;
 pub use storage::{Durability, StorageError};
 pub use text::printable;
 pub use types::{CodeHash, HostId, ParseHostIdError, StateRoot};

@@ -19,12 +19,3 @@ pub fn disable_transparent_huge_pages() {
         unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, disable, unused, unused, unused) };
     }
 }
-
-/// Lets the state root use its own AVX-512 code where the CPU has AVX-512F (`true`, the
-/// default: the 2 KiB expansions of entries, and the hashes of a parallel batch's
-/// lattices eight at a time) or always the chacha20 and blake3 crates' code (`false`):
-/// the same bytes either way, a switch for speed only (BENCHMARKS.md's index), for the
-/// whole process.
-pub fn use_avx512(on: bool) {
-    crate::state::avx512::set_on(on);
-}

@@ -4,17 +4,20 @@
 //! computations side by side, one 32-bit word of each in the sixteen lanes of a
 //! 512-bit register ("vertical" SIMD), and transpose the inputs or outputs. They give
 //! exactly the bytes of the chacha20 and blake3 crates (the tests compare them); the
-//! crates cover every other CPU, and this one with the switch off ([`set_on`],
-//! `semel::use_avx512`). Measured in BENCHMARKS.md's index.
+//! crates cover every other CPU, and this one with the switch off ([`use_avx512`]).
+//! Measured in BENCHMARKS.md's index.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether this code may run where the CPU can.
 static ON: AtomicBool = AtomicBool::new(true);
 
-/// Lets the state root use this file's code where the CPU has AVX-512F (`true`, the
-/// default), or always the crates' code: a switch for speed only, for the whole process.
-pub(crate) fn set_on(on: bool) {
+/// Lets the state root use its own AVX-512 code where the CPU has AVX-512F (`true`, the
+/// default: the 2 KiB expansions of entries, and a parallel batch's roots eight
+/// lattices at a time) or always the chacha20 and blake3 crates' code (`false`): the
+/// same bytes either way, a switch for speed only (BENCHMARKS.md's index), for the whole
+/// process.
+pub fn use_avx512(on: bool) {
     ON.store(on, Ordering::Relaxed);
 }
 
@@ -42,8 +45,9 @@ mod kernels {
         _mm512_unpacklo_epi32, _mm512_unpacklo_epi64, _mm512_xor_si512,
     };
 
-    use crate::state::keystream::KEYSTREAM_BYTES;
-
+    /// Bytes of one expansion, 32 ChaCha20 blocks (`keystream.rs`, which calls this
+    /// file, has the same; the array types make them agree).
+    const KEYSTREAM_BYTES: usize = 2048;
     /// Bytes of one lattice, the input [`blake3_2k_x8`] hashes: two BLAKE3 chunks.
     const LATTICE_BYTES: usize = 2048;
 

@@ -84,10 +84,10 @@ mod tests {
         let key = [0xA5; 32];
         let mut on = [0u8; KEYSTREAM_BYTES];
         expand_into(&key, &mut on);
-        avx512::set_on(false);
+        avx512::use_avx512(false);
         let mut off = [1u8; KEYSTREAM_BYTES];
         expand_into(&key, &mut off);
-        avx512::set_on(true);
+        avx512::use_avx512(true);
         assert_eq!(on, off);
         assert_eq!(on, crate_keystream(&key));
     }

@@ -13,6 +13,7 @@ mod root;
 mod view;
 mod write_set;
 
+pub use avx512::use_avx512;
 pub use keys::{REGISTRY_NS, decode_state_key, entry_key};
 pub(crate) use keys::{
     decode_entry_key, decode_stored_value, encode_stored_value, prefix_key, versioned_key,

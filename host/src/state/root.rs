@@ -385,9 +385,9 @@ mod tests {
                 .collect();
             let each: Vec<_> = lattices.iter().map(LtHash::root).collect();
             assert_eq!(LtHash::roots(&lattices), each, "{n} lattices");
-            crate::state::avx512::set_on(false);
+            crate::state::avx512::use_avx512(false);
             let plain = LtHash::roots(&lattices);
-            crate::state::avx512::set_on(true);
+            crate::state::avx512::use_avx512(true);
             assert_eq!(plain, each, "{n} lattices, the switch off");
         }
     }
