@@ -22,6 +22,10 @@ pub fn use_avx512(on: bool) {
 }
 
 /// True when the switch is on and the CPU has AVX-512F: the functions below may run.
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "the callers are x86_64 only")
+)]
 pub(crate) fn usable() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -270,11 +274,17 @@ mod kernels {
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
-mod tests {
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Held by the unit tests that turn the process-wide switch off and on, so that each
+    /// runs the path it means to.
+    pub(crate) static SWITCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[cfg(target_arch = "x86_64")]
     use super::*;
 
     /// Inputs that vary in every byte.
+    #[cfg(target_arch = "x86_64")]
     fn lattice(seed: u32) -> [u8; 2048] {
         let mut out = [0u8; 2048];
         for (i, b) in out.iter_mut().enumerate() {
@@ -285,6 +295,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn eight_lattices_hash_as_blake3_does() {
         if !std::arch::is_x86_feature_detected!("avx512f") {
             eprintln!("this CPU has no AVX-512F: only the crate's code runs here");

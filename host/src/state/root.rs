@@ -175,19 +175,22 @@ impl LtHash {
     /// one 2 KiB input keeps only two lanes of its SIMD busy, its two chunks).
     pub(crate) fn roots(lattices: &[LtHash]) -> Vec<StateRoot> {
         let mut out = Vec::with_capacity(lattices.len());
-        let mut rest = lattices;
         #[cfg(target_arch = "x86_64")]
-        if super::avx512::usable() {
-            while let Some((eight, more)) = rest.split_first_chunk::<8>() {
-                let mut hashes = [[0u8; 32]; 8];
-                let inputs = eight.each_ref().map(|lattice| &*lattice.0);
-                // SAFETY: `usable` checked that the CPU has AVX-512F.
-                unsafe { super::avx512::blake3_2k_x8(inputs, &mut hashes) };
-                out.extend(hashes.map(StateRoot));
-                rest = more;
+        let lattices = match super::avx512::usable() {
+            true => {
+                let (eights, rest) = lattices.as_chunks::<8>();
+                for eight in eights {
+                    let mut hashes = [[0u8; 32]; 8];
+                    let inputs = eight.each_ref().map(|lattice| &*lattice.0);
+                    // SAFETY: `usable` checked that the CPU has AVX-512F.
+                    unsafe { super::avx512::blake3_2k_x8(inputs, &mut hashes) };
+                    out.extend(hashes.map(StateRoot));
+                }
+                rest
             }
-        }
-        out.extend(rest.iter().map(LtHash::root));
+            false => lattices,
+        };
+        out.extend(lattices.iter().map(LtHash::root));
         out
     }
 
@@ -384,6 +387,7 @@ mod tests {
                 .map(|i: u32| LtHash::of_entry("c", &i.to_le_bytes(), b"v"))
                 .collect();
             let each: Vec<_> = lattices.iter().map(LtHash::root).collect();
+            let _switch = crate::state::avx512::tests::SWITCH.lock();
             assert_eq!(LtHash::roots(&lattices), each, "{n} lattices");
             crate::state::avx512::use_avx512(false);
             let plain = LtHash::roots(&lattices);

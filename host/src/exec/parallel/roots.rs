@@ -156,7 +156,8 @@ mod tests {
 
     #[test]
     fn prefix_roots_match_one_lattice_updated_in_order() {
-        let writes: Vec<Vec<Write>> = (0..7u8)
+        // Enough that shares of one and two workers hash eight lattices at a time.
+        let writes: Vec<Vec<Write>> = (0..40u8)
             .map(|i| {
                 vec![Write {
                     ns: "c".into(),
