@@ -62,7 +62,6 @@ impl Prepared<'_> {
             content_hash: self.content_hash,
             code_hash: self.code_hash,
             seen: self.seen,
-            access: self.access,
         }
     }
 }

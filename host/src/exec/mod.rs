@@ -20,7 +20,6 @@ pub use parallel::{ParallelStats, Simulated};
 pub(crate) use sequential::{Sequential, run_and_stage};
 
 use crate::error::{HostError, SubmitError};
-use crate::ledger::access::AccessSet;
 use crate::ledger::exactly_once::{Lookup, lookup_many, must_look_again};
 use crate::ledger::head::{Head, Published};
 use crate::ledger::receipt::Receipt;
@@ -46,8 +45,6 @@ pub(crate) struct Prepared<'a> {
     /// The last batch staged before the lookup that did not find the id, if one was
     /// made.
     pub seen: Option<u64>,
-    /// The transaction's access set, shared by every run of it.
-    pub access: Option<Arc<AccessSet>>,
 }
 
 /// A receipt and the batch that must be durable before it is handed out.

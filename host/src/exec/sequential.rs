@@ -106,7 +106,7 @@ pub(crate) fn run_and_stage(
         read_only: false,
         print_logs: env.print_logs,
         contracts: std::mem::take(&mut head.contracts),
-        access: p.access.clone(),
+        access: p.tx.access.clone(),
         log_access: false,
     };
     let (mut run, spent) = execute(setup, &work_of(tx, code_hash), early)?;

@@ -566,14 +566,12 @@ impl Host {
                 &content_hash,
             )?;
         }
-        let access = tx.access.clone();
         Ok(Prepared {
             tx,
             content,
             content_hash,
             code_hash: None,
             seen: None,
-            access,
         })
     }
 

@@ -42,10 +42,16 @@ impl KeySpec {
     pub fn overlaps(&self, other: &KeySpec) -> bool {
         match (self, other) {
             (KeySpec::Key(a), KeySpec::Key(b)) => a == b,
-            (KeySpec::Key(k), KeySpec::Prefix(p)) | (KeySpec::Prefix(p), KeySpec::Key(k)) => {
-                k.starts_with(p)
-            }
-            (KeySpec::Prefix(a), KeySpec::Prefix(b)) => a.starts_with(b) || b.starts_with(a),
+            (KeySpec::Prefix(p), KeySpec::Key(k)) => k.starts_with(p),
+            (_, KeySpec::Prefix(p)) => self.overlaps_prefix(p),
+        }
+    }
+
+    /// Whether some key is covered by both this spec and every key with `prefix`.
+    pub fn overlaps_prefix(&self, prefix: &[u8]) -> bool {
+        match self {
+            KeySpec::Key(k) => k.starts_with(prefix),
+            KeySpec::Prefix(p) => p.starts_with(prefix) || prefix.starts_with(p),
         }
     }
 }

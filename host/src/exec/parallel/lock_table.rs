@@ -77,14 +77,6 @@ pub(crate) fn dependencies(sets: &[Option<&AccessSet>]) -> Vec<Vec<usize>> {
     out
 }
 
-/// Whether some key is covered by both `spec` and the prefix `prefix`.
-fn overlaps_prefix(spec: &KeySpec, prefix: &[u8]) -> bool {
-    match spec {
-        KeySpec::Key(k) => k.starts_with(prefix),
-        KeySpec::Prefix(p) => p.starts_with(prefix) || prefix.starts_with(p),
-    }
-}
-
 impl<'s> Table<'s> {
     fn lock(
         &mut self,
@@ -95,7 +87,7 @@ impl<'s> Table<'s> {
         deps: &mut Vec<usize>,
     ) {
         for (c, prefix, holders) in &mut self.prefixes {
-            if *c == contract && overlaps_prefix(spec, prefix) {
+            if *c == contract && spec.overlaps_prefix(prefix) {
                 // Waits for the prefix's holders; does not take it (its own lock below).
                 deps.extend(holders.writer);
                 if write {

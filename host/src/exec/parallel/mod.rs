@@ -518,7 +518,7 @@ impl<'a, 'p> Batch<'a, 'p> {
             read_only: false,
             print_logs: self.env.print_logs,
             contracts: std::mem::take(cache),
-            access: p.access.clone(),
+            access: p.tx.access.clone(),
             log_access,
         };
         let result = execute(setup, &work_of(tx, p.code_hash), None);
