@@ -15,7 +15,7 @@ use crate::ledger::records::{
     META_EVENTS_INDEXED, META_LATTICE, META_VERSION, TxRecord, encode_history_entry, history_key,
 };
 use crate::ledger::transaction::{Transaction, TxBody};
-use crate::state::{SnapshotView, StateView, encode_stored_value, entry_key, versioned_key};
+use crate::state::{SnapshotView, StateView, state_row};
 use crate::storage::{Table, WriteBatch};
 use crate::types::{CodeHash, StateRoot};
 use crate::vm::prewarm::early::Early;
@@ -208,12 +208,10 @@ pub(crate) fn add_rows(
     batch: &mut WriteBatch,
 ) -> Receipt {
     let tx = &*p.tx;
+    let mut buf = Vec::with_capacity(128);
     for w in &run.writes {
-        batch.put(
-            Table::State,
-            versioned_key(&entry_key(&w.ns, &w.key), version),
-            encode_stored_value(w.new.as_deref()),
-        );
+        let (key, value) = state_row(&w.ns, &w.key, version, w.new.as_deref(), &mut buf);
+        batch.push((Table::State, key, Some(value)));
     }
     if let (Some(code), Some(hash)) = (tx.body.code(), code_to_store) {
         batch.put(Table::Code, hash.0.to_vec(), code.to_vec());

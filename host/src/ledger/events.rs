@@ -128,24 +128,31 @@ fn push_topic(key: &mut Vec<u8>, topic: &str) {
 
 /// The key prefix of the family a filter reads: every row under it is a matching event.
 fn prefix(contract: Option<&str>, topic: Option<&str>) -> Vec<u8> {
-    let mut key = Vec::with_capacity(3 + contract.map_or(0, str::len) + topic.map_or(0, str::len));
+    let mut key = Vec::with_capacity(
+        3 + contract.map_or(0, str::len) + topic.map_or(0, str::len) + SUFFIX_BYTES,
+    );
+    push_prefix(&mut key, contract, topic);
+    key
+}
+
+/// Appends [`prefix`]'s bytes to `key`.
+fn push_prefix(key: &mut Vec<u8>, contract: Option<&str>, topic: Option<&str>) {
     match (contract, topic) {
         (None, None) => key.push(ALL),
         (Some(c), None) => {
             key.push(BY_CONTRACT);
-            push_contract(&mut key, c);
+            push_contract(key, c);
         }
         (None, Some(t)) => {
             key.push(BY_TOPIC);
-            push_topic(&mut key, t);
+            push_topic(key, t);
         }
         (Some(c), Some(t)) => {
             key.push(BY_BOTH);
-            push_contract(&mut key, c);
-            push_topic(&mut key, t);
+            push_contract(key, c);
+            push_topic(key, t);
         }
     }
-    key
 }
 
 /// `prefix` followed by the suffix of event `index` at `version`.
@@ -223,25 +230,35 @@ pub(crate) fn add_rows(receipt: &Receipt, batch: &mut WriteBatch) -> usize {
     let version = receipt.version;
     let empty: Arc<[u8]> = Arc::from(&[][..]);
     let mut bytes = 0;
+    let mut key = Vec::with_capacity(64);
     for (i, event) in receipt.events.iter().enumerate() {
         // At most EVENTS_PER_TX_MAX (1,024) events per transaction.
         let index = u32::try_from(i).expect("a receipt holds at most 1,024 events");
         let value = encode_all_value(&receipt.tx_id, event);
         let (contract, topic) = (event.contract.as_str(), event.topic.as_str());
-        let keys = [
-            all_key(version, index),
-            with_suffix(prefix(Some(contract), None), version, index),
-            with_suffix(prefix(None, Some(topic)), version, index),
-            with_suffix(prefix(Some(contract), Some(topic)), version, index),
-        ];
-        bytes += value.len() + keys.iter().map(Vec::len).sum::<usize>();
-        let mut keys = keys.into_iter();
-        if let Some(first) = keys.next() {
-            batch.put(Table::Events, first, value);
+        // Each key built in one buffer and copied once into the batch's shared bytes:
+        // four keys an event, the three index rows with no value.
+        for (n, (c, t)) in [
+            (None, None),
+            (Some(contract), None),
+            (None, Some(topic)),
+            (Some(contract), Some(topic)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            key.clear();
+            push_prefix(&mut key, c, t);
+            key.extend_from_slice(&version.to_be_bytes());
+            key.extend_from_slice(&index.to_be_bytes());
+            bytes += key.len();
+            let value = match n {
+                0 => Arc::from(&value[..]),
+                _ => Arc::clone(&empty),
+            };
+            batch.push((Table::Events, Arc::from(&key[..]), Some(value)));
         }
-        for key in keys {
-            batch.push((Table::Events, key.into(), Some(Arc::clone(&empty))));
-        }
+        bytes += value.len();
     }
     bytes
 }

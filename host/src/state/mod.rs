@@ -15,9 +15,9 @@ mod write_set;
 
 pub use avx512::use_avx512;
 pub use keys::{REGISTRY_NS, decode_state_key, entry_key};
-pub(crate) use keys::{
-    decode_entry_key, decode_stored_value, encode_stored_value, prefix_key, versioned_key,
-};
+pub(crate) use keys::{decode_entry_key, decode_stored_value, prefix_key, state_row};
+#[cfg(test)]
+pub(crate) use keys::{encode_stored_value, versioned_key};
 pub use recorded::{ReadSet, RecordingView, lock};
 pub use root::{EntryCache, LtHash};
 pub use view::{SnapshotView, StateView};

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::keys::entry_key;
+use super::keys::{entry_key, entry_key_buf};
 use super::view::StateView;
 use crate::storage::StorageError;
 use crate::types::CodeHash;
@@ -56,19 +56,22 @@ impl ReadSet {
         ns: &str,
         key: &[u8],
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        let entry = entry_key(ns, key);
-        if let Some(v) = self.values.get(&entry) {
+        let entry = entry_key_buf(ns, key);
+        if let Some(v) = self.values.get(&entry[..]) {
             return Ok(v.clone());
         }
         let v = base.get(ns, key)?;
-        self.values.insert(entry, v.clone());
+        self.values.insert(entry.to_vec(), v.clone());
         Ok(v)
     }
 
     /// Records that `(ns, key)` read `value` from somewhere other than the base view
     /// (a cache of it): the run depends on it all the same.
     pub fn note(&mut self, ns: &str, key: &[u8], value: impl FnOnce() -> Option<Vec<u8>>) {
-        self.values.entry(entry_key(ns, key)).or_insert_with(value);
+        let entry = entry_key_buf(ns, key);
+        if !self.values.contains_key(&entry[..]) {
+            self.values.insert(entry.to_vec(), value());
+        }
     }
 
     /// Records a `storage_next` step over the base state.

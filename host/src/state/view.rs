@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::keys::{decode_entry_key, decode_stored_value, entry_key, prefix_key, versioned_key};
+use super::keys::{
+    decode_entry_key, decode_stored_value, entry_key, entry_key_buf, prefix_key, versioned_key,
+    versioned_key_buf,
+};
 use crate::storage::{Snapshot, StorageError, Table};
 
 /// Contract state as one transaction sees it before its own writes.
@@ -71,8 +74,8 @@ impl SnapshotView {
         if let Some(found) = self.memo.as_ref().and_then(|m| memo(m).get(entry).cloned()) {
             return Ok(found);
         }
-        let lo = versioned_key(entry, 0);
-        let hi = versioned_key(entry, self.version);
+        let lo = versioned_key_buf(entry, 0);
+        let hi = versioned_key_buf(entry, self.version);
         // An entry's versions are written in increasing order, as `newest_in` asks.
         let found = match self.snapshot.newest_in(Table::State, &lo, &hi)? {
             Some(stored) => decode_stored_value(&stored)?.map(<[u8]>::to_vec),
@@ -91,7 +94,7 @@ impl StateView for SnapshotView {
     }
 
     fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.get_entry(&entry_key(ns, key))
+        self.get_entry(&entry_key_buf(ns, key))
     }
 
     fn next_key(

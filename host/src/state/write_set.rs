@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::keys::{decode_entry_key, entry_key, prefix_key};
+use super::keys::{decode_entry_key, entry_key, entry_key_buf, prefix_key};
 use super::view::StateView;
 use crate::storage::StorageError;
 
@@ -30,7 +30,9 @@ impl WriteSet {
 
     /// The buffered write of `(ns, key)`: `Some(None)` is a buffered removal.
     pub fn get(&self, ns: &str, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.writes.get(&entry_key(ns, key)).map(|v| v.as_deref())
+        self.writes
+            .get(&entry_key_buf(ns, key)[..])
+            .map(|v| v.as_deref())
     }
 
     /// Buffers a write (`Some`) or removal (`None`).
