@@ -208,7 +208,7 @@ pub(crate) fn add_rows(
     batch: &mut WriteBatch,
 ) -> Receipt {
     let tx = &*p.tx;
-    let mut buf = Vec::with_capacity(128);
+    let mut buf = Vec::with_capacity(if run.writes.is_empty() { 0 } else { 128 });
     for w in &run.writes {
         let (key, value) = state_row(&w.ns, &w.key, version, w.new.as_deref(), &mut buf);
         batch.push((Table::State, key, Some(value)));

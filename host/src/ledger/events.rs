@@ -129,7 +129,7 @@ fn push_topic(key: &mut Vec<u8>, topic: &str) {
 /// The key prefix of the family a filter reads: every row under it is a matching event.
 fn prefix(contract: Option<&str>, topic: Option<&str>) -> Vec<u8> {
     let mut key = Vec::with_capacity(
-        3 + contract.map_or(0, str::len) + topic.map_or(0, str::len) + SUFFIX_BYTES,
+        4 + contract.map_or(0, str::len) + topic.map_or(0, str::len) + SUFFIX_BYTES,
     );
     push_prefix(&mut key, contract, topic);
     key
@@ -252,11 +252,11 @@ pub(crate) fn add_rows(receipt: &Receipt, batch: &mut WriteBatch) -> usize {
             key.extend_from_slice(&version.to_be_bytes());
             key.extend_from_slice(&index.to_be_bytes());
             bytes += key.len();
-            let value = match n {
+            let row_value = match n {
                 0 => Arc::from(&value[..]),
                 _ => Arc::clone(&empty),
             };
-            batch.push((Table::Events, Arc::from(&key[..]), Some(value)));
+            batch.push((Table::Events, Arc::from(&key[..]), Some(row_value)));
         }
         bytes += value.len();
     }

@@ -23,7 +23,7 @@ const VERSION_BYTES: usize = 8;
 
 /// A key built on the stack for a lookup, on the heap only past 128 bytes: most keys
 /// are far shorter, and a lookup's key is dropped as soon as it is used.
-pub(crate) type KeyBuf = SmallVec<[u8; 128]>;
+pub(super) type KeyBuf = SmallVec<[u8; 128]>;
 
 /// Where keys are built: a `Vec` for a key kept, a [`KeyBuf`] for a lookup.
 trait Out {
@@ -79,15 +79,16 @@ fn push_entry_key(out: &mut impl Out, ns: &str, key: &[u8]) {
 }
 
 /// [`entry_key`], built for a lookup.
-pub(crate) fn entry_key_buf(ns: &str, key: &[u8]) -> KeyBuf {
+pub(super) fn entry_key_buf(ns: &str, key: &[u8]) -> KeyBuf {
     let mut out = KeyBuf::new();
     push_entry_key(&mut out, ns, key);
     out
 }
 
 /// [`versioned_key`], built for a lookup.
-pub(crate) fn versioned_key_buf(entry: &[u8], version: u64) -> KeyBuf {
-    let mut out = KeyBuf::from_slice(entry);
+pub(super) fn versioned_key_buf(entry: &[u8], version: u64) -> KeyBuf {
+    let mut out = KeyBuf::with_capacity(entry.len() + VERSION_BYTES);
+    out.extend_from_slice(entry);
     out.extend_from_slice(&version.to_be_bytes());
     out
 }
@@ -219,6 +220,20 @@ mod tests {
         assert!(decode_stored_value(&[2]).is_err());
     }
 
+    #[test]
+    fn the_builders_write_the_documented_layout() {
+        let entry = [2, b'a', b'b', 0, 0xFF, b'x', 0, 0];
+        assert_eq!(entry_key("ab", b"\0x"), entry);
+        assert_eq!(&entry_key_buf("ab", b"\0x")[..], entry);
+        let versioned = [&entry[..], &[0, 0, 0, 0, 0, 0, 1, 2]].concat();
+        assert_eq!(versioned_key(&entry, 258), versioned);
+        assert_eq!(&versioned_key_buf(&entry, 258)[..], versioned);
+        let (key, value) = state_row("ab", b"\0x", 258, Some(b"v"), &mut Vec::new());
+        assert_eq!((&key[..], &value[..]), (&versioned[..], &[1, b'v'][..]));
+        let (_, removal) = state_row("ab", b"\0x", 258, None, &mut Vec::new());
+        assert_eq!(&removal[..], [0]);
+    }
+
     proptest! {
         #[test]
         fn encoding_keeps_byte_order(a in prop::collection::vec(any::<u8>(), 0..6),
@@ -239,7 +254,7 @@ mod tests {
         /// the stack buffer alike.
         #[test]
         fn every_builder_makes_the_same_bytes(
-            ns in "[a-z]{1,64}",
+            ns in "[a-z]{0,64}",
             key in prop::collection::vec(prop_oneof![Just(0u8), any::<u8>()], 0..300),
             version: u64,
             value in prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
