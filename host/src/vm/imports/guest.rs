@@ -2,6 +2,7 @@
 //! bounds-checked helpers, lengths checked against their limits before any work, guest
 //! integers read as unsigned and converted with `try_from`, never `as`.
 
+use smallvec::SmallVec;
 use wasmtime::Caller;
 
 use crate::error::HostError;
@@ -52,6 +53,18 @@ pub(super) fn read(caller: &mut Ctx<'_>, ptr: i32, len: usize) -> Res<Vec<u8>> {
     let data = memory.data(&caller);
     let r = guest_range(data.len(), ptr, len)?;
     Ok(data[r].to_vec())
+}
+
+/// A key or prefix read from guest memory for the length of one host call: on the
+/// stack, on the heap only past 64 bytes (a contract's keys are mostly far shorter).
+pub(super) type GuestKey = SmallVec<[u8; 64]>;
+
+/// [`read`], for a key the host call only looks at.
+pub(super) fn read_key(caller: &mut Ctx<'_>, ptr: i32, len: usize) -> Res<GuestKey> {
+    let memory = caller.data().frame().memory;
+    let data = memory.data(&caller);
+    let r = guest_range(data.len(), ptr, len)?;
+    Ok(GuestKey::from_slice(&data[r]))
 }
 
 pub(super) fn write(caller: &mut Ctx<'_>, dst: i32, bytes: &[u8]) -> Res<()> {

@@ -24,7 +24,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
                 &mut c,
                 HOST_CALL_GAS + STORAGE_READ_GAS + STORAGE_READ_BYTE_GAS * gas_bytes(klen),
             )?;
-            let key = read(&mut c, kptr, n)?;
+            let key = read_key(&mut c, kptr, n)?;
             let ctx = c.data_mut();
             ctx.allow(Access::Read(&key))?;
             let contract = Arc::clone(&ctx.frame().contract);
@@ -47,7 +47,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
                 HOST_CALL_GAS + STORAGE_WRITE_GAS + STORAGE_WRITE_BYTE_GAS * bytes,
             )?;
             read_only_refusal(&c, "storage_set")?;
-            let key = read(&mut c, kptr, kn)?;
+            let key = read_key(&mut c, kptr, kn)?;
             let value = read(&mut c, vptr, vn)?;
             let ctx = c.data_mut();
             ctx.allow(Access::Write(&key))?;
@@ -66,7 +66,7 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
                 HOST_CALL_GAS + STORAGE_WRITE_GAS + STORAGE_WRITE_BYTE_GAS * gas_bytes(klen),
             )?;
             read_only_refusal(&c, "storage_remove")?;
-            let key = read(&mut c, kptr, kn)?;
+            let key = read_key(&mut c, kptr, kn)?;
             let ctx = c.data_mut();
             ctx.allow(Access::Write(&key))?;
             let contract = ctx.frame().contract.clone();
@@ -102,10 +102,10 @@ pub(super) fn define(linker: &mut Linker<TxCtx>) -> Res<()> {
                 &mut c,
                 HOST_CALL_GAS + STORAGE_READ_GAS + STORAGE_READ_BYTE_GAS * bytes,
             )?;
-            let prefix = read(&mut c, pptr, pn)?;
+            let prefix = read_key(&mut c, pptr, pn)?;
             let after = match an {
                 None => None,
-                Some(an) => Some(read(&mut c, aptr, an)?),
+                Some(an) => Some(read_key(&mut c, aptr, an)?),
             };
             c.data_mut().allow(Access::Scan(&prefix))?;
             let ctx = c.data();
