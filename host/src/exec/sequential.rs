@@ -11,9 +11,7 @@ use crate::ledger::events;
 use crate::ledger::exactly_once::{Lookup, lookup, must_look_again};
 use crate::ledger::head::{Head, Tip};
 use crate::ledger::receipt::Receipt;
-use crate::ledger::records::{
-    META_EVENTS_INDEXED, META_LATTICE, META_VERSION, TxRecord, encode_history_entry, history_key,
-};
+use crate::ledger::records::{COMMIT_KEYS, TxRecord, encode_history_entry, history_key};
 use crate::ledger::transaction::{Transaction, TxBody};
 use crate::state::{SnapshotView, StateView, state_row};
 use crate::storage::{Table, WriteBatch};
@@ -254,10 +252,13 @@ pub(crate) fn finish_batch(
     root: StateRoot,
     ids: &[uuid::Uuid],
 ) -> Result<u64, SubmitError> {
-    batch.put(Table::Meta, META_VERSION, &version.to_le_bytes()[..]);
-    batch.put(Table::Meta, META_LATTICE, head.lattice.as_bytes());
+    let keys = &*COMMIT_KEYS;
+    let version_bytes: Arc<[u8]> = Arc::from(&version.to_le_bytes()[..]);
+    let meta = |key: &Arc<[u8]>, value| (Table::Meta, Arc::clone(key), Some(value));
+    batch.push(meta(&keys.version, Arc::clone(&version_bytes)));
+    batch.push(meta(&keys.lattice, Arc::from(head.lattice.as_bytes())));
     // Every version up to the head's was indexed at open: so is every one up to this.
-    batch.put(Table::Meta, META_EVENTS_INDEXED, &version.to_le_bytes()[..]);
+    batch.push(meta(&keys.events_indexed, version_bytes));
     let seq = env.committer.stage(batch)?;
     head.stale = false;
     for id in ids {

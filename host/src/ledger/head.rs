@@ -6,9 +6,12 @@
 //! not take that lock: they read the [`Tip`] the writer publishes after each staged
 //! batch.
 
+use std::sync::Arc;
+
 use crate::ledger::exactly_once::RecentIds;
 use crate::ledger::records::{
-    FORMAT, META_FORMAT, META_HORIZON, META_HOST_ID, META_LATTICE, META_VERSION, decode_u64,
+    COMMIT_KEYS, FORMAT, META_FORMAT, META_HORIZON, META_HOST_ID, META_LATTICE, META_VERSION,
+    decode_u64,
 };
 use crate::state::registry::ContractCache;
 use crate::state::{EntryCache, LtHash};
@@ -149,7 +152,7 @@ impl Head {
     pub fn precondition(&self) -> Precondition {
         Precondition {
             table: Table::Meta,
-            key: META_VERSION.into(),
+            key: Arc::clone(&COMMIT_KEYS.version),
             value: Some(self.version.to_le_bytes()[..].into()),
         }
     }

@@ -29,6 +29,8 @@
 //!         is stored once, in the 0x00 row; the others point to it by their suffix.
 //! ```
 
+use std::sync::{Arc, LazyLock};
+
 use uuid::Uuid;
 
 use crate::codec::{DecodeError, Reader, Writer};
@@ -49,6 +51,21 @@ pub const META_HORIZON: &[u8] = b"horizon";
 pub const META_HOST_ID: &[u8] = b"host_id";
 /// Meta key of the last version up to which every event is in the `Events` index.
 pub const META_EVENTS_INDEXED: &[u8] = b"events_indexed";
+
+/// The meta keys every commit writes, shared: a transaction committed on its own would
+/// otherwise allocate each anew (the sequential mode commits each transaction).
+pub(crate) struct CommitKeys {
+    pub version: Arc<[u8]>,
+    pub lattice: Arc<[u8]>,
+    pub events_indexed: Arc<[u8]>,
+}
+
+/// [`CommitKeys`], made once for the process.
+pub(crate) static COMMIT_KEYS: LazyLock<CommitKeys> = LazyLock::new(|| CommitKeys {
+    version: Arc::from(META_VERSION),
+    lattice: Arc::from(META_LATTICE),
+    events_indexed: Arc::from(META_EVENTS_INDEXED),
+});
 
 /// The exactly-once record of a transaction id.
 #[derive(Debug, Clone, PartialEq, Eq)]
