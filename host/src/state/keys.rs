@@ -26,43 +26,27 @@ const VERSION_BYTES: usize = 8;
 pub(super) type KeyBuf = SmallVec<[u8; 128]>;
 
 /// Where keys are built: a `Vec` for a key kept, a [`KeyBuf`] for a lookup.
-trait Out {
-    fn push(&mut self, b: u8);
-    fn extend_from_slice(&mut self, bytes: &[u8]);
-}
+trait Out: Extend<u8> {}
 
-impl Out for Vec<u8> {
-    fn push(&mut self, b: u8) {
-        Vec::push(self, b);
-    }
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        Vec::extend_from_slice(self, bytes);
-    }
-}
-
-impl Out for KeyBuf {
-    fn push(&mut self, b: u8) {
-        SmallVec::push(self, b);
-    }
-    fn extend_from_slice(&mut self, bytes: &[u8]) {
-        SmallVec::extend_from_slice(self, bytes);
-    }
-}
+impl<T: Extend<u8>> Out for T {}
 
 fn push_escaped(out: &mut impl Out, key: &[u8]) {
-    for &b in key {
-        out.push(b);
-        if b == 0 {
-            out.push(0xFF);
-        }
+    // The runs between zero bytes copied whole, each zero as `0x00 0xFF`.
+    let mut runs = key.split(|&b| b == 0);
+    if let Some(first) = runs.next() {
+        out.extend(first.iter().copied());
+    }
+    for run in runs {
+        out.extend([0, 0xFF]);
+        out.extend(run.iter().copied());
     }
 }
 
 fn push_ns(out: &mut impl Out, ns: &str) {
     // Namespaces are contract names of at most 64 bytes, or empty.
     let len = u8::try_from(ns.len()).expect("namespace names are below 256 bytes");
-    out.push(len);
-    out.extend_from_slice(ns.as_bytes());
+    out.extend([len]);
+    out.extend(ns.bytes());
 }
 
 /// The encoding of `(ns, key)` without a version: every version of it starts with this.
@@ -75,7 +59,7 @@ pub fn entry_key(ns: &str, key: &[u8]) -> Vec<u8> {
 fn push_entry_key(out: &mut impl Out, ns: &str, key: &[u8]) {
     push_ns(out, ns);
     push_escaped(out, key);
-    out.extend_from_slice(&[0, 0]);
+    out.extend([0, 0]);
 }
 
 /// [`entry_key`], built for a lookup.
