@@ -19,6 +19,7 @@
 mod codec;
 mod error;
 mod exec;
+mod helpers;
 mod host;
 mod ledger;
 pub mod limits;
@@ -33,6 +34,7 @@ mod vm;
 pub use ed25519_dalek::SigningKey;
 pub use error::{HostError, InputError, ModuleError, QueryError, SubmitError};
 pub use exec::Simulated;
+pub use helpers::use_helpers;
 pub use host::{
     CACHE_DIR, Check, CheckedTx, Concurrency, ContractInfo, DB_FILE, HistoryEntry, Host,
     HostOptions, LOCK_FILE, ParallelStats, ParseStoreUrlError, Prewarm, PruneReport, QueryOutput,

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("types.rs", 0),
     ("codec.rs", 0),
     ("limits.rs", 0),
+    ("helpers.rs", 0),
     ("poll.rs", 0),
     ("process.rs", 0),
     ("text.rs", 0),

@@ -242,5 +242,10 @@ fn every_latency_switch_off_gives_the_same_receipts_and_root() {
     let crates_code = run(HostOptions::default());
     semel::use_avx512(true);
     assert_eq!(plain, crates_code);
+    // So are the helper threads: a batch's workers on threads started for it.
+    semel::use_helpers(false);
+    let started_threads = run(HostOptions::default());
+    semel::use_helpers(true);
+    assert_eq!(plain, started_threads);
     assert!(plain.0.last().unwrap().duplicate);
 }

@@ -116,6 +116,10 @@ pub enum Mechanism {
     /// The state root's own AVX-512 code where the CPU has it: entries' expansions, and
     /// a parallel batch's roots eight at a time (`semel::use_avx512`; for the process)
     Avx512,
+    /// Helper threads kept warm for parallel batches' workers and large in-memory
+    /// commits, instead of threads started for each (`semel::use_helpers`; for the
+    /// process)
+    Helpers,
     /// Every one of them
     All,
 }
@@ -156,7 +160,7 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
             ..o
         },
         // A backend's switch and the process's, not the host's: see `run`.
-        Mechanism::ParallelApply | Mechanism::Avx512 => o,
+        Mechanism::ParallelApply | Mechanism::Avx512 | Mechanism::Helpers => o,
         Mechanism::All => HostOptions {
             store_turns: false,
             remember_base_reads: false,
@@ -370,6 +374,7 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
     let workers = options.workers;
     let off = |m: Mechanism| args.off.iter().any(|o| *o == m || *o == Mechanism::All);
     semel::use_avx512(!off(Mechanism::Avx512));
+    semel::use_helpers(!off(Mechanism::Helpers));
     let host = if args.in_memory {
         let parallel_apply = !off(Mechanism::ParallelApply);
         Host::with_backend(

@@ -50,6 +50,10 @@ use crate::storage::{Snapshot, StorageError, Table, WriteBatch};
 use crate::types::{CodeHash, StateRoot};
 use crate::vm::run::{Execution, RunSetup, execute};
 
+/// Asks for a task that found none before an optimistic worker yields its vCPU, in
+/// asks: a miss is nearly always a moment's wait, and a yield is a syscall.
+const MISSES_BEFORE_YIELD: u32 = 64;
+
 /// How a parallel batch controls concurrency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -333,17 +337,10 @@ impl Parallel<'_> {
         Some(results)
     }
 
-    /// Runs `work(w)` for each worker `w`: worker 0 on this thread, the others on
-    /// scoped threads. (A pool of threads kept for the host measured no faster:
-    /// BENCHMARKS.md.)
+    /// Runs `work(w)` for each worker `w`: worker 0 on this thread, the others on the
+    /// process's helper threads (`helpers.rs`).
     fn on_workers(&self, work: impl Fn(usize) + Sync) {
-        std::thread::scope(|s| {
-            for w in 1..self.workers {
-                let work = &work;
-                s.spawn(move || work(w));
-            }
-            work(0);
-        });
+        crate::helpers::run_on_helpers(self.workers, &work);
     }
 
     /// Runs `runs` to their receipts and rows, with `cache` the writer's entry cache
@@ -555,17 +552,27 @@ impl<'a, 'p> Batch<'a, 'p> {
         let mut cache = self.head_contracts.clone_upto(self.head_version);
         let mut task = None;
         let mut idle = std::time::Duration::ZERO;
+        let mut misses = 0u32;
         while !scheduler.done() {
             task = match task.or_else(|| scheduler.next_task()) {
                 Some(Task::Execute { txn, incarnation }) => {
+                    misses = 0;
                     self.try_execute(scheduler, txn, incarnation, &mut cache)
                 }
                 Some(Task::Validate { txn, incarnation }) => {
+                    misses = 0;
                     self.validate(scheduler, txn, incarnation)
                 }
                 None => {
+                    // Most misses are a validation index that passed a transaction still
+                    // running: the next ask finds work. Yield only when asks keep missing.
                     let t = std::time::Instant::now();
-                    std::thread::yield_now();
+                    misses += 1;
+                    if misses < MISSES_BEFORE_YIELD {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
                     idle += t.elapsed();
                     None
                 }

@@ -189,10 +189,10 @@ impl Backend for MemoryBackend {
             let mut theirs = [None, None, None, Some(history), None, Some(events)];
             let mut mine = [Some(state), Some(code), None, None, Some(meta), None];
             let ids = ids.as_deref_mut();
-            std::thread::scope(|s| {
-                s.spawn(|| apply_ops(ops, commit, &mut theirs, ids));
-                apply_ops(ops, commit, &mut mine, None);
-            });
+            crate::helpers::join(
+                || apply_ops(ops, commit, &mut mine, None),
+                || apply_ops(ops, commit, &mut theirs, ids),
+            );
         } else {
             let mut all = [
                 Some(state),

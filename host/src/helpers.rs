@@ -1,0 +1,341 @@
+//! Helper threads kept for the process and kept warm: the second and later workers of a
+//! parallel batch, and the second thread of a large in-memory commit, run on them
+//! instead of on threads started for each.
+//!
+//! Starting a thread is cheap (about 25 µs here); what costs is its vCPU. Between two
+//! parallel batches the second vCPU has had nothing to do for a millisecond or two, the
+//! hypervisor has parked it, and a thread started or woken there then runs 0.3–0.5 ms
+//! late (timed on this VM, per batch of 1,000 transfers, twice a batch: the workers
+//! and the commit's second thread). A helper therefore polls for its next job for
+//! [`WARM_MICROS`] after each one before it sleeps, yielding between polls so that it
+//! never delays another thread of the process; only as many helpers poll as the machine
+//! has vCPUs besides the caller's. A mechanism for speed with a switch ([`use_helpers`]):
+//! off, every job runs on a scoped thread started for it, as before.
+//!
+//! A job borrows from its caller's stack, as a scoped thread's may: [`run_on_helpers`]
+//! returns only once every job it handed out has finished, panics included (the one
+//! `unsafe` here rests on that).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a helper polls for its next job before it sleeps, in µs: longer than the
+/// in-order part between two batches of 1,000 transfers (1.5–2.5 ms here).
+const WARM_MICROS: u64 = 3_000;
+/// Helper threads the process keeps at most; a job past them gets a thread of its own.
+const HELPERS_MAX: usize = 15;
+/// Polls of a flag between two yields of a polling thread.
+const POLLS_PER_YIELD: u32 = 64;
+
+static ON: AtomicBool = AtomicBool::new(true);
+
+/// Whether parallel batches and large in-memory commits use the kept helper threads
+/// (`true`, the default) or start threads for each (`false`): a switch for speed only
+/// (BENCHMARKS.md's index), for the whole process.
+pub fn use_helpers(on: bool) {
+    ON.store(on, Ordering::Relaxed);
+}
+
+/// A job handed to a helper: `work(index)`, with `work`'s lifetime erased.
+struct Job {
+    work: *const (dyn Fn(usize) + Sync + 'static),
+    index: usize,
+}
+
+// SAFETY: `work` is `Sync`, so calling it from another thread is sound; the pointer is
+// only dereferenced while `run_on_helpers` waits for the job (see there).
+unsafe impl Send for Job {}
+
+struct Slot {
+    job: Option<Job>,
+    /// The helper waits on `posted` (not polling): a job must notify it.
+    sleeping: bool,
+    /// The last job's panic, for its caller to resume.
+    panic: Option<Box<dyn std::any::Any + Send>>,
+}
+
+struct Helper {
+    /// Held by the caller that handed this helper a job, until the job finished.
+    claim: Mutex<()>,
+    slot: Mutex<Slot>,
+    posted: Condvar,
+    finished: Condvar,
+    has_job: AtomicBool,
+    done: AtomicBool,
+    /// Whether it polls before sleeping: only the first helpers, one per spare vCPU.
+    warm: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Polls `ready` for up to `micros`, yielding between bursts; true once it says so.
+fn poll_yielding(micros: u64, ready: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_micros(micros);
+    loop {
+        for _ in 0..POLLS_PER_YIELD {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
+impl Helper {
+    fn main_loop(&self) {
+        loop {
+            if self.warm {
+                poll_yielding(WARM_MICROS, || self.has_job.load(Ordering::Acquire));
+            }
+            let mut slot = lock(&self.slot);
+            let job = loop {
+                if let Some(job) = slot.job.take() {
+                    break job;
+                }
+                slot.sleeping = true;
+                slot = self
+                    .posted
+                    .wait(slot)
+                    .unwrap_or_else(PoisonError::into_inner);
+            };
+            slot.sleeping = false;
+            self.has_job.store(false, Ordering::Relaxed);
+            drop(slot);
+            // SAFETY: the caller that posted the job waits until `done` before its
+            // borrow of `work` ends (`Posted::drop`).
+            let work = unsafe { &*job.work };
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(job.index)));
+            let mut slot = lock(&self.slot);
+            slot.panic = outcome.err();
+            self.done.store(true, Ordering::Release);
+            drop(slot);
+            self.finished.notify_one();
+        }
+    }
+}
+
+/// The process's helpers, started as first needed and kept for its life (leaked, so
+/// that a claim is a plain `'static` borrow).
+fn helpers() -> &'static Mutex<Vec<&'static Helper>> {
+    static HELPERS: OnceLock<Mutex<Vec<&'static Helper>>> = OnceLock::new();
+    HELPERS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// vCPUs besides the caller's: how many helpers may poll.
+fn spare_cpus() -> usize {
+    static SPARE: OnceLock<usize> = OnceLock::new();
+    *SPARE.get_or_init(|| {
+        std::thread::available_parallelism().map_or(0, |n| n.get().saturating_sub(1))
+    })
+}
+
+/// A free helper, claimed; `None` when all [`HELPERS_MAX`] are busy or one cannot start.
+fn claim() -> Option<(&'static Helper, MutexGuard<'static, ()>)> {
+    let mut all = lock(helpers());
+    for &h in all.iter() {
+        if let Ok(guard) = h.claim.try_lock() {
+            return Some((h, guard));
+        }
+    }
+    if all.len() >= HELPERS_MAX {
+        return None;
+    }
+    let h: &'static Helper = Box::leak(Box::new(Helper {
+        claim: Mutex::new(()),
+        slot: Mutex::new(Slot {
+            job: None,
+            sleeping: false,
+            panic: None,
+        }),
+        posted: Condvar::new(),
+        finished: Condvar::new(),
+        has_job: AtomicBool::new(false),
+        done: AtomicBool::new(false),
+        warm: all.len() < spare_cpus(),
+    }));
+    std::thread::Builder::new()
+        .name(format!("semel-helper-{}", all.len()))
+        .spawn(move || h.main_loop())
+        .ok()?;
+    all.push(h);
+    let guard = h.claim.try_lock().ok()?;
+    Some((h, guard))
+}
+
+/// The helpers a call handed jobs to; dropping it waits for every job to finish.
+struct Posted {
+    claimed: Vec<(&'static Helper, MutexGuard<'static, ()>)>,
+}
+
+impl Posted {
+    /// Waits for every job, and hands back the first panic among them.
+    fn wait_all(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        let mut first = None;
+        for (h, _claim) in self.claimed.drain(..) {
+            // The jobs of one batch end together: poll a little before sleeping.
+            crate::poll::poll_for(WAIT_POLL_MICROS, || h.done.load(Ordering::Acquire));
+            let mut slot = lock(&h.slot);
+            while !h.done.load(Ordering::Acquire) {
+                slot = h
+                    .finished
+                    .wait(slot)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            if let Some(p) = slot.panic.take() {
+                first.get_or_insert(p);
+            }
+        }
+        first
+    }
+}
+
+impl Drop for Posted {
+    fn drop(&mut self) {
+        // On a panic of the caller's own share: the jobs still borrow its stack.
+        drop(self.wait_all());
+    }
+}
+
+/// How long a caller polls for its helpers' jobs to end before it sleeps, in µs.
+const WAIT_POLL_MICROS: u64 = 50;
+
+/// Runs `work(i)` for every `i` in `0..n`: `work(0)` on this thread, the others on
+/// helpers (or, with the switch off or every helper busy, on scoped threads started for
+/// them), and returns once all have finished. A panic of any is resumed here.
+pub(crate) fn run_on_helpers(n: usize, work: &(dyn Fn(usize) + Sync)) {
+    std::thread::scope(|s| {
+        let mut posted = Posted {
+            claimed: Vec::new(),
+        };
+        for i in 1..n {
+            let helper = match ON.load(Ordering::Relaxed) {
+                true => claim(),
+                false => None,
+            };
+            let Some((h, guard)) = helper else {
+                s.spawn(move || work(i));
+                continue;
+            };
+            // SAFETY: only the lifetime is erased. `posted` waits for this job before
+            // `run_on_helpers` returns or unwinds, so `work` outlives every use.
+            let erased: *const (dyn Fn(usize) + Sync + 'static) = unsafe {
+                std::mem::transmute::<
+                    *const (dyn Fn(usize) + Sync + '_),
+                    *const (dyn Fn(usize) + Sync + 'static),
+                >(work)
+            };
+            let mut slot = lock(&h.slot);
+            slot.job = Some(Job {
+                work: erased,
+                index: i,
+            });
+            h.done.store(false, Ordering::Relaxed);
+            h.has_job.store(true, Ordering::Release);
+            let sleeping = slot.sleeping;
+            drop(slot);
+            if sleeping {
+                h.posted.notify_one();
+            }
+            posted.claimed.push((h, guard));
+        }
+        work(0);
+        if let Some(panic) = posted.wait_all() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
+/// Runs `a` here and `b` on a helper, as [`run_on_helpers`] does; returns once both are
+/// done.
+pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    let a = Mutex::new(Some(a));
+    let b = Mutex::new(Some(b));
+    run_on_helpers(2, &|i| {
+        if i == 0 {
+            if let Some(a) = lock(&a).take() {
+                a();
+            }
+        } else if let Some(b) = lock(&b).take() {
+            b();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn every_job_runs_once_and_borrows_the_callers_stack() {
+        for n in [1, 2, 3, 8, HELPERS_MAX + 4] {
+            let ran: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            run_on_helpers(n, &|i| {
+                ran[i].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(
+                ran.iter().all(|r| r.load(Ordering::Relaxed) == 1),
+                "n = {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_helpers_panic_reaches_the_caller_after_every_job_ended() {
+        let finished = AtomicUsize::new(0);
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            run_on_helpers(3, &|i| {
+                if i == 1 {
+                    panic!("job 1 fails");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                finished.fetch_add(1, Ordering::Relaxed);
+            });
+        }));
+        assert!(caught.is_err());
+        assert_eq!(finished.load(Ordering::Relaxed), 2);
+        // The helper that panicked serves the next call.
+        let ran = AtomicUsize::new(0);
+        run_on_helpers(3, &|_| {
+            ran.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn concurrent_callers_share_the_helpers_or_start_threads() {
+        let total = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        run_on_helpers(4, &|_| {
+                            total.fetch_add(1, Ordering::Relaxed);
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 6 * 50 * 4);
+    }
+
+    #[test]
+    fn join_runs_both_with_the_switch_on_or_off() {
+        for on in [true, false] {
+            use_helpers(on);
+            let (mut x, mut y) = (0, 0);
+            join(|| x = 1, || y = 2);
+            assert_eq!((x, y), (1, 2));
+        }
+        use_helpers(true);
+    }
+}
