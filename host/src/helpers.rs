@@ -38,6 +38,11 @@ pub fn use_helpers(on: bool) {
     ON.store(on, Ordering::Relaxed);
 }
 
+/// Whether the helpers are on ([`use_helpers`]).
+pub(crate) fn helpers_on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
 /// A job handed to a helper: `work(index)`, with `work`'s lifetime erased.
 struct Job {
     work: *const (dyn Fn(usize) + Sync + 'static),
@@ -216,7 +221,7 @@ pub(crate) fn run_on_helpers(n: usize, work: &(dyn Fn(usize) + Sync)) {
             claimed: Vec::new(),
         };
         for i in 1..n {
-            let helper = match ON.load(Ordering::Relaxed) {
+            let helper = match helpers_on() {
                 true => claim(),
                 false => None,
             };

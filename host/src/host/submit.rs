@@ -8,6 +8,7 @@
 //! (`HostOptions::prewarm`, `HostOptions::recycler`).
 
 use std::borrow::Cow;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{Host, Prewarm, poisoned_head};
 use crate::error::HostError;
@@ -458,13 +459,15 @@ impl Host {
     /// read of the store. A long batch that runs in parallel is checked in parallel
     /// too (hashing is work the batch's workers would otherwise wait for).
     fn prepare_all<'a>(&self, txs: &'a [Transaction]) -> Vec<Result<Checked<'a>, SubmitError>> {
-        // Spread over threads only for work that outweighs starting them: a signature to
-        // verify or code to compile. A plain call takes about half a microsecond to
-        // check, and two threads started per stage made a batch of 1,000 transfers
-        // prepare in twice that time (BENCHMARKS.md).
-        let spread = txs
-            .iter()
-            .any(|tx| tx.body.code().is_some() || (self.authorize && tx.signature.is_some()));
+        // Spread over threads started for it only for work that outweighs starting them:
+        // a signature to verify or code to compile. A plain call takes about half a
+        // microsecond to check, and two threads started per stage made a batch of 1,000
+        // transfers prepare in twice that time (BENCHMARKS.md). The kept helpers
+        // (`helpers.rs`) start nothing: with them, every long batch is spread.
+        let spread = crate::helpers::helpers_on()
+            || txs
+                .iter()
+                .any(|tx| tx.body.code().is_some() || (self.authorize && tx.signature.is_some()));
         let checked = self.on_prepare_threads(spread, txs, |tx| self.check_input(tx));
         let keys: Vec<_> = checked
             .iter()
@@ -514,17 +517,16 @@ impl Host {
             }
             parts.push(part);
         }
-        let f = &f;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|part| s.spawn(move || part.into_iter().map(f).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
+        let parts: Vec<Mutex<Option<Vec<I>>>> =
+            parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
+        let outs: Vec<Mutex<Vec<O>>> = parts.iter().map(|_| Mutex::new(Vec::new())).collect();
+        crate::helpers::run_on_helpers(parts.len(), &|i| {
+            let part = lock(&parts[i]).take().unwrap_or_default();
+            *lock(&outs[i]) = part.into_iter().map(&f).collect();
+        });
+        outs.into_iter()
+            .flat_map(|o| o.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .collect()
     }
 
     /// Checks input, converts WAT, hashes content, looks the id up and prepares code: all
@@ -614,4 +616,8 @@ fn lost_race(e: &SubmitError) -> bool {
         e,
         SubmitError::Host(HostError::Storage(StorageError::Conflict(_)))
     )
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -181,17 +181,17 @@ impl Backend for MemoryBackend {
         // `Txs` lives in the hashed table: its ordered map stays empty.
         let [state, code, _, history, meta, events] = &mut next.ordered;
         // A large batch (a parallel batch's, applied while its workers are idle) puts
-        // its events index, history and `Txs` rows in on a second thread, beside the
-        // state rows: for transfers, 6 of a transaction's 8 rows, and the two threads
-        // then take about as long (with only the events rows there, this thread took
-        // about 1.7× the other's time; BENCHMARKS.md).
+        // its events index and history rows in on a second thread, beside the state and
+        // `Txs` rows: for transfers, 5 of a transaction's 8 rows, and the two threads
+        // then take about as long (0.73–0.80 and 0.76–0.88 µs a transaction; with `Txs`
+        // there too, that thread took 1.0–1.1 µs to this one's 0.56–0.61; BENCHMARKS.md).
         if self.parallel_apply && ops.len() >= PARALLEL_APPLY_OPS_MIN {
             let mut theirs = [None, None, None, Some(history), None, Some(events)];
             let mut mine = [Some(state), Some(code), None, None, Some(meta), None];
             let ids = ids.as_deref_mut();
             crate::helpers::join(
-                || apply_ops(ops, commit, &mut mine, None),
-                || apply_ops(ops, commit, &mut theirs, ids),
+                || apply_ops(ops, commit, &mut mine, ids),
+                || apply_ops(ops, commit, &mut theirs, None),
             );
         } else {
             let mut all = [
