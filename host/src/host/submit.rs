@@ -455,9 +455,9 @@ impl Host {
         out
     }
 
-    /// [`Host::prepare`] of each of `txs`, in order, with their ids looked up in one
-    /// read of the store. A long batch that runs in parallel is checked in parallel
-    /// too (hashing is work the batch's workers would otherwise wait for).
+    /// [`Host::prepare`] of each of `txs`, in order. A long batch that runs in parallel
+    /// is prepared in parallel too, in one contiguous share per worker (hashing is work
+    /// the batch's workers would otherwise wait for).
     fn prepare_all<'a>(&self, txs: &'a [Transaction]) -> Vec<Result<Checked<'a>, SubmitError>> {
         // Spread over threads started for it only for work that outweighs starting them:
         // a signature to verify or code to compile. A plain call takes about half a
@@ -468,7 +468,13 @@ impl Host {
             || txs
                 .iter()
                 .any(|tx| tx.body.code().is_some() || (self.authorize && tx.signature.is_some()));
-        let checked = self.on_prepare_threads(spread, txs, |tx| self.check_input(tx));
+        self.on_prepare_threads(spread, txs, |share| self.prepare_share(share))
+    }
+
+    /// [`Host::prepare`] of each of `txs`, in order, with their ids looked up in one
+    /// read of the store.
+    fn prepare_share<'a>(&self, txs: &'a [Transaction]) -> Vec<Result<Checked<'a>, SubmitError>> {
+        let checked: Vec<_> = txs.iter().map(|tx| self.check_input(tx)).collect();
         let keys: Vec<_> = checked
             .iter()
             .flatten()
@@ -481,49 +487,36 @@ impl Host {
             Err(_) => keys.iter().map(|_| None).collect(),
         }
         .into_iter();
-        let looked: Vec<_> = checked
+        checked
             .into_iter()
-            .map(|c| c.map(|p| (p, found.next().expect("one lookup per checked transaction"))))
-            .collect();
-        self.on_prepare_threads(spread, looked, |c| {
-            c.and_then(|(p, found)| self.finish_prepare(p, found.transpose()?))
-        })
+            .map(|c| {
+                let p = c?;
+                let found = found.next().expect("one lookup per checked transaction");
+                self.finish_prepare(p, found.transpose()?)
+            })
+            .collect()
     }
 
-    /// `f` of each of `items`, in order: on the batch's workers for a long batch that
-    /// runs in parallel and is worth `spread`ing, else on this thread.
-    fn on_prepare_threads<I: Send, O: Send>(
+    /// `f` of `txs`: on this thread, or for a long batch that runs in parallel and is
+    /// worth `spread`ing, of one contiguous share per worker on the batch's workers, the
+    /// shares' outputs joined in order.
+    fn on_prepare_threads<'a, O: Send>(
         &self,
         spread: bool,
-        items: impl IntoIterator<Item = I>,
-        f: impl Fn(I) -> O + Sync,
+        txs: &'a [Transaction],
+        f: impl Fn(&'a [Transaction]) -> Vec<O> + Sync,
     ) -> Vec<O> {
-        let items: Vec<I> = items.into_iter().collect();
         let workers = self.options.workers.clamp(1, WORKERS_MAX);
         if !spread
             || self.options.concurrency == Concurrency::Sequential
             || workers < 2
-            || items.len() < PARALLEL_PREPARE_MIN
+            || txs.len() < PARALLEL_PREPARE_MIN
         {
-            return items.into_iter().map(f).collect();
+            return f(txs);
         }
-        let chunk = items.len().div_ceil(workers);
-        let mut parts = Vec::with_capacity(workers);
-        let mut items = items.into_iter();
-        loop {
-            let part: Vec<I> = items.by_ref().take(chunk).collect();
-            if part.is_empty() {
-                break;
-            }
-            parts.push(part);
-        }
-        let parts: Vec<Mutex<Option<Vec<I>>>> =
-            parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
-        let outs: Vec<Mutex<Vec<O>>> = parts.iter().map(|_| Mutex::new(Vec::new())).collect();
-        crate::helpers::run_on_helpers(parts.len(), &|i| {
-            let part = lock(&parts[i]).take().unwrap_or_default();
-            *lock(&outs[i]) = part.into_iter().map(&f).collect();
-        });
+        let shares: Vec<&[Transaction]> = txs.chunks(txs.len().div_ceil(workers)).collect();
+        let outs: Vec<Mutex<Vec<O>>> = shares.iter().map(|_| Mutex::new(Vec::new())).collect();
+        crate::helpers::run_on_helpers(shares.len(), &|i| *lock(&outs[i]) = f(shares[i]));
         outs.into_iter()
             .flat_map(|o| o.into_inner().unwrap_or_else(PoisonError::into_inner))
             .collect()

@@ -455,7 +455,8 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
             let host = Arc::clone(&host);
             let done = Arc::clone(&done);
             let args = args.clone();
-            std::thread::spawn(move || -> Result<Vec<Duration>> {
+            // Hands its transactions back: freeing them is no part of what is measured.
+            std::thread::spawn(move || -> Result<(Vec<Duration>, Vec<Transaction>)> {
                 let mut latencies = Vec::new();
                 let batch = usize::try_from(args.batch).unwrap_or(usize::MAX);
                 for txs in all.chunks(batch) {
@@ -479,7 +480,7 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
                     }
                     done.fetch_add(n, Ordering::Relaxed);
                 }
-                Ok(latencies)
+                Ok((latencies, all))
             })
         })
         .collect();
@@ -488,14 +489,17 @@ fn measure(args: &BenchArgs, host: Host, workers: usize, json_out: bool) -> Resu
         progress(done.load(Ordering::Relaxed), args.txs);
         std::thread::sleep(Duration::from_millis(100));
     }
+    let mut inputs = Vec::new();
     for h in handles {
-        latencies.extend(
-            h.join()
-                .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??,
-        );
+        let (measured, txs) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??;
+        latencies.extend(measured);
+        inputs.push(txs);
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = crate::cpu::process_cpu_seconds() - cpu_before;
+    drop(inputs);
     if show_progress {
         progress(args.txs, args.txs);
         eprintln!();
