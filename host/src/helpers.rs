@@ -274,6 +274,18 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     });
 }
 
+/// Items at least for [`drop_in_halves`] to use a helper.
+const DROP_IN_HALVES_MIN: usize = 1024;
+
+/// Drops `items`, a long list's first half here and its second on a helper.
+pub(crate) fn drop_in_halves<T: Send>(mut items: Vec<T>) {
+    if items.len() < DROP_IN_HALVES_MIN || !helpers_on() {
+        return;
+    }
+    let second = items.split_off(items.len() / 2);
+    join(move || drop(items), move || drop(second));
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;

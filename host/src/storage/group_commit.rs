@@ -484,7 +484,11 @@ impl Committer {
             // Dropped first: a memory backend then updates its maps in place rather
             // than copying the paths this snapshot still shares.
             s.base = None;
-            return match backend.commit(&batch) {
+            let committed = backend.commit(&batch);
+            // A parallel batch's rows are thousands of small blocks, each half mostly
+            // built (allocated) by the worker that frees it here.
+            crate::helpers::drop_in_halves(batch.into_ops());
+            return match committed {
                 Ok(()) => {
                     s.durable_seq = seq;
                     s.commits += 1;
