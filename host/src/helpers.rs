@@ -7,10 +7,12 @@
 //! hypervisor has parked it, and a thread started or woken there then runs 0.3–0.5 ms
 //! late (timed on this VM, per batch of 1,000 transfers, twice a batch: the workers
 //! and the commit's second thread). A helper therefore polls for its next job for
-//! [`WARM_MICROS`] after each one before it sleeps, yielding between polls so that it
-//! never delays another thread of the process; only as many helpers poll as the machine
-//! has vCPUs besides the caller's. A mechanism for speed with a switch ([`use_helpers`]):
-//! off, every job runs on a scoped thread started for it, as before.
+//! [`WARM_MICROS`] after a job that asks it to ("warm"), yielding between polls; only
+//! as many helpers poll as the machine has vCPUs besides the caller's. A durable
+//! store's batches do not ask: its log's apply thread needs the spare vCPU between
+//! them, and a polling helper took it (durable transfers 15–20 % slower). A mechanism
+//! for speed with a switch ([`use_helpers`]): off, every job runs on a scoped thread
+//! started for it, as before.
 //!
 //! A job borrows from its caller's stack, as a scoped thread's may: [`run_on_helpers`]
 //! returns only once every job it handed out has finished, panics included (the one
@@ -43,10 +45,12 @@ pub(crate) fn helpers_on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
-/// A job handed to a helper: `work(index)`, with `work`'s lifetime erased.
+/// A job handed to a helper: `work(index)`, with `work`'s lifetime erased; `warm`: poll
+/// for the next job after it.
 struct Job {
     work: *const (dyn Fn(usize) + Sync + 'static),
     index: usize,
+    warm: bool,
 }
 
 // SAFETY: `work` is `Sync`, so calling it from another thread is sound; the pointer is
@@ -96,8 +100,9 @@ fn poll_yielding(micros: u64, ready: impl Fn() -> bool) -> bool {
 
 impl Helper {
     fn main_loop(&self) {
+        let mut warm = false;
         loop {
-            if self.warm {
+            if warm && self.warm {
                 poll_yielding(WARM_MICROS, || self.has_job.load(Ordering::Acquire));
             }
             let mut slot = lock(&self.slot);
@@ -117,6 +122,7 @@ impl Helper {
             // SAFETY: the caller that posted the job waits until `done` before its
             // borrow of `work` ends (`Posted::drop`).
             let work = unsafe { &*job.work };
+            warm = job.warm;
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(job.index)));
             let mut slot = lock(&self.slot);
             slot.panic = outcome.err();
@@ -214,8 +220,9 @@ const WAIT_POLL_MICROS: u64 = 50;
 
 /// Runs `work(i)` for every `i` in `0..n`: `work(0)` on this thread, the others on
 /// helpers (or, with the switch off or every helper busy, on scoped threads started for
-/// them), and returns once all have finished. A panic of any is resumed here.
-pub(crate) fn run_on_helpers(n: usize, work: &(dyn Fn(usize) + Sync)) {
+/// them), and returns once all have finished. A panic of any is resumed here. `warm`:
+/// the helpers poll for their next job afterwards (nothing else needs the spare vCPUs).
+pub(crate) fn run_on_helpers(n: usize, warm: bool, work: &(dyn Fn(usize) + Sync)) {
     std::thread::scope(|s| {
         let mut posted = Posted {
             claimed: Vec::new(),
@@ -241,6 +248,7 @@ pub(crate) fn run_on_helpers(n: usize, work: &(dyn Fn(usize) + Sync)) {
             slot.job = Some(Job {
                 work: erased,
                 index: i,
+                warm,
             });
             h.done.store(false, Ordering::Relaxed);
             h.has_job.store(true, Ordering::Release);
@@ -258,12 +266,12 @@ pub(crate) fn run_on_helpers(n: usize, work: &(dyn Fn(usize) + Sync)) {
     });
 }
 
-/// Runs `a` here and `b` on a helper, as [`run_on_helpers`] does; returns once both are
-/// done.
+/// Runs `a` here and `b` on a helper, as [`run_on_helpers`] does (warm); returns once
+/// both are done.
 pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     let a = Mutex::new(Some(a));
     let b = Mutex::new(Some(b));
-    run_on_helpers(2, &|i| {
+    run_on_helpers(2, true, &|i| {
         if i == 0 {
             if let Some(a) = lock(&a).take() {
                 a();
@@ -296,7 +304,7 @@ mod tests {
     fn every_job_runs_once_and_borrows_the_callers_stack() {
         for n in [1, 2, 3, 8, HELPERS_MAX + 4] {
             let ran: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
-            run_on_helpers(n, &|i| {
+            run_on_helpers(n, true, &|i| {
                 ran[i].fetch_add(1, Ordering::Relaxed);
             });
             assert!(
@@ -310,7 +318,7 @@ mod tests {
     fn a_helpers_panic_reaches_the_caller_after_every_job_ended() {
         let finished = AtomicUsize::new(0);
         let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run_on_helpers(3, &|i| {
+            run_on_helpers(3, true, &|i| {
                 if i == 1 {
                     panic!("job 1 fails");
                 }
@@ -322,7 +330,7 @@ mod tests {
         assert_eq!(finished.load(Ordering::Relaxed), 2);
         // The helper that panicked serves the next call.
         let ran = AtomicUsize::new(0);
-        run_on_helpers(3, &|_| {
+        run_on_helpers(3, false, &|_| {
             ran.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(ran.load(Ordering::Relaxed), 3);
@@ -335,7 +343,7 @@ mod tests {
             for _ in 0..6 {
                 s.spawn(|| {
                     for _ in 0..50 {
-                        run_on_helpers(4, &|_| {
+                        run_on_helpers(4, true, &|_| {
                             total.fetch_add(1, Ordering::Relaxed);
                         });
                     }

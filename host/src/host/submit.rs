@@ -463,8 +463,10 @@ impl Host {
         // a signature to verify or code to compile. A plain call takes about half a
         // microsecond to check, and two threads started per stage made a batch of 1,000
         // transfers prepare in twice that time (BENCHMARKS.md). The kept helpers
-        // (`helpers.rs`) start nothing: with them, every long batch is spread.
-        let spread = crate::helpers::helpers_on()
+        // (`helpers.rs`) start nothing: kept warm, with a store in memory, they take
+        // every long batch.
+        let warm = crate::helpers::helpers_on() && !self.committer.commits_in_groups();
+        let spread = warm
             || txs
                 .iter()
                 .any(|tx| tx.body.code().is_some() || (self.authorize && tx.signature.is_some()));
@@ -516,7 +518,8 @@ impl Host {
         }
         let shares: Vec<&[Transaction]> = txs.chunks(txs.len().div_ceil(workers)).collect();
         let outs: Vec<Mutex<Vec<O>>> = shares.iter().map(|_| Mutex::new(Vec::new())).collect();
-        crate::helpers::run_on_helpers(shares.len(), &|i| *lock(&outs[i]) = f(shares[i]));
+        let warm = !self.committer.commits_in_groups();
+        crate::helpers::run_on_helpers(shares.len(), warm, &|i| *lock(&outs[i]) = f(shares[i]));
         outs.into_iter()
             .flat_map(|o| o.into_inner().unwrap_or_else(PoisonError::into_inner))
             .collect()

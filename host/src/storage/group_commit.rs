@@ -245,6 +245,12 @@ impl Committer {
         StorageError::Io(format!("commit failed, nothing of it was recorded: {msg}"))
     }
 
+    /// Whether the store commits staged batches in groups (durable stores), rather
+    /// than each at once (in memory); `true` when the state cannot be read.
+    pub fn commits_in_groups(&self) -> bool {
+        self.lock().map_or(true, |s| s.grouping)
+    }
+
     /// Backend commits (one fsync each when durable) since the host opened.
     pub fn commits(&self) -> u64 {
         self.lock().map(|s| s.commits).unwrap_or(0)

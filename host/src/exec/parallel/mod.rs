@@ -338,9 +338,11 @@ impl Parallel<'_> {
     }
 
     /// Runs `work(w)` for each worker `w`: worker 0 on this thread, the others on the
-    /// process's helper threads (`helpers.rs`).
-    fn on_workers(&self, work: impl Fn(usize) + Sync) {
-        crate::helpers::run_on_helpers(self.workers, &work);
+    /// process's helper threads (`helpers.rs`), kept warm between batches of a store
+    /// in memory.
+    fn on_workers(&self, env: &Env<'_>, work: impl Fn(usize) + Sync) {
+        let warm = !env.committer.commits_in_groups();
+        crate::helpers::run_on_helpers(self.workers, warm, &work);
     }
 
     /// Runs `runs` to their receipts and rows, with `cache` the writer's entry cache
@@ -383,7 +385,7 @@ impl Parallel<'_> {
                 if let Some(seed) = self.delays {
                     scheduler = scheduler.with_delays(seed);
                 }
-                self.on_workers(|w| {
+                self.on_workers(env, |w| {
                     let idle = batch.optimistic_worker(&scheduler);
                     self.stats.idle_nanos.fetch_add(idle, Ordering::Relaxed);
                     hash(w, !scheduler.halted());
@@ -409,7 +411,7 @@ impl Parallel<'_> {
                     .collect();
                 let mut schedule = DagSchedule::new(&lock_table::dependencies(&sets));
                 schedule.delays = self.delays.map(|seed| AtomicU64::new(seed | 1));
-                self.on_workers(|w| {
+                self.on_workers(env, |w| {
                     let idle = batch.pessimistic_worker(&schedule);
                     self.stats.idle_nanos.fetch_add(idle, Ordering::Relaxed);
                     hash(w, !schedule.halted());
