@@ -35,19 +35,47 @@ impl Holders {
     }
 }
 
-/// Locks by contract: exact keys in key order (for prefix lookups), prefixes in a list.
-/// Names and keys are borrowed from the sets: building the table allocates only its own
-/// nodes, not a copy of every declared key (it runs before any worker starts).
+/// The locks of one contract's exact keys: in key order when a set of the batch
+/// declares a prefix (a prefix then finds the keys under it), else hashed: the
+/// schedule of a batch of 1,000 transfers, which is made before any worker starts, took
+/// 0.21–0.24 ms instead of 0.38 (timing probe, 2026-12-08).
+#[derive(Debug)]
+enum KeyLocks<'s> {
+    Ordered(BTreeMap<&'s [u8], Holders>),
+    Hashed(HashMap<&'s [u8], Holders>),
+}
+
+/// Locks by contract: exact keys, prefixes in a list. Names and keys are borrowed from
+/// the sets: building the table allocates only its own nodes, not a copy of every
+/// declared key.
 #[derive(Debug, Default)]
 struct Table<'s> {
-    keys: HashMap<&'s str, BTreeMap<&'s [u8], Holders>>,
+    keys: HashMap<&'s str, KeyLocks<'s>>,
     prefixes: Vec<(&'s str, &'s [u8], Holders)>,
+    ordered: bool,
 }
 
 /// Each transaction's predecessors: the indices it must wait for.
 pub(crate) fn dependencies(sets: &[Option<&AccessSet>]) -> Vec<Vec<usize>> {
+    let prefixes = sets.iter().flatten().any(|set| {
+        set.contracts.iter().any(|c| {
+            c.read
+                .iter()
+                .chain(&c.write)
+                .any(|s| matches!(s, KeySpec::Prefix(_)))
+        })
+    });
+    dependencies_with(sets, prefixes)
+}
+
+/// [`dependencies`], with exact keys ordered or hashed.
+fn dependencies_with(sets: &[Option<&AccessSet>], ordered: bool) -> Vec<Vec<usize>> {
     let mut out = Vec::with_capacity(sets.len());
-    let mut table = Table::default();
+    let new_table = || Table {
+        ordered,
+        ..Table::default()
+    };
+    let mut table = new_table();
     let mut barrier: Option<usize> = None;
     let mut since_barrier: Vec<usize> = Vec::new();
     for (txn, set) in sets.iter().enumerate() {
@@ -56,7 +84,7 @@ pub(crate) fn dependencies(sets: &[Option<&AccessSet>]) -> Vec<Vec<usize>> {
             let mut deps = std::mem::take(&mut since_barrier);
             deps.extend(barrier);
             out.push(deps);
-            table = Table::default();
+            table = new_table();
             barrier = Some(txn);
             continue;
         };
@@ -95,10 +123,22 @@ impl<'s> Table<'s> {
                 }
             }
         }
-        let keys = self.keys.entry(contract).or_default();
-        match spec {
-            KeySpec::Key(k) => keys.entry(k).or_default().take(txn, write, deps),
-            KeySpec::Prefix(p) => {
+        let ordered = self.ordered;
+        let keys = self.keys.entry(contract).or_insert_with(|| match ordered {
+            true => KeyLocks::Ordered(BTreeMap::new()),
+            false => KeyLocks::Hashed(HashMap::new()),
+        });
+        match (spec, keys) {
+            (KeySpec::Key(k), KeyLocks::Ordered(keys)) => {
+                keys.entry(k).or_default().take(txn, write, deps);
+            }
+            (KeySpec::Key(k), KeyLocks::Hashed(keys)) => {
+                keys.entry(k).or_default().take(txn, write, deps);
+            }
+            (KeySpec::Prefix(_), KeyLocks::Hashed(_)) => {
+                unreachable!("a batch that declares a prefix orders its keys")
+            }
+            (KeySpec::Prefix(p), KeyLocks::Ordered(keys)) => {
                 let from = (Bound::Included(p.as_slice()), Bound::Unbounded);
                 for (_, holders) in keys
                     .range_mut::<[u8], _>(from)
@@ -206,5 +246,38 @@ mod tests {
             "a read waits for a prefix written over it, not a walk"
         );
         assert_eq!(deps[5], [0, 1, 2, 3, 4], "the whole contract waits for all");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hashed_keys_give_the_ordered_keys_dependencies(
+            batch in proptest::collection::vec(
+                proptest::option::weighted(
+                    0.9,
+                    (
+                        proptest::collection::vec(0u8..12, 0..3),
+                        proptest::collection::vec(0u8..12, 0..3),
+                    ),
+                ),
+                0..40,
+            )
+        ) {
+            let spec = |k: &u8| KeySpec::Key(vec![b'k', *k]);
+            let sets: Vec<Option<AccessSet>> = batch
+                .iter()
+                .map(|s| {
+                    s.as_ref().map(|(r, w)| {
+                        let r: Vec<_> = r.iter().map(spec).collect();
+                        let w: Vec<_> = w.iter().map(spec).collect();
+                        set(&r, &w)
+                    })
+                })
+                .collect();
+            let sets: Vec<Option<&AccessSet>> = sets.iter().map(Option::as_ref).collect();
+            proptest::prop_assert_eq!(
+                dependencies_with(&sets, false),
+                dependencies_with(&sets, true)
+            );
+        }
     }
 }
