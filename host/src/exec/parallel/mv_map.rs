@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
 
+use smallvec::SmallVec;
+
 /// What index `txn`'s write of an entry is.
 #[derive(Debug, Clone)]
 enum Cell {
@@ -64,10 +66,27 @@ impl Found {
     }
 }
 
+/// The writes of one entry by transaction index, ascending. Most entries have one or two
+/// writers in a batch: a short sorted list, inline up to two, allocates nothing of its
+/// own, where a `BTreeMap` allocated a node per entry. Runs finish roughly in index
+/// order, so an insert is nearly always at the end, even for a hot entry.
+type Versions = SmallVec<[(usize, Cell); 2]>;
+
+/// Where `txn`'s write is (`Ok`) or would go (`Err`) in `versions`.
+fn find(versions: &Versions, txn: usize) -> Result<usize, usize> {
+    versions.binary_search_by_key(&txn, |(j, _)| *j)
+}
+
+/// The last write in `versions` below `txn`.
+fn below(versions: &Versions, txn: usize) -> Option<&(usize, Cell)> {
+    let end = versions.partition_point(|(j, _)| *j < txn);
+    end.checked_sub(1).map(|i| &versions[i])
+}
+
 /// Every write of a batch's transactions, by entry and index.
 #[derive(Debug, Default)]
 pub(crate) struct MvMap {
-    entries: RwLock<BTreeMap<Vec<u8>, BTreeMap<usize, Cell>>>,
+    entries: RwLock<BTreeMap<Vec<u8>, Versions>>,
 }
 
 impl MvMap {
@@ -77,11 +96,11 @@ impl MvMap {
         let Some(versions) = entries.get(entry) else {
             return Found::Base;
         };
-        match versions.range(..txn).next_back() {
+        match below(versions, txn) {
             None => Found::Base,
-            Some((&j, Cell::Estimate)) => Found::Estimate { txn: j },
-            Some((&j, Cell::Value { incarnation, value })) => Found::Written {
-                txn: j,
+            Some((j, Cell::Estimate)) => Found::Estimate { txn: *j },
+            Some((j, Cell::Value { incarnation, value })) => Found::Written {
+                txn: *j,
                 incarnation: *incarnation,
                 value: value.clone(),
             },
@@ -105,7 +124,7 @@ impl MvMap {
         entries
             .range::<[u8], _>((lo, Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(start))
-            .find(|(_, versions)| versions.range(..txn).next().is_some())
+            .find(|(_, versions)| versions.first().is_some_and(|(j, _)| *j < txn))
             .map(|(k, _)| k.clone())
     }
 
@@ -125,16 +144,19 @@ impl MvMap {
         for old in previous {
             if !writes.iter().any(|(k, _)| k == old)
                 && let Some(versions) = entries.get_mut(old)
+                && let Ok(at) = find(versions, txn)
             {
-                versions.remove(&txn);
+                versions.remove(at);
             }
         }
         for (entry, value) in writes {
             new_path |= !previous.contains(&entry);
-            entries
-                .entry(entry)
-                .or_default()
-                .insert(txn, Cell::Value { incarnation, value });
+            let versions = entries.entry(entry).or_default();
+            let cell = Cell::Value { incarnation, value };
+            match find(versions, txn) {
+                Ok(at) => versions[at].1 = cell,
+                Err(at) => versions.insert(at, (txn, cell)),
+            }
         }
         new_path
     }
@@ -150,8 +172,10 @@ impl MvMap {
     pub(crate) fn mark_estimates(&self, txn: usize, written: &[Vec<u8>]) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         for entry in written {
-            if let Some(cell) = entries.get_mut(entry).and_then(|v| v.get_mut(&txn)) {
-                *cell = Cell::Estimate;
+            if let Some(versions) = entries.get_mut(entry)
+                && let Ok(at) = find(versions, txn)
+            {
+                versions[at].1 = Cell::Estimate;
             }
         }
     }
