@@ -354,6 +354,21 @@ mod tests {
     }
 
     #[test]
+    fn drop_in_halves_drops_every_item_once() {
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for n in [0, 1, DROP_IN_HALVES_MIN - 1, DROP_IN_HALVES_MIN, 5_000] {
+            let dropped = AtomicUsize::new(0);
+            drop_in_halves((0..n).map(|_| Counted(&dropped)).collect());
+            assert_eq!(dropped.load(Ordering::Relaxed), n);
+        }
+    }
+
+    #[test]
     fn join_runs_both_with_the_switch_on_or_off() {
         for on in [true, false] {
             use_helpers(on);
