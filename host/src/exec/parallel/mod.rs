@@ -554,31 +554,40 @@ impl<'a, 'p> Batch<'a, 'p> {
         let mut cache = self.head_contracts.clone_upto(self.head_version);
         let mut task = None;
         let mut idle = std::time::Duration::ZERO;
+        // Since when asks have found no task, and how many have.
+        let mut missing: Option<std::time::Instant> = None;
         let mut misses = 0u32;
         while !scheduler.done() {
-            task = match task.or_else(|| scheduler.next_task()) {
+            task = task.or_else(|| scheduler.next_task());
+            if task.is_some()
+                && let Some(since) = missing.take()
+            {
+                idle += since.elapsed();
+                misses = 0;
+            }
+            task = match task {
                 Some(Task::Execute { txn, incarnation }) => {
-                    misses = 0;
                     self.try_execute(scheduler, txn, incarnation, &mut cache)
                 }
                 Some(Task::Validate { txn, incarnation }) => {
-                    misses = 0;
                     self.validate(scheduler, txn, incarnation)
                 }
                 None => {
                     // Most misses are a validation index that passed a transaction still
                     // running: the next ask finds work. Yield only when asks keep missing.
-                    let t = std::time::Instant::now();
+                    missing.get_or_insert_with(std::time::Instant::now);
                     misses += 1;
                     if misses < MISSES_BEFORE_YIELD {
                         std::hint::spin_loop();
                     } else {
                         std::thread::yield_now();
                     }
-                    idle += t.elapsed();
                     None
                 }
             };
+        }
+        if let Some(since) = missing {
+            idle += since.elapsed();
         }
         nanos(idle)
     }
