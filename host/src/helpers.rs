@@ -1,6 +1,6 @@
 //! Helper threads kept for the process and kept warm: the second and later workers of a
-//! parallel batch, and the second thread of a large in-memory commit, run on them
-//! instead of on threads started for each.
+//! parallel batch, the shares of a long batch's preparation and the second thread of a
+//! large in-memory commit run on them instead of on threads started for each.
 //!
 //! Starting a thread is cheap (about 25 µs here); what costs is its vCPU. Between two
 //! parallel batches the second vCPU has had nothing to do for a millisecond or two, the

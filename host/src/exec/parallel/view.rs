@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::mv_map::{Found, MvMap};
+use super::mv_map::{Found, MvMap, Origin};
 use super::read_set::{Reads, Step};
 use crate::state::{StateView, entry_key, prefix_key};
 use crate::storage::StorageError;
@@ -143,15 +143,16 @@ impl StateView for TxView {
 
     fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let entry = entry_key(ns, key);
-        let found = self.mv.read(&entry, self.txn);
-        let value = match &found {
-            Found::Estimate { txn } => return Err(self.stop(*txn)),
-            Found::Written { value, .. } => value.clone(),
-            Found::Base => self.base.get(ns, key)?,
+        let (value, origin) = match self.mv.read(&entry, self.txn) {
+            Found::Estimate { txn } => return Err(self.stop(txn)),
+            Found::Written {
+                txn,
+                incarnation,
+                value,
+            } => (value, Origin::Txn { txn, incarnation }),
+            Found::Base => (self.base.get(ns, key)?, Origin::Base),
         };
-        if self.track
-            && let Some(origin) = found.origin()
-        {
+        if self.track {
             self.reads().points.push((entry, origin, value.clone()));
         }
         Ok(value)
