@@ -240,7 +240,7 @@ impl Parallel<'_> {
         };
         let mut plan = Vec::with_capacity(batch.len());
         let mut runs: Vec<&Prepared<'_>> = Vec::with_capacity(batch.len());
-        let mut first_of: HashMap<uuid::Uuid, usize> = HashMap::new();
+        let mut first_of: HashMap<uuid::Uuid, usize> = HashMap::with_capacity(batch.len());
         for (p, answer) in batch.iter().zip(answered) {
             if let Some(&k) = first_of.get(&p.tx.id) {
                 plan.push(Plan::Again(k));
