@@ -170,6 +170,14 @@ pub(crate) fn switched(base: HostOptions, off: &[Mechanism]) -> HostOptions {
     })
 }
 
+/// The process's switches (not the host's) that `off` turns off: the state root's
+/// AVX-512 code and the helper threads.
+pub(crate) fn set_process_switches(off: &[Mechanism]) {
+    let off = |m: Mechanism| off.iter().any(|o| *o == m || *o == Mechanism::All);
+    semel::use_avx512(!off(Mechanism::Avx512));
+    semel::use_helpers(!off(Mechanism::Helpers));
+}
+
 /// A small deterministic random source for picking accounts.
 pub(crate) struct Rng(pub u64);
 
@@ -373,8 +381,7 @@ pub fn run(args: &BenchArgs, data_dir: Option<&Path>, json_out: bool) -> Result<
     let options = options(args);
     let workers = options.workers;
     let off = |m: Mechanism| args.off.iter().any(|o| *o == m || *o == Mechanism::All);
-    semel::use_avx512(!off(Mechanism::Avx512));
-    semel::use_helpers(!off(Mechanism::Helpers));
+    set_process_switches(&args.off);
     let host = if args.in_memory {
         let parallel_apply = !off(Mechanism::ParallelApply);
         Host::with_backend(

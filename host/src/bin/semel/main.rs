@@ -723,6 +723,7 @@ fn run(cli: &Cli) -> CliResult {
         }
         Command::Serve { serve, exec } => {
             let options = bench::switched(exec.apply(host_options(cli)), &serve.off);
+            bench::set_process_switches(&serve.off);
             let host = open_with(cli, options)?;
             serve::run(host, serve).map_err(|e| Failure::new(Exit::HostFailure, e))?;
             Ok(Exit::Done)
