@@ -20,7 +20,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 /// How long a helper polls for its next job before it sleeps, in µs: longer than the
@@ -148,11 +148,21 @@ fn spare_cpus() -> usize {
     })
 }
 
+/// `h`'s claim if no caller holds it. A claim released while its caller unwound is
+/// poisoned, which says nothing here (it guards no data): the helper serves again.
+fn try_claim(h: &'static Helper) -> Option<MutexGuard<'static, ()>> {
+    match h.claim.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 /// A free helper, claimed; `None` when all [`HELPERS_MAX`] are busy or one cannot start.
 fn claim() -> Option<(&'static Helper, MutexGuard<'static, ()>)> {
     let mut all = lock(helpers());
     for &h in all.iter() {
-        if let Ok(guard) = h.claim.try_lock() {
+        if let Some(guard) = try_claim(h) {
             return Some((h, guard));
         }
     }
@@ -177,7 +187,7 @@ fn claim() -> Option<(&'static Helper, MutexGuard<'static, ()>)> {
         .spawn(move || h.main_loop())
         .ok()?;
     all.push(h);
-    let guard = h.claim.try_lock().ok()?;
+    let guard = try_claim(h)?;
     Some((h, guard))
 }
 
@@ -189,8 +199,9 @@ struct Posted {
 impl Posted {
     /// Waits for every job, and hands back the first panic among them.
     fn wait_all(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
-        let mut first = None;
-        for (h, _claim) in self.claimed.drain(..) {
+        // Every job ended first, with nothing on the way that could unwind: the jobs
+        // borrow the caller's stack.
+        for (h, _) in &self.claimed {
             // The jobs of one batch end together: poll a little before sleeping.
             crate::poll::poll_for(WAIT_POLL_MICROS, || h.done.load(Ordering::Acquire));
             let mut slot = lock(&h.slot);
@@ -200,8 +211,16 @@ impl Posted {
                     .wait(slot)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            if let Some(p) = slot.panic.take() {
-                first.get_or_insert(p);
+        }
+        let mut first = None;
+        for (h, claim) in self.claimed.drain(..) {
+            let panic = lock(&h.slot).panic.take();
+            drop(claim);
+            match (panic, &first) {
+                (Some(p), None) => first = Some(p),
+                // Not dropped: a payload's drop may panic in turn.
+                (Some(p), Some(_)) => std::mem::forget(p),
+                (None, _) => {}
             }
         }
         first
@@ -223,6 +242,9 @@ const WAIT_POLL_MICROS: u64 = 50;
 /// them), and returns once all have finished. A panic of any is resumed here. `warm`:
 /// the helpers poll for their next job afterwards (nothing else needs the spare vCPUs).
 pub(crate) fn run_on_helpers(n: usize, warm: bool, work: &(dyn Fn(usize) + Sync)) {
+    if n == 0 {
+        return;
+    }
     std::thread::scope(|s| {
         let mut posted = Posted {
             claimed: Vec::new(),
@@ -273,11 +295,15 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     let b = Mutex::new(Some(b));
     run_on_helpers(2, true, &|i| {
         if i == 0 {
-            if let Some(a) = lock(&a).take() {
+            let a = lock(&a).take();
+            if let Some(a) = a {
                 a();
             }
-        } else if let Some(b) = lock(&b).take() {
-            b();
+        } else {
+            let b = lock(&b).take();
+            if let Some(b) = b {
+                b();
+            }
         }
     });
 }
@@ -337,6 +363,32 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_of_the_callers_own_share_leaves_the_helpers_serving() {
+        // Every helper there is takes a job while the caller's own share panics.
+        let caught = std::panic::catch_unwind(|| {
+            run_on_helpers(HELPERS_MAX + 1, false, &|i| {
+                if i == 0 {
+                    panic!("share 0 fails");
+                }
+            });
+        });
+        assert!(caught.is_err());
+        // The next job runs on a helper, not on a thread started for it (other tests
+        // may hold some helpers a moment: asked a few times).
+        let on_helper = (0..50).any(|_| {
+            let name = Mutex::new(None);
+            run_on_helpers(2, false, &|i| {
+                if i == 1 {
+                    *lock(&name) = std::thread::current().name().map(str::to_owned);
+                }
+            });
+            let name = name.into_inner().unwrap_or_else(PoisonError::into_inner);
+            name.is_some_and(|n| n.starts_with("semel-helper-"))
+        });
+        assert!(on_helper);
+    }
+
+    #[test]
     fn concurrent_callers_share_the_helpers_or_start_threads() {
         let total = AtomicUsize::new(0);
         std::thread::scope(|s| {
@@ -368,6 +420,8 @@ mod tests {
         }
     }
 
+    // Turns the process's switch off a moment: other tests meanwhile may start threads
+    // where they would have used helpers, with the same results.
     #[test]
     fn join_runs_both_with_the_switch_on_or_off() {
         for on in [true, false] {

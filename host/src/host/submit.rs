@@ -500,8 +500,8 @@ impl Host {
     }
 
     /// `f` of `txs`: on this thread, or for a long batch that runs in parallel and is
-    /// worth `spread`ing, of one contiguous share per worker on the batch's workers, the
-    /// shares' outputs joined in order.
+    /// worth `spread`ing, of one contiguous share per worker, on this thread and helpers
+    /// (`helpers.rs`), the shares' outputs joined in order.
     fn on_prepare_threads<'a, O: Send>(
         &self,
         spread: bool,

@@ -490,11 +490,7 @@ impl Committer {
             // Dropped first: a memory backend then updates its maps in place rather
             // than copying the paths this snapshot still shares.
             s.base = None;
-            let committed = backend.commit(&batch);
-            // A parallel batch's rows are thousands of small blocks, each half mostly
-            // built (allocated) by the worker that frees it here.
-            crate::helpers::drop_in_halves(batch.into_ops());
-            return match committed {
+            let committed = match backend.commit(&batch) {
                 Ok(()) => {
                     s.durable_seq = seq;
                     s.commits += 1;
@@ -506,6 +502,11 @@ impl Committer {
                     Err(e)
                 }
             };
+            drop(s);
+            // A parallel batch's rows are thousands of small blocks, each half mostly
+            // built (allocated) by the worker that frees it here; outside the lock.
+            crate::helpers::drop_in_halves(batch.into_ops());
+            return committed;
         }
         match s.lazy {
             true => s.unmerged.push((seq, batch.clone())),

@@ -576,7 +576,7 @@ impl<'a, 'p> Batch<'a, 'p> {
                     // Most misses are a validation index that passed a transaction still
                     // running: the next ask finds work. Yield only when asks keep missing.
                     missing.get_or_insert_with(std::time::Instant::now);
-                    misses += 1;
+                    misses = misses.saturating_add(1);
                     if misses < MISSES_BEFORE_YIELD {
                         std::hint::spin_loop();
                     } else {

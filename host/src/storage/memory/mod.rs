@@ -182,10 +182,11 @@ impl Backend for MemoryBackend {
         // `Txs` lives in the hashed table: its ordered map stays empty.
         let [state, code, _, history, meta, events] = &mut next.ordered;
         // A large batch (a parallel batch's, applied while its workers are idle) is
-        // applied on two threads, table by table: each takes the next table left, the
-        // largest first, so the two end together whichever tables a workload fills (for
-        // transfers between 1,000 accounts the state rows took 0.6–1.1 µs a transaction
-        // and the `Txs` rows 0.4; between 10,000, the state rows 1.2; BENCHMARKS.md).
+        // applied on two threads, by units of tables: each thread takes the next unit
+        // left, so the two end together whichever tables a workload fills. The units go
+        // in the order of their size for transfers (between 1,000 accounts the state
+        // rows took 0.6–1.1 µs a transaction and the `Txs` rows 0.4; between 10,000,
+        // the state rows 1.2; BENCHMARKS.md).
         if self.parallel_apply && ops.len() >= PARALLEL_APPLY_OPS_MIN {
             let units = [
                 Mutex::new(Some(([Some(state), None, None, None, None, None], None))),
@@ -228,9 +229,9 @@ impl Backend for MemoryBackend {
     }
 }
 
-/// Operations a commit holds at least for its events index rows to be applied on a
-/// thread of their own (a thread costs tens of microseconds; a parallel batch of 1,000
-/// transfers holds about 6,000 operations).
+/// Operations a commit holds at least to be applied on two threads (handing work to
+/// a second thread costs tens of microseconds; a parallel batch of 1,000 transfers
+/// holds about 8,000 operations).
 const PARALLEL_APPLY_OPS_MIN: usize = 1024;
 
 /// The ordered maps of a commit, by table index; `None`: not this thread's.
