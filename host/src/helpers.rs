@@ -21,15 +21,12 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
-use std::time::{Duration, Instant};
 
 /// How long a helper polls for its next job before it sleeps, in µs: longer than the
 /// in-order part between two batches of 1,000 transfers (1.5–2.5 ms here).
 const WARM_MICROS: u64 = 3_000;
 /// Helper threads the process keeps at most; a job past them gets a thread of its own.
 const HELPERS_MAX: usize = 15;
-/// Polls of a flag between two yields of a polling thread.
-const POLLS_PER_YIELD: u32 = 64;
 
 static ON: AtomicBool = AtomicBool::new(true);
 
@@ -81,29 +78,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Polls `ready` for up to `micros`, yielding between bursts; true once it says so.
-fn poll_yielding(micros: u64, ready: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_micros(micros);
-    loop {
-        for _ in 0..POLLS_PER_YIELD {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-}
-
 impl Helper {
     fn main_loop(&self) {
         let mut warm = false;
         loop {
             if warm && self.warm {
-                poll_yielding(WARM_MICROS, || self.has_job.load(Ordering::Acquire));
+                crate::poll::poll_yielding(WARM_MICROS, || self.has_job.load(Ordering::Acquire));
             }
             let mut slot = lock(&self.slot);
             let job = loop {
@@ -323,6 +303,7 @@ pub(crate) fn drop_in_halves<T: Send>(mut items: Vec<T>) {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
 
     use super::*;
 

@@ -465,12 +465,12 @@ impl Host {
         // transfers prepare in twice that time (BENCHMARKS.md). The kept helpers
         // (`helpers.rs`) start nothing: kept warm, with a store in memory, they take
         // every long batch.
-        let warm = crate::helpers::helpers_on() && !self.committer.commits_in_groups();
-        let spread = warm
+        let in_memory = !self.committer.commits_in_groups();
+        let spread = (crate::helpers::helpers_on() && in_memory)
             || txs
                 .iter()
                 .any(|tx| tx.body.code().is_some() || (self.authorize && tx.signature.is_some()));
-        self.on_prepare_threads(spread, txs, |share| self.prepare_share(share))
+        self.on_prepare_threads(spread, in_memory, txs, |share| self.prepare_share(share))
     }
 
     /// [`Host::prepare`] of each of `txs`, in order, with their ids looked up in one
@@ -501,10 +501,11 @@ impl Host {
 
     /// `f` of `txs`: on this thread, or for a long batch that runs in parallel and is
     /// worth `spread`ing, of one contiguous share per worker, on this thread and helpers
-    /// (`helpers.rs`), the shares' outputs joined in order.
+    /// (`helpers.rs`, kept `warm` afterwards), the shares' outputs joined in order.
     fn on_prepare_threads<'a, O: Send>(
         &self,
         spread: bool,
+        warm: bool,
         txs: &'a [Transaction],
         f: impl Fn(&'a [Transaction]) -> Vec<O> + Sync,
     ) -> Vec<O> {
@@ -518,7 +519,6 @@ impl Host {
         }
         let shares: Vec<&[Transaction]> = txs.chunks(txs.len().div_ceil(workers)).collect();
         let outs: Vec<Mutex<Vec<O>>> = shares.iter().map(|_| Mutex::new(Vec::new())).collect();
-        let warm = !self.committer.commits_in_groups();
         crate::helpers::run_on_helpers(shares.len(), warm, &|i| *lock(&outs[i]) = f(shares[i]));
         outs.into_iter()
             .flat_map(|o| o.into_inner().unwrap_or_else(PoisonError::into_inner))
